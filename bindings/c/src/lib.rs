@@ -1,0 +1,1 @@
+//! The extern "C" API of libcommit (written by the C-ABI work).

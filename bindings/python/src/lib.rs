@@ -1,0 +1,1 @@
+//! PyO3 module libcommit._native (written by the Python work).

@@ -1,0 +1,286 @@
+//! The public handles: [`Database`] and [`Transaction`].
+//!
+//! A `Database` is a handle onto a shared [`Engine`]; opening the same path
+//! twice in one process gives two handles onto one engine. Handles count
+//! their own commits and conflicts, and closing one waits for its in-flight
+//! commits, then makes it (and its transactions) refuse further use.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::engine::{Engine, ReaderGuard};
+use crate::error::{Error, Result};
+use crate::options::{Isolation, Options};
+use crate::registry;
+use crate::stage::{StagedPage, WriteSet};
+use crate::types::{CheckpointReport, CommitSeq, Page, PageWrite, Pgno, RecoveryReport, Stats};
+
+/// State of one handle, shared by the handle's clones and transactions.
+struct Handle {
+    engine: Arc<Engine>,
+    closed: AtomicBool,
+    commits: AtomicU64,
+    conflicts: AtomicU64,
+    /// Commits hold it shared; close takes it exclusively so that it
+    /// waits for them to finish.
+    in_flight: RwLock<()>,
+}
+
+impl Handle {
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed(format!(
+                "database {} is closed",
+                self.engine.path().display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn count(&self, result: &Result<CommitSeq>) {
+        match result {
+            Ok(_) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(Error::Conflict { .. }) => {
+                self.conflicts.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn commit(&self, snapshot: Option<CommitSeq>, writes: WriteSet, reads: &[Pgno]) -> Result<CommitSeq> {
+        let _guard = self.in_flight.read();
+        self.check_open()?;
+        let result = self.engine.commit(snapshot, writes, reads);
+        self.count(&result);
+        result
+    }
+
+    fn close(&self) -> Result<()> {
+        let _guard = self.in_flight.write();
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        registry::release(&self.engine)
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            // Dropped without close: release quietly; errors have nowhere to go.
+            let _ = self.close();
+        }
+    }
+}
+
+/// An open database. Cheap to clone; clones are the same handle. Safe to
+/// share across threads: commits from many threads group-commit together.
+#[derive(Clone)]
+pub struct Database {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.handle.engine.path())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Database {
+    /// Opens the database at `path`, creating it when missing (unless
+    /// read-only), and replays its write-ahead log.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Database> {
+        options.validate()?;
+        let engine = registry::acquire(path.as_ref(), &options)?;
+        Ok(Database {
+            handle: Arc::new(Handle {
+                engine,
+                closed: AtomicBool::new(false),
+                commits: AtomicU64::new(0),
+                conflicts: AtomicU64::new(0),
+                in_flight: RwLock::new(()),
+            }),
+        })
+    }
+
+    /// The path the database was opened with.
+    pub fn path(&self) -> &Path {
+        self.handle.engine.path()
+    }
+
+    /// The database's page size in bytes.
+    pub fn page_size(&self) -> u32 {
+        self.handle.engine.page_size()
+    }
+
+    /// True once [`Database::close`] was called on this handle.
+    pub fn is_closed(&self) -> bool {
+        self.handle.closed.load(Ordering::Acquire)
+    }
+
+    /// Starts a transaction at the latest visible commit.
+    pub fn begin(&self) -> Result<Transaction> {
+        self.handle.check_open()?;
+        let reader = self.handle.engine.begin_read()?;
+        Ok(Transaction {
+            handle: Arc::clone(&self.handle),
+            reader: Some(reader),
+            writes: BTreeMap::new(),
+            reads: BTreeSet::new(),
+        })
+    }
+
+    /// Atomically applies `writes` (blind writes and deletes; they never
+    /// conflict, and the later commit wins). Returns the commit's
+    /// `commit_seq`. One bad entry rejects the whole batch.
+    pub fn commit_batch(&self, writes: &[PageWrite<'_>]) -> Result<CommitSeq> {
+        self.handle.check_open()?;
+        let engine = &self.handle.engine;
+        let mut set = WriteSet::new();
+        for w in writes {
+            let staged = match w.data {
+                Some(data) => Some(engine.stage_page(w.pgno, data)?),
+                None => {
+                    engine.check_pgno(w.pgno)?;
+                    None
+                }
+            };
+            set.insert(w.pgno, staged);
+        }
+        self.handle.commit(None, set, &[])
+    }
+
+    /// The latest committed image of `pgno`, or `None` if it was never
+    /// written or was deleted.
+    pub fn read(&self, pgno: Pgno) -> Result<Option<Page>> {
+        self.handle.check_open()?;
+        let engine = &self.handle.engine;
+        engine.check_pgno(pgno)?;
+        let reader = engine.begin_read()?;
+        engine.read_at(pgno, reader.snapshot())
+    }
+
+    /// Copies every committed page not yet in the main file into it, then
+    /// removes the log segments it no longer needs.
+    pub fn checkpoint(&self) -> Result<CheckpointReport> {
+        self.handle.check_open()?;
+        self.handle.engine.checkpoint()
+    }
+
+    /// What recovery did when the database was opened.
+    pub fn last_recovery(&self) -> RecoveryReport {
+        self.handle.engine.last_recovery().clone()
+    }
+
+    /// Counters of this handle and watermarks of the database.
+    pub fn stats(&self) -> Result<Stats> {
+        self.handle.check_open()?;
+        let mut stats = self.handle.engine.stats();
+        stats.commits = self.handle.commits.load(Ordering::Relaxed);
+        stats.conflicts = self.handle.conflicts.load(Ordering::Relaxed);
+        Ok(stats)
+    }
+
+    /// Waits for this handle's in-flight commits, then closes it. The
+    /// engine shuts down when its last handle closes. Closing twice is
+    /// harmless. An error reports a failure of the final shutdown; the
+    /// handle is closed all the same.
+    pub fn close(&self) -> Result<()> {
+        self.handle.close()
+    }
+}
+
+/// A snapshot plus a write set. Reads see the snapshot and the
+/// transaction's own writes. Use from one thread at a time.
+pub struct Transaction {
+    handle: Arc<Handle>,
+    /// Registered snapshot; `None` once committed or aborted.
+    reader: Option<ReaderGuard>,
+    writes: WriteSet,
+    reads: BTreeSet<Pgno>,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("snapshot", &self.reader.as_ref().map(|r| r.snapshot()))
+            .field("writes", &self.writes.len())
+            .finish()
+    }
+}
+
+impl Transaction {
+    fn live(&self) -> Result<&ReaderGuard> {
+        self.handle.check_open()?;
+        self.reader
+            .as_ref()
+            .ok_or_else(|| Error::Closed("transaction already finished".into()))
+    }
+
+    /// The commit_seq this transaction reads at.
+    pub fn snapshot(&self) -> CommitSeq {
+        self.reader.as_ref().map_or(0, |r| r.snapshot())
+    }
+
+    /// Reads `pgno`: this transaction's own write if any, else the image
+    /// at the snapshot. `None` if not found.
+    pub fn read(&mut self, pgno: Pgno) -> Result<Option<Page>> {
+        let snapshot = self.live()?.snapshot();
+        let engine = &self.handle.engine;
+        engine.check_pgno(pgno)?;
+        if let Some(own) = self.writes.get(&pgno) {
+            return Ok(own.as_ref().map(|s| s.page.clone()));
+        }
+        if engine.isolation() == Isolation::Serializable {
+            self.reads.insert(pgno);
+        }
+        engine.read_at(pgno, snapshot)
+    }
+
+    /// Writes `data` as the new image of `pgno` (visible to this
+    /// transaction at once, to others after commit).
+    pub fn write(&mut self, pgno: Pgno, data: &[u8]) -> Result<()> {
+        self.live()?;
+        let staged: StagedPage = self.handle.engine.stage_page(pgno, data)?;
+        self.writes.insert(pgno, Some(staged));
+        Ok(())
+    }
+
+    /// Deletes `pgno`.
+    pub fn delete(&mut self, pgno: Pgno) -> Result<()> {
+        self.live()?;
+        self.handle.engine.check_pgno(pgno)?;
+        self.writes.insert(pgno, None);
+        Ok(())
+    }
+
+    /// Validates and commits. Returns the commit's `commit_seq`; a
+    /// read-only transaction commits nothing and returns its snapshot.
+    /// Consumes the transaction, also on failure.
+    pub fn commit(mut self) -> Result<CommitSeq> {
+        let snapshot = self.live()?.snapshot();
+        let writes = std::mem::take(&mut self.writes);
+        let reads: Vec<Pgno> = std::mem::take(&mut self.reads).into_iter().collect();
+        if writes.is_empty() {
+            self.reader = None;
+            return Ok(snapshot);
+        }
+        let result = self.handle.commit(Some(snapshot), writes, &reads);
+        self.reader = None;
+        result
+    }
+
+    /// Discards the transaction.
+    pub fn abort(mut self) {
+        self.reader = None;
+    }
+}

@@ -1,0 +1,173 @@
+//! The engine's one error type.
+//!
+//! Every fallible operation returns [`Error`]. The C layer maps it to
+//! `lc_status` through [`Error::status`] and the Python layer to its
+//! exception tree through the same status, so the mapping lives here once.
+//! Messages name the operation and the file or page involved.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+/// Stable numeric status codes, identical to the C `lc_status` values.
+///
+/// The numbers are part of the ABI: never renumber or reuse one.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    Ok = 0,
+    NotFound = 1,
+    Conflict = 2,
+    Busy = 3,
+    Corrupt = 4,
+    Io = 5,
+    InvalidArgument = 6,
+    BufferTooSmall = 7,
+    Closed = 8,
+    ReadOnly = 9,
+    Full = 10,
+    Internal = 11,
+}
+
+impl Status {
+    /// A short static description of the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::NotFound => "not found",
+            Status::Conflict => "conflict",
+            Status::Busy => "busy",
+            Status::Corrupt => "corrupt",
+            Status::Io => "I/O error",
+            Status::InvalidArgument => "invalid argument",
+            Status::BufferTooSmall => "buffer too small",
+            Status::Closed => "closed",
+            Status::ReadOnly => "read-only",
+            Status::Full => "disk full",
+            Status::Internal => "internal error",
+        }
+    }
+}
+
+/// Everything that can go wrong in libcommit.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// First-committer-wins (or read-set) validation failed. `pages` are the
+    /// pages that another transaction committed after this one's snapshot;
+    /// `commit_seq` is the newest commit that wrote one of them.
+    Conflict { pages: Vec<u32>, commit_seq: u64 },
+    /// Another process holds what this call needs, past the busy timeout.
+    Busy(String),
+    /// A checksum or format check failed.
+    Corrupt(String),
+    /// An I/O call failed. After a failed write or sync the database is
+    /// closed to writes until it is reopened.
+    Io { context: String, source: io::Error },
+    /// The disk is full. Nothing partial was left behind.
+    Full(String),
+    /// A bad argument: page 0, an oversized image, a bad option value, ...
+    InvalidArgument(String),
+    /// The handle was closed, or the database failed earlier.
+    Closed(String),
+    /// A write was attempted on a read-only database.
+    ReadOnly(String),
+    /// A bug: an invariant did not hold (or a panic was caught).
+    Internal(String),
+}
+
+/// The engine's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// The stable status code for this error.
+    pub fn status(&self) -> Status {
+        match self {
+            Error::Conflict { .. } => Status::Conflict,
+            Error::Busy(_) => Status::Busy,
+            Error::Corrupt(_) => Status::Corrupt,
+            Error::Io { .. } => Status::Io,
+            Error::Full(_) => Status::Full,
+            Error::InvalidArgument(_) => Status::InvalidArgument,
+            Error::Closed(_) => Status::Closed,
+            Error::ReadOnly(_) => Status::ReadOnly,
+            Error::Internal(_) => Status::Internal,
+        }
+    }
+
+    /// Wraps an I/O error with the operation and file it concerns. ENOSPC
+    /// (and EDQUOT) become [`Error::Full`] so callers can tell "free some
+    /// space and retry" from a failing device.
+    pub fn io(op: &str, path: &Path, source: io::Error) -> Error {
+        let context = format!("{op} {}", path.display());
+        if is_out_of_space(&source) {
+            Error::Full(format!("{context}: {source}"))
+        } else {
+            Error::Io { context, source }
+        }
+    }
+
+    pub(crate) fn corrupt(what: impl Into<String>) -> Error {
+        Error::Corrupt(what.into())
+    }
+
+    pub(crate) fn invalid(what: impl Into<String>) -> Error {
+        Error::InvalidArgument(what.into())
+    }
+
+    /// A copy suitable for reporting the same failure to many waiters
+    /// (`io::Error` is not `Clone`).
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::Conflict { pages, commit_seq } => Error::Conflict {
+                pages: pages.clone(),
+                commit_seq: *commit_seq,
+            },
+            Error::Busy(m) => Error::Busy(m.clone()),
+            Error::Corrupt(m) => Error::Corrupt(m.clone()),
+            Error::Io { context, source } => Error::Io {
+                context: context.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Full(m) => Error::Full(m.clone()),
+            Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
+            Error::Closed(m) => Error::Closed(m.clone()),
+            Error::ReadOnly(m) => Error::ReadOnly(m.clone()),
+            Error::Internal(m) => Error::Internal(m.clone()),
+        }
+    }
+}
+
+/// True when an I/O error means "no space left" rather than a device fault.
+pub(crate) fn is_out_of_space(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.kind() == io::ErrorKind::StorageFull
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Conflict { pages, commit_seq } => write!(
+                f,
+                "commit: conflict on page(s) {pages:?} written by commit {commit_seq} after this snapshot"
+            ),
+            Error::Busy(m) => write!(f, "busy: {m}"),
+            Error::Corrupt(m) => write!(f, "corrupt: {m}"),
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Full(m) => write!(f, "disk full: {m}"),
+            Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Error::Closed(m) => write!(f, "closed: {m}"),
+            Error::ReadOnly(m) => write!(f, "read-only: {m}"),
+            Error::Internal(m) => write!(f, "internal error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

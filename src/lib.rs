@@ -1,0 +1,62 @@
+//! libcommit: the commit layer of a database, as a library.
+//!
+//! A host opens a database (a file path), commits batches of page writes as
+//! transactions, reads pages at MVCC snapshots, and recovers the write-ahead
+//! log after a crash. Every commit gets a dense, strictly increasing
+//! `commit_seq`; a snapshot is a `commit_seq`, and reading at snapshot `S`
+//! shows exactly the commits `<= S`.
+//!
+//! ```no_run
+//! use libcommit::{Database, Options, PageWrite};
+//! # fn main() -> libcommit::Result<()> {
+//! let db = Database::open("/tmp/example.db", Options::default())?;
+//! let seq = db.commit_batch(&[PageWrite::put(1, b"hello")])?;
+//! let mut txn = db.begin()?;
+//! assert!(txn.snapshot() >= seq);
+//! assert_eq!(txn.read(1)?.as_deref(), Some(&b"hello"[..]));
+//! txn.write(2, b"world")?;
+//! txn.commit()?;
+//! db.close()?;
+//! # Ok(()) }
+//! ```
+//!
+//! The modules follow a commit's path: [`stage`](crate::stage) encodes a
+//! write set, `sequence` validates and numbers it, `wal` writes it,
+//! `durable` makes it durable by group commit, and `mvcc` publishes it.
+//! `checkpoint` moves committed pages into the main file and `recovery`
+//! replays the log after a crash. All file I/O goes through [`storage`].
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_debug_implementations)]
+
+mod checkpoint;
+mod db;
+mod durable;
+mod engine;
+mod error;
+mod format;
+mod mainfile;
+mod mvcc;
+mod options;
+mod recovery;
+mod registry;
+mod sequence;
+pub mod stage;
+pub mod storage;
+mod types;
+mod wal;
+
+pub use db::{Database, Transaction};
+pub use error::{Error, Result, Status};
+pub use options::{
+    CommitMode, Isolation, Options, RecoveryOptions, SyncMode, PAGE_SIZE_DEFAULT_BYTES,
+    PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES,
+};
+pub use recovery::recover;
+pub use types::{
+    CheckpointReport, CommitSeq, DropReason, Page, PageWrite, Pgno, RecoveryReport,
+    SegmentReport, Stats,
+};
+
+/// The library version, "MAJOR.MINOR.PATCH" (the crate version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

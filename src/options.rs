@@ -1,0 +1,231 @@
+//! Options for opening a database and for offline recovery.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::storage::{RealStorage, Storage};
+
+/// Smallest accepted page size.
+pub const PAGE_SIZE_MIN_BYTES: u32 = 512;
+/// Largest accepted page size.
+pub const PAGE_SIZE_MAX_BYTES: u32 = 65536;
+/// Page size of a new database unless told otherwise.
+pub const PAGE_SIZE_DEFAULT_BYTES: u32 = 4096;
+/// WAL size past which a commit triggers an automatic checkpoint.
+pub const CHECKPOINT_THRESHOLD_DEFAULT_BYTES: u64 = 64 << 20;
+/// Size of one WAL segment file (header included).
+pub const SEGMENT_SIZE_DEFAULT_BYTES: u64 = 16 << 20;
+/// Smallest segment accepted (tests use small segments to force rotation).
+pub const SEGMENT_SIZE_MIN_BYTES: u64 = 64 << 10;
+/// Largest segment accepted.
+pub const SEGMENT_SIZE_MAX_BYTES: u64 = 1 << 30;
+/// Upper bound on lanes; more gives no parallelism and costs memory.
+pub const LANES_MAX: u32 = 256;
+/// Upper bound on the group-commit delay (one second).
+pub const MAX_FLUSH_DELAY_MAX_US: u32 = 1_000_000;
+/// Busy timeout of a new database handle.
+pub const BUSY_TIMEOUT_DEFAULT_MS: u32 = 5000;
+
+/// When a commit may report success.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// Success only after the commit is on stable storage.
+    #[default]
+    Full = 0,
+    /// Survives a process crash; a power loss may lose the latest commits,
+    /// never corrupts.
+    Normal = 1,
+    /// No syncs at all.
+    Off = 2,
+}
+
+/// How a commit's page images reach the disk.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CommitMode {
+    /// Page images go through the write-ahead log.
+    #[default]
+    Wal = 0,
+    /// Each writer persists its own checksummed capsule; the log holds
+    /// only small commit markers.
+    Native = 1,
+}
+
+/// Which accesses a commit validates.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// First-committer-wins on the write set.
+    #[default]
+    Snapshot = 0,
+    /// First-committer-wins on the write set and the read set.
+    Serializable = 1,
+}
+
+/// Options for [`crate::Database::open`].
+///
+/// Fields are public; [`Options::validate`] (called by `open`) rejects bad
+/// values, and the `set_*` methods validate one value at a time for
+/// bindings whose setters must reject bad input immediately.
+#[derive(Clone)]
+pub struct Options {
+    pub page_size: u32,
+    pub sync: SyncMode,
+    pub commit_mode: CommitMode,
+    pub isolation: Isolation,
+    /// Staging lanes; 0 = one per core.
+    pub lanes: u32,
+    /// How long a group-commit leader waits for more committers; 0 = sync
+    /// as soon as a leader is free.
+    pub max_flush_delay_us: u32,
+    pub busy_timeout_ms: u32,
+    pub read_only: bool,
+    /// WAL bytes past which commits trigger a checkpoint; 0 = never.
+    pub checkpoint_threshold_bytes: u64,
+    /// Size of each WAL segment file.
+    pub segment_size_bytes: u64,
+    /// Where all file I/O goes. Tests substitute a simulated storage.
+    pub storage: Arc<dyn Storage>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            page_size: PAGE_SIZE_DEFAULT_BYTES,
+            sync: SyncMode::Full,
+            commit_mode: CommitMode::Wal,
+            isolation: Isolation::Snapshot,
+            lanes: 0,
+            max_flush_delay_us: 0,
+            busy_timeout_ms: BUSY_TIMEOUT_DEFAULT_MS,
+            read_only: false,
+            checkpoint_threshold_bytes: CHECKPOINT_THRESHOLD_DEFAULT_BYTES,
+            segment_size_bytes: SEGMENT_SIZE_DEFAULT_BYTES,
+            storage: Arc::new(RealStorage),
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("page_size", &self.page_size)
+            .field("sync", &self.sync)
+            .field("commit_mode", &self.commit_mode)
+            .field("isolation", &self.isolation)
+            .field("lanes", &self.lanes)
+            .field("max_flush_delay_us", &self.max_flush_delay_us)
+            .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .field("read_only", &self.read_only)
+            .field("checkpoint_threshold_bytes", &self.checkpoint_threshold_bytes)
+            .field("segment_size_bytes", &self.segment_size_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    /// Checks every field; `open` calls this.
+    pub fn validate(&self) -> Result<()> {
+        check_page_size(self.page_size)?;
+        check_lanes(self.lanes)?;
+        check_max_flush_delay_us(self.max_flush_delay_us)?;
+        check_segment_size(self.segment_size_bytes)?;
+        Ok(())
+    }
+
+    pub fn set_page_size(&mut self, page_size: u32) -> Result<()> {
+        check_page_size(page_size)?;
+        self.page_size = page_size;
+        Ok(())
+    }
+
+    pub fn set_lanes(&mut self, lanes: u32) -> Result<()> {
+        check_lanes(lanes)?;
+        self.lanes = lanes;
+        Ok(())
+    }
+
+    pub fn set_max_flush_delay_us(&mut self, us: u32) -> Result<()> {
+        check_max_flush_delay_us(us)?;
+        self.max_flush_delay_us = us;
+        Ok(())
+    }
+
+    pub fn set_segment_size_bytes(&mut self, bytes: u64) -> Result<()> {
+        check_segment_size(bytes)?;
+        self.segment_size_bytes = bytes;
+        Ok(())
+    }
+
+    /// The number of lanes `lanes` stands for (0 = one per core).
+    pub(crate) fn effective_lanes(&self) -> usize {
+        if self.lanes == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .clamp(1, LANES_MAX as usize)
+        } else {
+            self.lanes as usize
+        }
+    }
+}
+
+fn check_page_size(page_size: u32) -> Result<()> {
+    if !page_size.is_power_of_two()
+        || !(PAGE_SIZE_MIN_BYTES..=PAGE_SIZE_MAX_BYTES).contains(&page_size)
+    {
+        return Err(Error::invalid(format!(
+            "page_size {page_size}: must be a power of two in {PAGE_SIZE_MIN_BYTES}..={PAGE_SIZE_MAX_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_lanes(lanes: u32) -> Result<()> {
+    if lanes > LANES_MAX {
+        return Err(Error::invalid(format!(
+            "lanes {lanes}: at most {LANES_MAX} (0 = one per core)"
+        )));
+    }
+    Ok(())
+}
+
+fn check_max_flush_delay_us(us: u32) -> Result<()> {
+    if us > MAX_FLUSH_DELAY_MAX_US {
+        return Err(Error::invalid(format!(
+            "max_flush_delay_us {us}: at most {MAX_FLUSH_DELAY_MAX_US}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_segment_size(bytes: u64) -> Result<()> {
+    if !(SEGMENT_SIZE_MIN_BYTES..=SEGMENT_SIZE_MAX_BYTES).contains(&bytes) || bytes % 4096 != 0 {
+        return Err(Error::invalid(format!(
+            "segment_size_bytes {bytes}: must be a multiple of 4096 in {SEGMENT_SIZE_MIN_BYTES}..={SEGMENT_SIZE_MAX_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+/// Options for offline [`crate::recover`].
+#[derive(Clone)]
+pub struct RecoveryOptions {
+    /// Keep the durable prefix instead of failing on corruption; segments
+    /// not replayed are renamed to `{segment}.corrupt`.
+    pub skip_corrupt: bool,
+    /// Delete replayed segments once their pages are in the main file.
+    pub delete_after: bool,
+    pub storage: Arc<dyn Storage>,
+}
+
+impl Default for RecoveryOptions {
+    fn default() -> Self {
+        RecoveryOptions {
+            skip_corrupt: false,
+            delete_after: false,
+            storage: Arc::new(RealStorage),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! All file I/O of the engine goes through [`Storage`] and [`StorageFile`].
+//!
+//! The real implementation ([`RealStorage`]) is a thin layer over the OS.
+//! The simulated one ([`SimStorage`]) remembers which bytes and directory
+//! entries are synced, and on command drops unsynced writes (power loss),
+//! tears writes, or fails calls with EIO/ENOSPC, so the crash and fault
+//! suites can test every invariant deterministically.
+//!
+//! Semantics every implementation must follow (the engine relies on them):
+//! - `write_at` past the end extends the file; the gap reads as zeros.
+//! - `read_at` fills the whole buffer or fails with `UnexpectedEof`.
+//! - Written bytes survive a power loss only after `sync_data`/`sync_all`
+//!   of that file; a created, renamed or removed name only after
+//!   `sync_dir` of its directory.
+
+mod real;
+mod sim;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use real::RealStorage;
+pub use sim::{FaultKind, FaultOp, SimStorage};
+
+/// How to open a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Read-only; the file must exist.
+    ReadOnly,
+    /// Read-write; the file must exist.
+    ReadWrite,
+    /// Read-write; created (empty) when missing.
+    Create,
+    /// Read-write; must not exist yet.
+    CreateNew,
+}
+
+/// A file system as the engine sees it.
+pub trait Storage: Send + Sync + 'static {
+    /// Opens `path` as `mode` says.
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StorageFile>>;
+    /// True when `path` names an existing file.
+    fn exists(&self, path: &Path) -> io::Result<bool>;
+    /// True when `dir` is an existing directory.
+    fn dir_exists(&self, dir: &Path) -> io::Result<bool>;
+    /// Removes the file at `path`.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Atomically renames `from` to `to`, replacing `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// The names of the files in `dir` (full paths, any order).
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
+    /// Makes creations, renames and removals in `dir` durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+}
+
+/// An open file.
+pub trait StorageFile: Send + Sync {
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Writes all of `buf` at `offset`.
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// The file's current length.
+    fn len(&self) -> io::Result<u64>;
+    /// Truncates or extends (with zeros) to `len`.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Reserves disk space for `[0, len)` without changing what reads
+    /// return (fallocate); extends the length to at least `len`. Fails with
+    /// ENOSPC when the space is not there.
+    fn allocate(&self, len: u64) -> io::Result<()>;
+    /// Makes written data durable (fdatasync).
+    fn sync_data(&self) -> io::Result<()>;
+    /// Makes written data and metadata durable (fsync).
+    fn sync_all(&self) -> io::Result<()>;
+    /// Takes an exclusive advisory lock without waiting; false if another
+    /// holder has it. Released when the file is closed.
+    fn try_lock_exclusive(&self) -> io::Result<bool>;
+}
+
+/// The directory a database file lives in ("." for a bare file name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

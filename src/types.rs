@@ -1,0 +1,150 @@
+//! Plain public value types: page images, batch entries, reports, stats.
+
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A page number. Valid page numbers are 1..=u32::MAX; 0 is invalid.
+pub type Pgno = u32;
+
+/// A commit sequence number. The first commit of a database gets 1; 0
+/// means "no commit".
+pub type CommitSeq = u64;
+
+/// An immutable page image, cheap to clone (reference counted).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Page(Arc<[u8]>);
+
+impl Page {
+    pub(crate) fn from_arc(bytes: Arc<[u8]>) -> Page {
+        Page(bytes)
+    }
+
+    pub(crate) fn arc(&self) -> &Arc<[u8]> {
+        &self.0
+    }
+}
+
+impl From<&[u8]> for Page {
+    fn from(bytes: &[u8]) -> Page {
+        Page(Arc::from(bytes))
+    }
+}
+
+impl From<Vec<u8>> for Page {
+    fn from(bytes: Vec<u8>) -> Page {
+        Page(Arc::from(bytes))
+    }
+}
+
+impl Deref for Page {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Page {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Page {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Page({} bytes)", self.0.len())
+    }
+}
+
+/// One entry of a batch: write `data` to `pgno`, or delete it when `data`
+/// is `None`.
+#[derive(Clone, Copy, Debug)]
+pub struct PageWrite<'a> {
+    pub pgno: Pgno,
+    pub data: Option<&'a [u8]>,
+}
+
+impl<'a> PageWrite<'a> {
+    pub fn put(pgno: Pgno, data: &'a [u8]) -> Self {
+        PageWrite {
+            pgno,
+            data: Some(data),
+        }
+    }
+
+    pub fn delete(pgno: Pgno) -> Self {
+        PageWrite { pgno, data: None }
+    }
+}
+
+/// Why a segment (or the rest of one) was not replayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// The end of the log was torn by a crash: a normal event.
+    TornTail,
+    /// A checksum or format check failed with valid data after it.
+    Checksum(String),
+    /// Commits are missing between this segment and the previous one.
+    Gap(String),
+    /// The segment could not be read.
+    Io(String),
+    /// The segment comes after the first corrupt one.
+    AfterCorruption,
+}
+
+/// What recovery found in one segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentReport {
+    pub path: PathBuf,
+    /// The epoch in the segment's name.
+    pub first_epoch: u64,
+    /// Lowest and highest epoch among the frames kept (0 if none).
+    pub epoch_min: u64,
+    pub epoch_max: u64,
+    pub frames_kept: u64,
+    pub frames_dropped: u64,
+    /// Why frames were dropped; `None` when all were kept.
+    pub dropped: Option<DropReason>,
+}
+
+/// What a recovery (on open, or offline) did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub segments_recovered: u64,
+    /// Page records (writes and deletes) replayed.
+    pub records_applied: u64,
+    pub commits_recovered: u64,
+    pub bytes_read: u64,
+    /// 0 if none.
+    pub last_commit_seq: CommitSeq,
+    /// Segments not replayed (corrupt, or after the first corrupt one).
+    pub partial_segments: Vec<PathBuf>,
+    /// One entry per segment examined, in log order.
+    pub segments: Vec<SegmentReport>,
+}
+
+/// What a checkpoint did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointReport {
+    pub pages_written: u64,
+    pub segments_removed: u64,
+    /// Every commit <= this is now in the main file.
+    pub checkpoint_seq: CommitSeq,
+}
+
+/// Counters and watermarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Commits made through this handle since it was opened.
+    pub commits: u64,
+    /// Conflicts reported through this handle since it was opened.
+    pub conflicts: u64,
+    /// fdatasync/fsync calls on log files.
+    pub syncs: u64,
+    pub bytes_logged: u64,
+    pub last_commit_seq: CommitSeq,
+    pub durable_commit_seq: CommitSeq,
+    pub checkpoint_seq: CommitSeq,
+    pub active_readers: u64,
+    pub retained_versions: u64,
+}

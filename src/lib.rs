@@ -29,7 +29,6 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
-mod checkpoint;
 mod db;
 mod durable;
 mod engine;

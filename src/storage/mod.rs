@@ -20,7 +20,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use real::RealStorage;
-pub use sim::{FaultKind, FaultOp, SimStorage};
+pub use sim::{
+    CrashMode, DataLoss, DirLoss, Fault, FaultKind, FaultOp, SimStats, SimStorage, SIM_BLOCK_BYTES,
+    SIM_SECTOR_BYTES,
+};
 
 /// How to open a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +54,13 @@ pub trait Storage: Send + Sync + 'static {
     fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
     /// Makes creations, renames and removals in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+
+    /// Identifies the file system this instance stands for: two instances
+    /// with the same id see the same files. Defaults to the instance's
+    /// address (every simulated file system is its own world).
+    fn instance_id(&self) -> usize {
+        self as *const Self as *const u8 as usize
+    }
 }
 
 /// An open file.

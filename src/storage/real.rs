@@ -70,6 +70,11 @@ impl Storage for RealStorage {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
     }
+
+    fn instance_id(&self) -> usize {
+        // Every RealStorage is the one real file system.
+        0
+    }
 }
 
 impl StorageFile for RealFile {

@@ -1,0 +1,246 @@
+//! Make durable, then publish: group commit and the visibility watermark.
+//!
+//! Committers report their commit written; the contiguous prefix of
+//! written commits advances `written_upto`. Under sync FULL a committer then
+//! waits for `durable_upto >= seq`: the first waiter that finds no flush in
+//! flight becomes the leader, syncs every log byte written so far with one
+//! fdatasync, publishes the new durable prefix and wakes the rest. Nothing
+//! waits on a timer unless `max_flush_delay` asks for it.
+//!
+//! A commit becomes visible to new snapshots when it and every earlier
+//! commit is durable (FULL) or written (NORMAL, OFF): `visible` only moves
+//! over a contiguous prefix. A failed write or sync poisons the pipeline:
+//! every waiting and later commit fails.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+use crate::options::SyncMode;
+use crate::types::CommitSeq;
+use crate::wal::Log;
+
+struct State {
+    /// Every commit <= this is fully written.
+    written_upto: CommitSeq,
+    /// Log offset just past commit `written_upto`.
+    written_end: u64,
+    /// Written commits beyond the contiguous prefix: seq -> end offset.
+    out_of_order: BTreeMap<CommitSeq, u64>,
+    /// Every commit <= this is synced.
+    durable_upto: CommitSeq,
+    durable_end: u64,
+    flushing: bool,
+    /// Group-commit generation: incremented by each flush.
+    epoch: u64,
+    /// Set by the first failed write or sync; the database is then closed
+    /// to writes until reopened.
+    failed: Option<Error>,
+    /// (seq, end offset) of each written commit not yet checkpointed, so
+    /// a checkpoint at C knows where commits after C begin in the log.
+    ends: VecDeque<(CommitSeq, u64)>,
+}
+
+/// The group-commit pipeline of one database.
+pub struct Pipeline {
+    sync: SyncMode,
+    max_flush_delay: Duration,
+    state: Mutex<State>,
+    cv: Condvar,
+    visible: AtomicU64,
+    durable: AtomicU64,
+    epoch: AtomicU64,
+}
+
+impl Pipeline {
+    /// A pipeline whose commits up to `last_seq` (ending at `end`) are
+    /// already durable and visible.
+    pub fn new(sync: SyncMode, max_flush_delay_us: u32, last_seq: CommitSeq, end: u64, epoch: u64) -> Pipeline {
+        Pipeline {
+            sync,
+            max_flush_delay: Duration::from_micros(u64::from(max_flush_delay_us)),
+            state: Mutex::new(State {
+                written_upto: last_seq,
+                written_end: end,
+                out_of_order: BTreeMap::new(),
+                durable_upto: last_seq,
+                durable_end: end,
+                flushing: false,
+                epoch,
+                failed: None,
+                ends: VecDeque::new(),
+            }),
+            cv: Condvar::new(),
+            visible: AtomicU64::new(last_seq),
+            durable: AtomicU64::new(last_seq),
+            epoch: AtomicU64::new(epoch),
+        }
+    }
+
+    /// Highest commit visible to new snapshots.
+    pub fn visible(&self) -> CommitSeq {
+        self.visible.load(Ordering::Acquire)
+    }
+
+    /// Highest commit known durable (with every lower one).
+    pub fn durable(&self) -> CommitSeq {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Current group-commit generation.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// The error that poisoned the pipeline, if any.
+    pub fn check_failed(&self) -> Result<()> {
+        match &self.state.lock().failed {
+            Some(e) => Err(closed_by(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Poisons the pipeline with `err` and wakes every waiter.
+    pub fn fail(&self, err: &Error) {
+        let mut st = self.state.lock();
+        if st.failed.is_none() {
+            st.failed = Some(err.duplicate());
+        }
+        drop(st);
+        self.cv.notify_all();
+    }
+
+    /// Records commit `seq` (ending at log offset `end`) as written, then
+    /// waits until it is durable under the sync mode and visible.
+    pub fn complete(&self, log: &Log, seq: CommitSeq, end: u64) -> Result<()> {
+        let mut st = self.state.lock();
+        st.out_of_order.insert(seq, end);
+        let mut advanced = false;
+        while let Some(end) = {
+            let next = st.written_upto + 1;
+            st.out_of_order.remove(&next)
+        } {
+            st.written_upto += 1;
+            st.written_end = end;
+            let s = st.written_upto;
+            st.ends.push_back((s, end));
+            advanced = true;
+        }
+        if advanced && self.sync != SyncMode::Full {
+            self.visible.store(st.written_upto, Ordering::Release);
+            self.cv.notify_all();
+        }
+        loop {
+            if let Some(e) = &st.failed {
+                return Err(closed_by(e));
+            }
+            let done = match self.sync {
+                SyncMode::Full => st.durable_upto >= seq,
+                SyncMode::Normal | SyncMode::Off => st.written_upto >= seq,
+            };
+            if done {
+                return Ok(());
+            }
+            if self.sync == SyncMode::Full && !st.flushing && st.written_upto > st.durable_upto {
+                self.lead_flush(&mut st, log);
+                continue;
+            }
+            self.cv.wait(&mut st);
+        }
+    }
+
+    /// One group flush, run by the leader with the state lock held on entry
+    /// and exit (released around the sync).
+    fn lead_flush(&self, st: &mut parking_lot::MutexGuard<'_, State>, log: &Log) {
+        st.flushing = true;
+        if !self.max_flush_delay.is_zero() {
+            // Let more committers finish their writes and join this group.
+            let deadline = Instant::now() + self.max_flush_delay;
+            while Instant::now() < deadline && st.failed.is_none() {
+                if self.cv.wait_until(st, deadline).timed_out() {
+                    break;
+                }
+            }
+        }
+        let (target, target_end, from) = (st.written_upto, st.written_end, st.durable_end);
+        st.epoch += 1;
+        self.epoch.store(st.epoch, Ordering::Release);
+        let result = parking_lot::MutexGuard::unlocked(st, || log.sync_range(from, target_end));
+        st.flushing = false;
+        match result {
+            Ok(()) => {
+                debug_assert!(target >= st.durable_upto);
+                st.durable_upto = target;
+                st.durable_end = target_end;
+                self.durable.store(target, Ordering::Release);
+                self.visible.store(target, Ordering::Release);
+            }
+            Err(e) => {
+                if st.failed.is_none() {
+                    st.failed = Some(e);
+                }
+            }
+        }
+        self.cv.notify_all();
+    }
+
+    /// Syncs everything written so far (sync NORMAL at checkpoint and
+    /// close); returns the commit now durable. Waits for a running flush.
+    pub fn flush_all(&self, log: &Log) -> Result<CommitSeq> {
+        let mut st = self.state.lock();
+        while st.flushing {
+            self.cv.wait(&mut st);
+        }
+        if let Some(e) = &st.failed {
+            return Err(closed_by(e));
+        }
+        if st.written_upto > st.durable_upto || self.sync == SyncMode::Normal {
+            self.lead_flush(&mut st, log);
+        }
+        match &st.failed {
+            Some(e) => Err(closed_by(e)),
+            None => Ok(st.durable_upto),
+        }
+    }
+
+    /// Records the ends of commits replayed by recovery.
+    pub fn seed_ends(&self, ends: Vec<(CommitSeq, u64)>) {
+        self.state.lock().ends.extend(ends);
+    }
+
+    /// Where commits after `seq` begin in the log (`seq` must be written
+    /// and not yet trimmed).
+    pub fn end_of(&self, seq: CommitSeq) -> Option<u64> {
+        let st = self.state.lock();
+        let i = st.ends.partition_point(|&(s, _)| s < seq);
+        st.ends.get(i).filter(|&&(s, _)| s == seq).map(|&(_, e)| e)
+    }
+
+    /// Forgets commit ends up to `seq` (checkpointed).
+    pub fn trim_ends(&self, seq: CommitSeq) {
+        let mut st = self.state.lock();
+        while st.ends.front().is_some_and(|&(s, _)| s <= seq) {
+            st.ends.pop_front();
+        }
+    }
+
+    /// Log offset just past the last written commit.
+    pub fn written_end(&self) -> u64 {
+        self.state.lock().written_end
+    }
+}
+
+/// The error a commit gets once the pipeline has failed.
+fn closed_by(e: &Error) -> Error {
+    match e {
+        Error::Full(_) => e.duplicate(),
+        Error::Io { context, source } => Error::Io {
+            context: format!("database closed to writes after an earlier failure: {context}"),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        other => other.duplicate(),
+    }
+}

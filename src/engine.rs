@@ -1,0 +1,564 @@
+//! The engine behind every handle on one database: opening and recovery,
+//! the commit path (stage -> sequence -> write -> durable -> publish),
+//! snapshot reads and the background worker.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::durable::Pipeline;
+use crate::error::{Error, Result};
+use crate::format::{crc32c, frame_len, SEGMENT_HEADER_BLOCK_BYTES};
+use crate::mainfile::{CheckpointPage, MainFile};
+use crate::mvcc::{ReaderTable, ReaderToken, VersionData, VersionStore};
+use crate::options::{Isolation, Options, SyncMode};
+use crate::recovery;
+use crate::sequence::{Sequenced, Sequencer};
+use crate::stage::{self, Placement, StagedPage, WriteSet};
+use crate::storage::{parent_dir, OpenMode, StorageFile};
+use crate::types::{CheckpointReport, CommitSeq, Page, Pgno, RecoveryReport, Stats};
+use crate::wal::{Log, LogConfig};
+
+/// Commits with more log bytes than this keep their images in the log
+/// rather than in memory, so huge commits do not pin their size in RAM.
+const INLINE_COMMIT_MAX_BYTES: u64 = 8 << 20;
+/// How often a waiter for the writer lock retries.
+const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(2);
+/// Attempts to re-read a log-resident version that a checkpoint may have
+/// moved into the main file meanwhile.
+const LOGGED_READ_ATTEMPTS: usize = 3;
+
+/// A registered snapshot held by a transaction or a read.
+pub struct ReaderGuard {
+    token: ReaderToken,
+}
+
+impl ReaderGuard {
+    pub fn snapshot(&self) -> CommitSeq {
+        self.token.snapshot()
+    }
+}
+
+/// Per-thread staging buffers; `lanes = 1` serializes encoding.
+struct Lanes {
+    bufs: Vec<Mutex<Vec<u8>>>,
+    next: AtomicU64,
+}
+
+impl Lanes {
+    fn new(n: usize) -> Lanes {
+        Lanes {
+            bufs: (0..n.max(1)).map(|_| Mutex::new(Vec::new())).collect(),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn acquire(&self) -> parking_lot::MutexGuard<'_, Vec<u8>> {
+        let n = self.bufs.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) as usize % n;
+        for i in 0..n {
+            if let Some(g) = self.bufs[(start + i) % n].try_lock() {
+                return g;
+            }
+        }
+        self.bufs[start].lock()
+    }
+}
+
+#[derive(Default)]
+struct WorkerSignal {
+    stop: bool,
+    wake: bool,
+}
+
+/// One open database, shared by its handles.
+pub struct Engine {
+    path: PathBuf,
+    opts: Options,
+    main: MainFile,
+    log: Log,
+    seq: Mutex<Sequencer>,
+    pipe: Pipeline,
+    versions: VersionStore,
+    readers: Arc<ReaderTable>,
+    lanes: Lanes,
+    checkpoint_lock: Mutex<()>,
+    last_recovery: RecoveryReport,
+    bytes_logged: AtomicU64,
+    /// Held for the engine's life: the writer lease (kernel-released if
+    /// the process dies).
+    _lock_file: Option<Box<dyn StorageFile>>,
+    signal: Arc<(Mutex<WorkerSignal>, Condvar)>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Engine {
+    /// Opens (creating if needed) and recovers the database at `path`.
+    pub fn open(path: &Path, opts: &Options) -> Result<Arc<Engine>> {
+        let storage = Arc::clone(&opts.storage);
+        let capacity = opts.segment_size_bytes - SEGMENT_HEADER_BLOCK_BYTES;
+        if capacity < 2 * frame_len(opts.page_size as usize) {
+            return Err(Error::invalid(format!(
+                "segment_size_bytes {} is too small for page_size {}",
+                opts.segment_size_bytes, opts.page_size
+            )));
+        }
+        let sync = opts.sync != SyncMode::Off;
+        let lock_file = if opts.read_only {
+            None
+        } else {
+            Some(take_writer_lock(opts, path)?)
+        };
+        let main = MainFile::open(&storage, path, opts.page_size, opts.read_only, sync)?;
+        let header = main.header();
+        let replay = recovery::scan(&storage, path, &header, !opts.read_only)?;
+        if let Some(c) = &replay.corruption {
+            return Err(Error::Corrupt(format!(
+                "{}: {} (recover with skip_corrupt to keep the durable prefix)",
+                path.display(),
+                c.reason
+            )));
+        }
+        let mut segments = replay.segments;
+        let mut tail = replay.end;
+        let mut restart = false;
+        if !opts.read_only {
+            let dir = parent_dir(path);
+            let mut removed = false;
+            for p in replay.stale.iter().chain(&replay.tmp) {
+                storage
+                    .remove(p)
+                    .map_err(|e| Error::io("remove stale segment", p, e))?;
+                removed = true;
+            }
+            // Segments wholly past the end of the replayed log hold nothing
+            // acknowledged: drop them so the log continues contiguously.
+            while segments.last().is_some_and(|s| s.header.log_start > replay.end) {
+                let s = segments.pop().expect("non-empty");
+                storage
+                    .remove(&s.path)
+                    .map_err(|e| Error::io("remove unused segment", &s.path, e))?;
+                removed = true;
+            }
+            if removed && sync {
+                storage
+                    .sync_dir(&dir)
+                    .map_err(|e| Error::io("sync directory", &dir, e))?;
+            }
+            if sync {
+                // What we replayed may so far live only in the page cache of
+                // a process that crashed: make it durable before building on it.
+                for s in &segments {
+                    s.file
+                        .sync_data()
+                        .map_err(|e| Error::io("sync recovered segment", &s.path, e))?;
+                }
+            }
+            if replay.dirty_tail {
+                // Valid but unacknowledged frames lie past the end: never
+                // overwrite them in place (a shorter new commit could leave
+                // an old one readable behind it); continue in a fresh
+                // segment that voids them.
+                restart = true;
+                tail = segments.last().map_or(replay.end, |s| s.window_end());
+            }
+        }
+        let log = Log::new(
+            LogConfig {
+                storage: Arc::clone(&storage),
+                db_path: path.to_path_buf(),
+                db_id: header.db_id,
+                page_size: opts.page_size,
+                capacity,
+                sync,
+            },
+            segments,
+            tail,
+            replay.last_epoch,
+        );
+        if restart {
+            log.restart(tail, replay.end, replay.last_epoch + 1)?;
+        }
+        let versions = VersionStore::default();
+        for r in replay.records {
+            versions.install(r.pgno, r.seq, r.data);
+        }
+        let pipe = Pipeline::new(opts.sync, opts.max_flush_delay_us, replay.last_seq, tail, replay.last_epoch);
+        pipe.seed_ends(replay.ends);
+        let engine = Arc::new(Engine {
+            path: path.to_path_buf(),
+            opts: opts.clone(),
+            main,
+            log,
+            seq: Mutex::new(Sequencer::new(replay.last_seq, tail)),
+            pipe,
+            versions,
+            readers: Arc::new(ReaderTable::default()),
+            lanes: Lanes::new(opts.effective_lanes()),
+            checkpoint_lock: Mutex::new(()),
+            last_recovery: replay.report,
+            bytes_logged: AtomicU64::new(0),
+            _lock_file: lock_file,
+            signal: Arc::new((Mutex::new(WorkerSignal::default()), Condvar::new())),
+            worker: Mutex::new(None),
+        });
+        if !opts.read_only {
+            engine.start_worker();
+        }
+        Ok(engine)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn page_size(&self) -> u32 {
+        self.opts.page_size
+    }
+
+    pub fn isolation(&self) -> Isolation {
+        self.opts.isolation
+    }
+
+    pub fn last_recovery(&self) -> &RecoveryReport {
+        &self.last_recovery
+    }
+
+    pub fn check_pgno(&self, pgno: Pgno) -> Result<()> {
+        if pgno == 0 {
+            return Err(Error::invalid("page 0 is not a valid page number"));
+        }
+        Ok(())
+    }
+
+    /// Validates and checksums a page image on its way into a write set.
+    pub fn stage_page(&self, pgno: Pgno, data: &[u8]) -> Result<StagedPage> {
+        self.check_pgno(pgno)?;
+        if data.len() > self.opts.page_size as usize {
+            return Err(Error::invalid(format!(
+                "page {pgno}: image of {} bytes exceeds page_size {}",
+                data.len(),
+                self.opts.page_size
+            )));
+        }
+        Ok(StagedPage::new(Page::from(data)))
+    }
+
+    /// Registers a reader at the latest visible commit.
+    pub fn begin_read(&self) -> Result<ReaderGuard> {
+        Ok(ReaderGuard {
+            token: self.readers.register(|| self.pipe.visible()),
+        })
+    }
+
+    /// The image of `pgno` at `snapshot`.
+    pub fn read_at(&self, pgno: Pgno, snapshot: CommitSeq) -> Result<Option<Page>> {
+        for _ in 0..LOGGED_READ_ATTEMPTS {
+            match self.versions.get(pgno, snapshot) {
+                None => return self.main.read(pgno),
+                Some((_, VersionData::Inline(p))) => return Ok(Some(p)),
+                Some((_, VersionData::Deleted)) => return Ok(None),
+                Some((seq, VersionData::Logged { log_offset, len, crc })) => {
+                    match self.read_logged(log_offset, len, crc) {
+                        Ok(p) => return Ok(Some(p)),
+                        // A checkpoint may have moved this version into the
+                        // main file and retired its segment meanwhile.
+                        Err(e) => {
+                            if matches!(self.versions.get(pgno, snapshot), Some((s, _)) if s == seq) {
+                                return Err(e);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Err(Error::Internal(format!("page {pgno}: version kept moving during read")))
+    }
+
+    fn read_logged(&self, log_offset: u64, len: u32, crc: u32) -> Result<Page> {
+        let mut buf = vec![0u8; len as usize];
+        self.log.read_at(log_offset, &mut buf)?;
+        if crc32c(&buf) != crc {
+            return Err(Error::corrupt(format!(
+                "{}: log image at offset {log_offset} fails its checksum",
+                self.path.display()
+            )));
+        }
+        Ok(Page::from(buf))
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.opts.read_only {
+            return Err(Error::ReadOnly(format!("{} was opened read-only", self.path.display())));
+        }
+        self.pipe.check_failed()
+    }
+
+    /// Commits `writes`: validated against `snapshot` (None = blind batch)
+    /// on the write set, and on `reads` under SERIALIZABLE.
+    pub fn commit(&self, snapshot: Option<CommitSeq>, writes: WriteSet, reads: &[Pgno]) -> Result<CommitSeq> {
+        self.check_writable()?;
+        let len = stage::commit_log_len(&writes);
+        let validate_reads = self.opts.isolation == Isolation::Serializable;
+        // Sequence: the short serialized section. No I/O, no page bytes.
+        let at = loop {
+            let outcome = {
+                let mut sq = self.seq.lock();
+                let checked = writes
+                    .keys()
+                    .copied()
+                    .chain(reads.iter().copied().filter(|_| validate_reads));
+                let o = sq.sequence(snapshot, checked, writes.keys(), len, self.log.prepared_end());
+                match o {
+                    Sequenced::Placed { seq, log_offset } => Ok(Placement {
+                        seq,
+                        log_offset,
+                        epoch: self.pipe.epoch(),
+                        durable_hint: self.pipe.durable(),
+                    }),
+                    other => Err(other),
+                }
+            };
+            match outcome {
+                Ok(at) => break at,
+                Err(Sequenced::Conflict { pages, newest }) => {
+                    return Err(Error::Conflict { pages, commit_seq: newest });
+                }
+                Err(Sequenced::NeedSpace { end }) => {
+                    self.log.ensure_prepared(end, self.pipe.epoch())?;
+                }
+                Err(Sequenced::Placed { .. }) => unreachable!("handled above"),
+            }
+        };
+        // Write: encode into a lane buffer and copy into the reserved range.
+        let written = {
+            let mut lane = self.lanes.acquire();
+            let db_id = self.main.header().db_id;
+            stage::encode(db_id, &writes, at, &mut lane, |off, bytes| self.log.write_at(off, bytes))
+        };
+        if let Err(e) = written {
+            // A seq is allocated and its bytes are not in the log: nothing
+            // after it can become durable. Fail-stop.
+            self.pipe.fail(&e);
+            return Err(e);
+        }
+        // Publish (invisible until the pipeline says so).
+        let inline = len <= INLINE_COMMIT_MAX_BYTES;
+        for ((&pgno, w), payload_at) in writes.iter().zip(stage::payload_offsets(&writes, at.log_offset)) {
+            let data = match w {
+                None => VersionData::Deleted,
+                Some(s) if inline => VersionData::Inline(s.page.clone()),
+                Some(s) => VersionData::Logged {
+                    log_offset: payload_at,
+                    len: s.page.len() as u32,
+                    crc: s.crc,
+                },
+            };
+            self.versions.install(pgno, at.seq, data);
+        }
+        self.bytes_logged.fetch_add(len, Ordering::Relaxed);
+        // Make durable.
+        self.pipe.complete(&self.log, at.seq, at.log_offset + len)?;
+        self.maybe_wake_worker(at.log_offset + len);
+        Ok(at.seq)
+    }
+
+    /// Moves every commit up to the oldest reader's snapshot into the main
+    /// file and retires the segments that then hold nothing needed.
+    pub fn checkpoint(&self) -> Result<CheckpointReport> {
+        let _only_one = self.checkpoint_lock.lock();
+        self.check_writable()?;
+        let result = self.checkpoint_locked();
+        if let Err(e @ Error::Io { .. }) = &result {
+            // The main file may be half-written and a sync may have failed:
+            // fail-stop rather than guess what reached the disk.
+            self.pipe.fail(e);
+        }
+        result
+    }
+
+    fn checkpoint_locked(&self) -> Result<CheckpointReport> {
+        if self.opts.sync == SyncMode::Normal {
+            // The log must be durable before pages reach the main file.
+            self.pipe.flush_all(&self.log)?;
+        }
+        let old = self.main.header();
+        let target = self.readers.oldest_or(|| self.pipe.visible());
+        if target <= old.checkpoint_seq {
+            return Ok(CheckpointReport {
+                pages_written: 0,
+                segments_removed: self.log.retire_before(old.log_start)?,
+                checkpoint_seq: old.checkpoint_seq,
+            });
+        }
+        let log_start = self
+            .pipe
+            .end_of(target)
+            .ok_or_else(|| Error::Internal(format!("no log position recorded for commit {target}")))?;
+        let pages = self.versions.newest_upto(target);
+        let pages_written = self.main.checkpoint(
+            pages.into_iter().map(|(pgno, _, data)| {
+                Ok((
+                    pgno,
+                    match data {
+                        VersionData::Inline(p) => CheckpointPage::Write(p),
+                        VersionData::Deleted => CheckpointPage::Delete,
+                        VersionData::Logged { log_offset, len, crc } => {
+                            CheckpointPage::Write(self.read_logged(log_offset, len, crc)?)
+                        }
+                    },
+                ))
+            }),
+            target,
+            log_start,
+        )?;
+        self.versions.gc(target);
+        let oldest = self.readers.oldest_or(|| self.pipe.visible());
+        self.seq.lock().prune(oldest);
+        self.pipe.trim_ends(target);
+        let segments_removed = self.log.retire_before(log_start)?;
+        Ok(CheckpointReport {
+            pages_written,
+            segments_removed,
+            checkpoint_seq: target,
+        })
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            commits: 0,
+            conflicts: 0,
+            syncs: self.log.syncs(),
+            bytes_logged: self.bytes_logged.load(Ordering::Relaxed),
+            last_commit_seq: self.pipe.visible(),
+            durable_commit_seq: self.pipe.durable(),
+            checkpoint_seq: self.main.header().checkpoint_seq,
+            active_readers: self.readers.active(),
+            retained_versions: self.versions.len(),
+        }
+    }
+
+    fn maybe_wake_worker(&self, end: u64) {
+        let capacity = self.log.config().capacity;
+        let low_headroom = self.log.prepared_end().saturating_sub(end) < capacity / 2;
+        let threshold = self.opts.checkpoint_threshold_bytes;
+        let big_log = threshold > 0 && end.saturating_sub(self.main.header().log_start) > threshold;
+        if low_headroom || big_log {
+            let (lock, cv) = &*self.signal;
+            lock.lock().wake = true;
+            cv.notify_one();
+        }
+    }
+
+    fn start_worker(self: &Arc<Self>) {
+        let weak: Weak<Engine> = Arc::downgrade(self);
+        let signal = Arc::clone(&self.signal);
+        let handle = std::thread::Builder::new()
+            .name("libcommit-worker".into())
+            .spawn(move || worker_loop(weak, signal))
+            .ok();
+        *self.worker.lock() = handle;
+    }
+
+    /// Stops background work and makes a NORMAL-mode log durable. Called
+    /// once, when the last handle closes.
+    pub fn shutdown(&self) -> Result<()> {
+        {
+            let (lock, cv) = &*self.signal;
+            lock.lock().stop = true;
+            cv.notify_all();
+        }
+        if let Some(h) = self.worker.lock().take() {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+        if self.opts.read_only || self.pipe.check_failed().is_err() {
+            return Ok(());
+        }
+        if self.opts.sync == SyncMode::Normal {
+            self.pipe.flush_all(&self.log)?;
+        }
+        Ok(())
+    }
+
+    /// Background duty: keep a prepared segment ahead of the tail and
+    /// checkpoint when the log passes its threshold.
+    fn background_step(&self) {
+        let capacity = self.log.config().capacity;
+        let tail = self.seq.lock().tail();
+        if self.log.prepared_end().saturating_sub(tail) < capacity / 2 {
+            // Failure here is not fatal: a committer that needs the space
+            // prepares it itself and reports the error.
+            let _ = self.log.ensure_prepared(tail + capacity, self.pipe.epoch());
+        }
+        let threshold = self.opts.checkpoint_threshold_bytes;
+        if threshold > 0 && tail.saturating_sub(self.main.header().log_start) > threshold {
+            let _ = self.checkpoint();
+        }
+    }
+}
+
+fn worker_loop(engine: Weak<Engine>, signal: Arc<(Mutex<WorkerSignal>, Condvar)>) {
+    let (lock, cv) = &*signal;
+    loop {
+        {
+            let mut s = lock.lock();
+            while !s.wake && !s.stop {
+                cv.wait(&mut s);
+            }
+            if s.stop {
+                return;
+            }
+            s.wake = false;
+        }
+        match engine.upgrade() {
+            Some(e) => e.background_step(),
+            None => return,
+        }
+    }
+}
+
+/// Takes `{path}-lock` exclusively, waiting up to the busy timeout.
+pub(crate) fn take_writer_lock(opts: &Options, path: &Path) -> Result<Box<dyn StorageFile>> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push("-lock");
+    let lock_path = PathBuf::from(lock_path);
+    let dir = parent_dir(path);
+    if !opts
+        .storage
+        .dir_exists(&dir)
+        .map_err(|e| Error::io("stat directory", &dir, e))?
+    {
+        return Err(Error::io(
+            "open database",
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "directory does not exist"),
+        ));
+    }
+    let file = opts
+        .storage
+        .open(&lock_path, OpenMode::Create)
+        .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+    let deadline = Instant::now() + Duration::from_millis(u64::from(opts.busy_timeout_ms));
+    loop {
+        if file
+            .try_lock_exclusive()
+            .map_err(|e| Error::io("lock", &lock_path, e))?
+        {
+            return Ok(file);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Busy(format!(
+                "{}: another process holds the writer lock (waited {} ms)",
+                path.display(),
+                opts.busy_timeout_ms
+            )));
+        }
+        std::thread::sleep(LOCK_RETRY_INTERVAL);
+    }
+}

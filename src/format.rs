@@ -1,0 +1,476 @@
+//! Every on-disk byte: encoders and decoders for the WAL segment header,
+//! log frames, commit payloads, the main-file header and the page map.
+//! docs/FORMAT.md describes the same layouts in prose.
+//!
+//! All integers are little-endian and fixed width; every unit carries a
+//! CRC32C; padding is zero. Decoders are total: any input returns a value
+//! or `None`/an error, never panics, and never allocates more than the
+//! input implies.
+
+/// Log frames start at multiples of this in the logical log.
+pub const FRAME_ALIGN_BYTES: u64 = 8;
+/// Size of a frame header.
+pub const FRAME_HEADER_BYTES: usize = 40;
+/// Size of a commit frame's payload.
+pub const COMMIT_PAYLOAD_BYTES: usize = 32;
+/// Magic number opening every frame ("LCF1").
+pub const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"LCF1");
+
+/// Size of the header block at the start of each segment file; data
+/// starts after it, so page images in the log stay 4 KiB aligned.
+pub const SEGMENT_HEADER_BLOCK_BYTES: u64 = 4096;
+/// Bytes of the segment header that carry data (the rest of the block is zero).
+pub const SEGMENT_HEADER_BYTES: usize = 64;
+/// Magic opening every segment file.
+pub const SEGMENT_MAGIC: [u8; 8] = *b"LCWALSG1";
+
+/// Each main-file header copy occupies one block; there are two.
+pub const MAIN_HEADER_BLOCK_BYTES: u64 = 4096;
+/// Number of header copies at the start of the main file.
+pub const MAIN_HEADER_COPIES: u64 = 2;
+/// Bytes of a main header that carry data.
+pub const MAIN_HEADER_BYTES: usize = 128;
+/// Magic opening the main file.
+pub const MAIN_MAGIC: [u8; 8] = *b"LCMAIN01";
+/// Offset of the first page slot in the main file.
+pub const MAIN_SLOTS_OFFSET: u64 = MAIN_HEADER_BLOCK_BYTES * MAIN_HEADER_COPIES;
+/// Size of one page-map entry.
+pub const MAP_ENTRY_BYTES: usize = 24;
+
+/// On-disk format version of every file.
+pub const FORMAT_VERSION: u32 = 1;
+
+const _: () = assert!(FRAME_HEADER_BYTES as u64 % FRAME_ALIGN_BYTES == 0);
+const _: () = assert!(COMMIT_PAYLOAD_BYTES as u64 % FRAME_ALIGN_BYTES == 0);
+const _: () = assert!(SEGMENT_HEADER_BYTES as u64 <= SEGMENT_HEADER_BLOCK_BYTES);
+const _: () = assert!(MAIN_HEADER_BYTES as u64 <= MAIN_HEADER_BLOCK_BYTES);
+
+pub fn crc32c(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes)
+}
+
+fn crc32c_append(crc: u32, bytes: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc, bytes)
+}
+
+fn put_u32(buf: &mut [u8], at: usize, v: u32) {
+    buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_u64(buf: &mut [u8], at: usize, v: u64) {
+    buf[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+fn get_u32(buf: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(buf[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn get_u64(buf: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Rounds `n` up to the frame alignment.
+pub fn align_up(n: u64) -> u64 {
+    n.div_ceil(FRAME_ALIGN_BYTES) * FRAME_ALIGN_BYTES
+}
+
+// ---------------------------------------------------------------------------
+// Frames
+
+/// What a frame holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// A page image (payload = the image).
+    Page = 1,
+    /// A page deletion (no payload).
+    Delete = 2,
+    /// The end of a commit (payload = [`CommitPayload`]).
+    Commit = 3,
+}
+
+impl FrameKind {
+    fn from_u8(v: u8) -> Option<FrameKind> {
+        match v {
+            1 => Some(FrameKind::Page),
+            2 => Some(FrameKind::Delete),
+            3 => Some(FrameKind::Commit),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded frame header.
+///
+/// Layout (40 bytes): magic u32 | kind u8 | 3 zero bytes | log_offset u64 |
+/// commit_seq u64 | pgno (or page count) u32 | payload_len u32 |
+/// payload_crc u32 | header_crc u32. `header_crc` covers the database id
+/// followed by bytes 0..36, so frames of another database, or stale frames
+/// of a recycled segment (whose log_offset differs), never validate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub kind: FrameKind,
+    /// Where this frame starts in the logical log.
+    pub log_offset: u64,
+    pub commit_seq: u64,
+    /// Page number; for a commit frame, the number of page frames.
+    pub pgno: u32,
+    pub payload_len: u32,
+    pub payload_crc: u32,
+}
+
+impl FrameHeader {
+    /// Bytes this frame occupies in the log, payload padding included.
+    pub fn frame_len(&self) -> u64 {
+        frame_len(self.payload_len as usize)
+    }
+
+    pub fn encode(&self, db_id: u64, out: &mut [u8; FRAME_HEADER_BYTES]) {
+        out.fill(0);
+        put_u32(out, 0, FRAME_MAGIC);
+        out[4] = self.kind as u8;
+        put_u64(out, 8, self.log_offset);
+        put_u64(out, 16, self.commit_seq);
+        put_u32(out, 24, self.pgno);
+        put_u32(out, 28, self.payload_len);
+        put_u32(out, 32, self.payload_crc);
+        let crc = header_crc(db_id, &out[..36]);
+        put_u32(out, 36, crc);
+    }
+
+    /// Decodes and verifies a header read at `log_offset`. `None` when it is
+    /// not a valid frame of this database at this position.
+    pub fn decode(db_id: u64, log_offset: u64, buf: &[u8]) -> Option<FrameHeader> {
+        if buf.len() < FRAME_HEADER_BYTES || get_u32(buf, 0) != FRAME_MAGIC {
+            return None;
+        }
+        if header_crc(db_id, &buf[..36]) != get_u32(buf, 36) || buf[5..8] != [0, 0, 0] {
+            return None;
+        }
+        let h = FrameHeader {
+            kind: FrameKind::from_u8(buf[4])?,
+            log_offset: get_u64(buf, 8),
+            commit_seq: get_u64(buf, 16),
+            pgno: get_u32(buf, 24),
+            payload_len: get_u32(buf, 28),
+            payload_crc: get_u32(buf, 32),
+        };
+        if h.log_offset != log_offset || h.commit_seq == 0 {
+            return None;
+        }
+        let shape_ok = match h.kind {
+            FrameKind::Page => h.pgno != 0,
+            FrameKind::Delete => h.pgno != 0 && h.payload_len == 0,
+            FrameKind::Commit => h.payload_len as usize == COMMIT_PAYLOAD_BYTES,
+        };
+        shape_ok.then_some(h)
+    }
+
+    /// The header's own checksum, as stored (used to chain a commit's frames).
+    pub fn stored_crc(buf: &[u8; FRAME_HEADER_BYTES]) -> u32 {
+        get_u32(buf, 36)
+    }
+}
+
+fn header_crc(db_id: u64, bytes: &[u8]) -> u32 {
+    crc32c_append(crc32c(&db_id.to_le_bytes()), bytes)
+}
+
+/// Bytes a frame with `payload_len` payload bytes occupies in the log.
+pub fn frame_len(payload_len: usize) -> u64 {
+    FRAME_HEADER_BYTES as u64 + align_up(payload_len as u64)
+}
+
+/// The payload of a commit frame (32 bytes): first_frame_offset u64 |
+/// epoch u64 | durable_hint u64 | frames_crc u32 | 4 zero bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitPayload {
+    /// Log offset of the commit's first frame.
+    pub first_frame_offset: u64,
+    /// Group-commit generation the commit was sequenced in.
+    pub epoch: u64,
+    /// The durable commit_seq when this commit was sequenced: every commit
+    /// <= it had been synced. Recovery uses it to tell a torn tail (no
+    /// later commit vouches for the missing one) from corruption.
+    pub durable_hint: u64,
+    /// CRC32C over the stored header CRCs of the commit's page frames.
+    pub frames_crc: u32,
+}
+
+impl CommitPayload {
+    pub fn encode(&self) -> [u8; COMMIT_PAYLOAD_BYTES] {
+        let mut out = [0u8; COMMIT_PAYLOAD_BYTES];
+        put_u64(&mut out, 0, self.first_frame_offset);
+        put_u64(&mut out, 8, self.epoch);
+        put_u64(&mut out, 16, self.durable_hint);
+        put_u32(&mut out, 24, self.frames_crc);
+        out
+    }
+
+    pub fn decode(buf: &[u8]) -> Option<CommitPayload> {
+        if buf.len() != COMMIT_PAYLOAD_BYTES || get_u32(buf, 28) != 0 {
+            return None;
+        }
+        Some(CommitPayload {
+            first_frame_offset: get_u64(buf, 0),
+            epoch: get_u64(buf, 8),
+            durable_hint: get_u64(buf, 16),
+            frames_crc: get_u32(buf, 24),
+        })
+    }
+}
+
+/// Running CRC over a commit's frame header CRCs.
+pub fn chain_frame_crc(acc: u32, frame_header_crc: u32) -> u32 {
+    crc32c_append(acc, &frame_header_crc.to_le_bytes())
+}
+
+// ---------------------------------------------------------------------------
+// Segment header
+
+/// Header of a WAL segment file.
+///
+/// Layout (64 bytes, then zeros to 4096): magic [8] | version u32 |
+/// page_size u32 | db_id u64 | first_epoch u64 | log_start u64 |
+/// capacity u64 | resume_offset u64 | 4 zero bytes | crc u32 (over 0..60).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentHeader {
+    pub page_size: u32,
+    pub db_id: u64,
+    /// The epoch in the file's name.
+    pub first_epoch: u64,
+    /// Logical log offset of the first data byte.
+    pub log_start: u64,
+    /// Data bytes the segment holds after its header block.
+    pub capacity: u64,
+    /// Where valid data in earlier segments ends. Equal to `log_start` for
+    /// a plain continuation; smaller when a writer restarted after a crash
+    /// and abandoned a torn tail: earlier bytes at or past it are void.
+    pub resume_offset: u64,
+}
+
+impl SegmentHeader {
+    pub fn encode(&self) -> [u8; SEGMENT_HEADER_BYTES] {
+        let mut out = [0u8; SEGMENT_HEADER_BYTES];
+        out[..8].copy_from_slice(&SEGMENT_MAGIC);
+        put_u32(&mut out, 8, FORMAT_VERSION);
+        put_u32(&mut out, 12, self.page_size);
+        put_u64(&mut out, 16, self.db_id);
+        put_u64(&mut out, 24, self.first_epoch);
+        put_u64(&mut out, 32, self.log_start);
+        put_u64(&mut out, 40, self.capacity);
+        put_u64(&mut out, 48, self.resume_offset);
+        let crc = crc32c(&out[..60]);
+        put_u32(&mut out, 60, crc);
+        out
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<SegmentHeader, &'static str> {
+        if buf.len() < SEGMENT_HEADER_BYTES || buf[..8] != SEGMENT_MAGIC {
+            return Err("bad segment magic");
+        }
+        if crc32c(&buf[..60]) != get_u32(buf, 60) || get_u32(buf, 56) != 0 {
+            return Err("segment header checksum mismatch");
+        }
+        if get_u32(buf, 8) != FORMAT_VERSION {
+            return Err("unsupported segment format version");
+        }
+        let h = SegmentHeader {
+            page_size: get_u32(buf, 12),
+            db_id: get_u64(buf, 16),
+            first_epoch: get_u64(buf, 24),
+            log_start: get_u64(buf, 32),
+            capacity: get_u64(buf, 40),
+            resume_offset: get_u64(buf, 48),
+        };
+        if h.log_start % FRAME_ALIGN_BYTES != 0
+            || h.capacity % FRAME_ALIGN_BYTES != 0
+            || h.capacity == 0
+            || h.resume_offset > h.log_start
+            || h.log_start.checked_add(h.capacity).is_none()
+        {
+            return Err("segment header fields out of range");
+        }
+        Ok(h)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Main file
+
+/// One of the two header copies of the main page file; the valid copy with
+/// the higher generation is current.
+///
+/// Layout (128 bytes, then zeros to 4096): magic [8] | version u32 |
+/// page_size u32 | generation u64 | db_id u64 | checkpoint_seq u64 |
+/// log_start u64 | slot_count u64 | map_slot u64 | map_entries u64 |
+/// map_crc u32 | 52 zero bytes | crc u32 (over 0..124).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MainHeader {
+    pub page_size: u32,
+    /// Incremented by every checkpoint; selects the current copy.
+    pub generation: u64,
+    /// Random id tying WAL segments to this database.
+    pub db_id: u64,
+    /// Every commit <= this is in the main file.
+    pub checkpoint_seq: u64,
+    /// Logical log offset where commits after `checkpoint_seq` begin.
+    pub log_start: u64,
+    /// Slots in use or free below the high-water mark.
+    pub slot_count: u64,
+    /// First slot of the page map (contiguous slots).
+    pub map_slot: u64,
+    pub map_entries: u64,
+    pub map_crc: u32,
+}
+
+impl MainHeader {
+    pub fn encode(&self) -> [u8; MAIN_HEADER_BYTES] {
+        let mut out = [0u8; MAIN_HEADER_BYTES];
+        out[..8].copy_from_slice(&MAIN_MAGIC);
+        put_u32(&mut out, 8, FORMAT_VERSION);
+        put_u32(&mut out, 12, self.page_size);
+        put_u64(&mut out, 16, self.generation);
+        put_u64(&mut out, 24, self.db_id);
+        put_u64(&mut out, 32, self.checkpoint_seq);
+        put_u64(&mut out, 40, self.log_start);
+        put_u64(&mut out, 48, self.slot_count);
+        put_u64(&mut out, 56, self.map_slot);
+        put_u64(&mut out, 64, self.map_entries);
+        put_u32(&mut out, 72, self.map_crc);
+        let crc = crc32c(&out[..124]);
+        put_u32(&mut out, 124, crc);
+        out
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<MainHeader, &'static str> {
+        if buf.len() < MAIN_HEADER_BYTES || buf[..8] != MAIN_MAGIC {
+            return Err("bad main-file magic");
+        }
+        if crc32c(&buf[..124]) != get_u32(buf, 124) || buf[76..124].iter().any(|&b| b != 0) {
+            return Err("main-file header checksum mismatch");
+        }
+        if get_u32(buf, 8) != FORMAT_VERSION {
+            return Err("unsupported main-file format version");
+        }
+        let h = MainHeader {
+            page_size: get_u32(buf, 12),
+            generation: get_u64(buf, 16),
+            db_id: get_u64(buf, 24),
+            checkpoint_seq: get_u64(buf, 32),
+            log_start: get_u64(buf, 40),
+            slot_count: get_u64(buf, 48),
+            map_slot: get_u64(buf, 56),
+            map_entries: get_u64(buf, 64),
+            map_crc: get_u32(buf, 72),
+        };
+        let map_slots_ok = h
+            .map_entries
+            .checked_mul(MAP_ENTRY_BYTES as u64)
+            .map(|b| b.div_ceil(u64::from(h.page_size.max(1))))
+            .and_then(|n| h.map_slot.checked_add(n))
+            .is_some_and(|end| end <= h.slot_count);
+        if !h.page_size.is_power_of_two() || h.log_start % FRAME_ALIGN_BYTES != 0 || !map_slots_ok {
+            return Err("main-file header fields out of range");
+        }
+        Ok(h)
+    }
+}
+
+/// One page-map entry: where a checkpointed page lives in the main file.
+///
+/// Layout (24 bytes): pgno u32 | len u32 | slot u64 | crc u32 (of the
+/// image) | 4 zero bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapEntry {
+    pub pgno: u32,
+    pub len: u32,
+    pub slot: u64,
+    pub crc: u32,
+}
+
+impl MapEntry {
+    pub fn encode_into(&self, out: &mut [u8]) {
+        out[..MAP_ENTRY_BYTES].fill(0);
+        put_u32(out, 0, self.pgno);
+        put_u32(out, 4, self.len);
+        put_u64(out, 8, self.slot);
+        put_u32(out, 16, self.crc);
+    }
+
+    pub fn decode(buf: &[u8]) -> Option<MapEntry> {
+        if buf.len() < MAP_ENTRY_BYTES || get_u32(buf, 20) != 0 {
+            return None;
+        }
+        let e = MapEntry {
+            pgno: get_u32(buf, 0),
+            len: get_u32(buf, 4),
+            slot: get_u64(buf, 8),
+            crc: get_u32(buf, 16),
+        };
+        (e.pgno != 0).then_some(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_header_round_trips_and_rejects_any_flip() {
+        let h = FrameHeader {
+            kind: FrameKind::Page,
+            log_offset: 4096,
+            commit_seq: 7,
+            pgno: 42,
+            payload_len: 100,
+            payload_crc: 0xdead_beef,
+        };
+        let mut buf = [0u8; FRAME_HEADER_BYTES];
+        h.encode(99, &mut buf);
+        assert_eq!(FrameHeader::decode(99, 4096, &buf), Some(h));
+        assert_eq!(FrameHeader::decode(98, 4096, &buf), None, "other database");
+        assert_eq!(FrameHeader::decode(99, 4104, &buf), None, "other position");
+        for i in 0..FRAME_HEADER_BYTES {
+            for bit in 0..8 {
+                let mut bad = buf;
+                bad[i] ^= 1 << bit;
+                assert_eq!(FrameHeader::decode(99, 4096, &bad), None, "flip {i}:{bit}");
+            }
+        }
+    }
+
+    #[test]
+    fn headers_round_trip() {
+        let s = SegmentHeader {
+            page_size: 4096,
+            db_id: 5,
+            first_epoch: 9,
+            log_start: 1 << 20,
+            capacity: 1 << 20,
+            resume_offset: 1000,
+        };
+        assert_eq!(SegmentHeader::decode(&s.encode()), Ok(s));
+        let m = MainHeader {
+            page_size: 4096,
+            generation: 3,
+            db_id: 5,
+            checkpoint_seq: 77,
+            log_start: 8,
+            slot_count: 10,
+            map_slot: 8,
+            map_entries: 3,
+            map_crc: 1,
+        };
+        assert_eq!(MainHeader::decode(&m.encode()), Ok(m));
+        let e = MapEntry {
+            pgno: 3,
+            len: 10,
+            slot: 4,
+            crc: 5,
+        };
+        let mut buf = [0u8; MAP_ENTRY_BYTES];
+        e.encode_into(&mut buf);
+        assert_eq!(MapEntry::decode(&buf), Some(e));
+    }
+}

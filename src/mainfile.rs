@@ -1,0 +1,540 @@
+//! The main page file: checkpointed pages, shadow-paged.
+//!
+//! Layout: two header copies (4 KiB each), then page-sized slots. A page
+//! map (pgno -> slot, length, CRC32C) lives in a run of slots; the current
+//! header names it. A checkpoint never overwrites a slot the current
+//! header can reach: it writes new images and a new map into free slots,
+//! syncs, then writes the other header copy with a higher generation and
+//! syncs again. A crash at any point leaves the old or the new state, both
+//! complete. Disk use follows the pages written, not the largest pgno.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::error::{Error, Result};
+use crate::format::{
+    crc32c, MainHeader, MapEntry, MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, MAIN_SLOTS_OFFSET,
+    MAP_ENTRY_BYTES,
+};
+use crate::storage::{OpenMode, Storage, StorageFile};
+use crate::types::{CommitSeq, Page, Pgno};
+
+/// Upper bound on bytes gathered into one write during a checkpoint.
+const CHECKPOINT_WRITE_MAX_BYTES: usize = 4 << 20;
+
+/// Free slots as runs: start -> length.
+#[derive(Default, Debug)]
+struct FreeRuns {
+    runs: BTreeMap<u64, u64>,
+}
+
+impl FreeRuns {
+    fn free(&mut self, start: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let (mut start, mut len) = (start, len);
+        if let Some((&s, &l)) = self.runs.range(..start).next_back() {
+            debug_assert!(s + l <= start, "slot freed twice");
+            if s + l == start {
+                self.runs.remove(&s);
+                start = s;
+                len += l;
+            }
+        }
+        if let Some(&l) = self.runs.get(&(start + len)) {
+            self.runs.remove(&(start + len));
+            len += l;
+        }
+        self.runs.insert(start, len);
+    }
+
+    /// First fit of `n` contiguous slots.
+    fn take(&mut self, n: u64) -> Option<u64> {
+        let (&s, &l) = self.runs.iter().find(|(_, &l)| l >= n)?;
+        self.runs.remove(&s);
+        if l > n {
+            self.runs.insert(s + n, l - n);
+        }
+        Some(s)
+    }
+}
+
+/// The durable state the current header describes, plus free space.
+struct State {
+    header: MainHeader,
+    /// Which header copy (0 or 1) holds `header`.
+    copy: u64,
+    map: HashMap<Pgno, MapEntry>,
+    free: FreeRuns,
+}
+
+/// A page image for a checkpoint to write, or a deletion.
+pub enum CheckpointPage {
+    Write(Page),
+    Delete,
+}
+
+/// The main file of an open database.
+pub struct MainFile {
+    path: PathBuf,
+    file: Box<dyn StorageFile>,
+    page_size: u32,
+    sync: bool,
+    state: RwLock<State>,
+}
+
+impl MainFile {
+    /// Opens the main file at `path`, creating a new database there when
+    /// the file is missing or empty (unless `read_only`).
+    pub fn open(
+        storage: &Arc<dyn Storage>,
+        path: &Path,
+        page_size: u32,
+        read_only: bool,
+        sync: bool,
+    ) -> Result<MainFile> {
+        let exists = storage
+            .exists(path)
+            .map_err(|e| Error::io("stat main file", path, e))?;
+        if !exists {
+            if read_only {
+                return Err(Error::io(
+                    "open read-only",
+                    path,
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                ));
+            }
+            let dir = crate::storage::parent_dir(path);
+            if !storage.dir_exists(&dir).map_err(|e| Error::io("stat directory", &dir, e))? {
+                return Err(Error::io(
+                    "open database",
+                    path,
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "directory does not exist"),
+                ));
+            }
+        }
+        let mode = match (read_only, exists) {
+            (true, _) => OpenMode::ReadOnly,
+            (false, true) => OpenMode::ReadWrite,
+            (false, false) => OpenMode::Create,
+        };
+        let file = storage
+            .open(path, mode)
+            .map_err(|e| Error::io("open main file", path, e))?;
+        let len = file.len().map_err(|e| Error::io("stat main file", path, e))?;
+        let state = if len == 0 {
+            if read_only {
+                return Err(Error::corrupt(format!("{}: empty file is not a database", path.display())));
+            }
+            let state = Self::initialize(file.as_ref(), path, page_size, sync)?;
+            if sync && !exists {
+                let dir = crate::storage::parent_dir(path);
+                storage
+                    .sync_dir(&dir)
+                    .map_err(|e| Error::io("sync directory", &dir, e))?;
+            }
+            state
+        } else {
+            Self::load(file.as_ref(), path, len)?
+        };
+        if state.header.page_size != page_size {
+            return Err(Error::invalid(format!(
+                "{}: page_size {page_size} does not match the database's {}",
+                path.display(),
+                state.header.page_size
+            )));
+        }
+        Ok(MainFile {
+            path: path.to_path_buf(),
+            file,
+            page_size,
+            sync,
+            state: RwLock::new(state),
+        })
+    }
+
+    /// The page size recorded in the database at `path` (for offline tools
+    /// that do not know it).
+    pub fn probe_page_size(storage: &Arc<dyn Storage>, path: &Path) -> Result<u32> {
+        let file = storage
+            .open(path, OpenMode::ReadOnly)
+            .map_err(|e| Error::io("open main file", path, e))?;
+        let len = file.len().map_err(|e| Error::io("stat main file", path, e))?;
+        Ok(Self::load(file.as_ref(), path, len)?.header.page_size)
+    }
+
+    fn initialize(file: &dyn StorageFile, path: &Path, page_size: u32, sync: bool) -> Result<State> {
+        let header = MainHeader {
+            page_size,
+            generation: 1,
+            db_id: new_db_id(path),
+            checkpoint_seq: 0,
+            log_start: 0,
+            slot_count: 0,
+            map_slot: 0,
+            map_entries: 0,
+            map_crc: crc32c(&[]),
+        };
+        let mut block = vec![0u8; (MAIN_HEADER_BLOCK_BYTES * 2) as usize];
+        block[..MAIN_HEADER_BYTES].copy_from_slice(&header.encode());
+        let io = |e| Error::io("initialize main file", path, e);
+        file.write_at(&block, 0).map_err(io)?;
+        if sync {
+            file.sync_all().map_err(io)?;
+        }
+        Ok(State {
+            header,
+            copy: 0,
+            map: HashMap::new(),
+            free: FreeRuns::default(),
+        })
+    }
+
+    fn load(file: &dyn StorageFile, path: &Path, len: u64) -> Result<State> {
+        let not_db = || Error::corrupt(format!("{}: not a libcommit database", path.display()));
+        if len < MAIN_HEADER_BYTES as u64 {
+            return Err(not_db());
+        }
+        let mut best: Option<(MainHeader, u64)> = None;
+        let mut reasons = Vec::new();
+        for copy in 0..2u64 {
+            let mut buf = [0u8; MAIN_HEADER_BYTES];
+            let off = copy * MAIN_HEADER_BLOCK_BYTES;
+            if off + MAIN_HEADER_BYTES as u64 > len {
+                continue;
+            }
+            file.read_at(&mut buf, off)
+                .map_err(|e| Error::io("read main header", path, e))?;
+            match MainHeader::decode(&buf) {
+                Ok(h) if best.is_none_or(|(b, _)| h.generation > b.generation) => best = Some((h, copy)),
+                Ok(_) => {}
+                Err(why) => reasons.push(why),
+            }
+        }
+        let Some((header, copy)) = best else {
+            // No valid copy: a foreign file, or a database with both headers
+            // damaged. Either way, touch nothing.
+            return Err(if reasons.iter().all(|r| r.contains("magic")) {
+                not_db()
+            } else {
+                Error::corrupt(format!("{}: both main-file headers are damaged", path.display()))
+            });
+        };
+        let map = Self::read_map(file, path, &header)?;
+        let mut used = vec![false; header.slot_count as usize];
+        for e in map.values() {
+            let slot = e.slot as usize;
+            if slot >= used.len() || used[slot] || e.len > header.page_size {
+                return Err(Error::corrupt(format!(
+                    "{}: page map entry for page {} is invalid",
+                    path.display(),
+                    e.pgno
+                )));
+            }
+            used[slot] = true;
+        }
+        let map_slots = map_slot_count(header.map_entries, header.page_size);
+        for s in header.map_slot..header.map_slot + map_slots {
+            used[s as usize] = true;
+        }
+        let mut free = FreeRuns::default();
+        for (slot, _) in used.iter().enumerate().filter(|(_, &u)| !u) {
+            free.free(slot as u64, 1);
+        }
+        Ok(State { header, copy, map, free })
+    }
+
+    fn read_map(file: &dyn StorageFile, path: &Path, h: &MainHeader) -> Result<HashMap<Pgno, MapEntry>> {
+        let bytes_len = h.map_entries as usize * MAP_ENTRY_BYTES;
+        let mut bytes = vec![0u8; bytes_len];
+        if bytes_len > 0 {
+            file.read_at(&mut bytes, slot_offset(h.map_slot, h.page_size))
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => {
+                        Error::corrupt(format!("{}: page map truncated", path.display()))
+                    }
+                    _ => Error::io("read page map", path, e),
+                })?;
+        }
+        if crc32c(&bytes) != h.map_crc {
+            return Err(Error::corrupt(format!("{}: page map checksum mismatch", path.display())));
+        }
+        let mut map = HashMap::with_capacity(h.map_entries as usize);
+        for chunk in bytes.chunks_exact(MAP_ENTRY_BYTES) {
+            let e = MapEntry::decode(chunk)
+                .ok_or_else(|| Error::corrupt(format!("{}: bad page map entry", path.display())))?;
+            if map.insert(e.pgno, e).is_some() {
+                return Err(Error::corrupt(format!(
+                    "{}: page {} appears twice in the page map",
+                    path.display(),
+                    e.pgno
+                )));
+            }
+        }
+        Ok(map)
+    }
+
+    pub fn header(&self) -> MainHeader {
+        self.state.read().header
+    }
+
+    pub fn page_count(&self) -> u64 {
+        self.state.read().map.len() as u64
+    }
+
+    /// Reads the checkpointed image of `pgno`, verified.
+    pub fn read(&self, pgno: Pgno) -> Result<Option<Page>> {
+        // Hold the state shared across the read so a checkpoint cannot free
+        // and reuse the slot under us.
+        let st = self.state.read();
+        let Some(e) = st.map.get(&pgno).copied() else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; e.len as usize];
+        self.file
+            .read_at(&mut buf, slot_offset(e.slot, self.page_size))
+            .map_err(|err| match err.kind() {
+                std::io::ErrorKind::UnexpectedEof => Error::corrupt(format!(
+                    "{}: page {pgno} lies past the end of the file",
+                    self.path.display()
+                )),
+                _ => Error::io(&format!("read page {pgno} from"), &self.path, err),
+            })?;
+        if crc32c(&buf) != e.crc {
+            return Err(Error::corrupt(format!(
+                "{}: checksum mismatch on page {pgno}",
+                self.path.display()
+            )));
+        }
+        Ok(Some(Page::from(buf)))
+    }
+
+    /// Applies a checkpoint: `pages` (sorted by pgno, each page at most
+    /// once) become the main file's content as of `checkpoint_seq`, and
+    /// replay will start at `log_start`. Returns the images written.
+    /// `fetch` turns a log-resident image into bytes.
+    pub fn checkpoint(
+        &self,
+        pages: impl Iterator<Item = Result<(Pgno, CheckpointPage)>>,
+        checkpoint_seq: CommitSeq,
+        log_start: u64,
+    ) -> Result<u64> {
+        // Only checkpoints write the state, and the engine runs one at a
+        // time; readers keep using the old state until the swap.
+        let (old_header, mut map, mut free_now, copy) = {
+            let st = self.state.read();
+            let free = FreeRuns {
+                runs: st.free.runs.clone(),
+            };
+            (st.header, st.map.clone(), free, st.copy ^ 1)
+        };
+        let mut newly_used: Vec<u64> = Vec::new();
+        let mut to_free: Vec<u64> = Vec::new();
+        let mut slot_count = old_header.slot_count;
+        let result = (|| -> Result<u64> {
+            let mut batch = WriteBatch::default();
+            let mut written = 0u64;
+            for item in pages {
+                let (pgno, page) = item?;
+                match page {
+                    CheckpointPage::Delete => {
+                        if let Some(old) = map.remove(&pgno) {
+                            to_free.push(old.slot);
+                        }
+                    }
+                    CheckpointPage::Write(image) => {
+                        assert!(image.len() <= self.page_size as usize, "image larger than a page");
+                        let slot = free_now.take(1).unwrap_or_else(|| {
+                            slot_count += 1;
+                            slot_count - 1
+                        });
+                        newly_used.push(slot);
+                        let entry = MapEntry {
+                            pgno,
+                            len: image.len() as u32,
+                            slot,
+                            crc: crc32c(&image),
+                        };
+                        if let Some(old) = map.insert(pgno, entry) {
+                            to_free.push(old.slot);
+                        }
+                        batch.push(slot, image, self)?;
+                        written += 1;
+                    }
+                }
+            }
+            batch.flush(self)?;
+            Ok(written)
+        })();
+        let written = result?;
+        // The new map, in a fresh run of slots.
+        let mut entries: Vec<MapEntry> = map.values().copied().collect();
+        entries.sort_unstable_by_key(|e| e.pgno);
+        let mut map_bytes = vec![0u8; entries.len() * MAP_ENTRY_BYTES];
+        for (e, out) in entries.iter().zip(map_bytes.chunks_exact_mut(MAP_ENTRY_BYTES)) {
+            e.encode_into(out);
+        }
+        let map_slots = map_slot_count(entries.len() as u64, self.page_size);
+        let map_slot = if map_slots == 0 {
+            0
+        } else {
+            free_now.take(map_slots).unwrap_or_else(|| {
+                slot_count += map_slots;
+                slot_count - map_slots
+            })
+        };
+        if !map_bytes.is_empty() {
+            self.file
+                .write_at(&map_bytes, slot_offset(map_slot, self.page_size))
+                .map_err(|e| Error::io("write page map", &self.path, e))?;
+        }
+        self.sync_file("sync main file")?;
+        let header = MainHeader {
+            page_size: self.page_size,
+            generation: old_header.generation + 1,
+            db_id: old_header.db_id,
+            checkpoint_seq,
+            log_start,
+            slot_count,
+            map_slot,
+            map_entries: entries.len() as u64,
+            map_crc: crc32c(&map_bytes),
+        };
+        self.file
+            .write_at(&header.encode(), copy * MAIN_HEADER_BLOCK_BYTES)
+            .map_err(|e| Error::io("write main header", &self.path, e))?;
+        self.sync_file("sync main header")?;
+        // Durable: swap in the new state and free what the old one used.
+        let mut st = self.state.write();
+        let old_map_slots = map_slot_count(st.header.map_entries, self.page_size);
+        let mut free = std::mem::take(&mut st.free);
+        for s in &newly_used {
+            take_slot(&mut free, *s);
+        }
+        if map_slots > 0 {
+            for s in map_slot..map_slot + map_slots {
+                take_slot(&mut free, s);
+            }
+        }
+        for s in to_free {
+            free.free(s, 1);
+        }
+        free.free(st.header.map_slot, old_map_slots);
+        st.free = free;
+        st.header = header;
+        st.copy = copy;
+        st.map = map;
+        Ok(written)
+    }
+
+    fn sync_file(&self, what: &str) -> Result<()> {
+        if self.sync {
+            self.file
+                .sync_data()
+                .map_err(|e| Error::io(what, &self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes one slot from the free runs (it may or may not be in them:
+/// slots past the old high-water mark never were).
+fn take_slot(free: &mut FreeRuns, slot: u64) {
+    let Some((&s, &l)) = free.runs.range(..=slot).next_back() else {
+        return;
+    };
+    if slot >= s + l {
+        return;
+    }
+    free.runs.remove(&s);
+    if slot > s {
+        free.runs.insert(s, slot - s);
+    }
+    if slot + 1 < s + l {
+        free.runs.insert(slot + 1, s + l - slot - 1);
+    }
+}
+
+/// Images gathered into contiguous slot runs, written in large pieces.
+#[derive(Default)]
+struct WriteBatch {
+    start_slot: u64,
+    bytes: Vec<u8>,
+    slots: u64,
+}
+
+impl WriteBatch {
+    fn push(&mut self, slot: u64, image: Page, mf: &MainFile) -> Result<()> {
+        let ps = mf.page_size as usize;
+        if self.slots > 0 && (slot != self.start_slot + self.slots || self.bytes.len() >= CHECKPOINT_WRITE_MAX_BYTES) {
+            self.flush(mf)?;
+        }
+        if self.slots == 0 {
+            self.start_slot = slot;
+        }
+        let at = self.bytes.len();
+        self.bytes.resize(at + ps, 0);
+        self.bytes[at..at + image.len()].copy_from_slice(&image);
+        self.slots += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self, mf: &MainFile) -> Result<()> {
+        if self.slots == 0 {
+            return Ok(());
+        }
+        mf.file
+            .write_at(&self.bytes, slot_offset(self.start_slot, mf.page_size))
+            .map_err(|e| Error::io("write checkpoint pages", &mf.path, e))?;
+        self.bytes.clear();
+        self.slots = 0;
+        Ok(())
+    }
+}
+
+fn slot_offset(slot: u64, page_size: u32) -> u64 {
+    MAIN_SLOTS_OFFSET + slot * u64::from(page_size)
+}
+
+fn map_slot_count(entries: u64, page_size: u32) -> u64 {
+    (entries * MAP_ENTRY_BYTES as u64).div_ceil(u64::from(page_size))
+}
+
+/// A database id unlikely to repeat: time, pid, address entropy and path,
+/// mixed. It only needs to differ between databases whose files might be
+/// mixed up, not to be secret.
+fn new_db_id(path: &Path) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    path.hash(&mut h);
+    std::process::id().hash(&mut h);
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+        .hash(&mut h);
+    h.finish() | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_runs_coalesce_and_first_fit() {
+        let mut f = FreeRuns::default();
+        f.free(5, 1);
+        f.free(3, 2);
+        f.free(6, 2);
+        assert_eq!(f.runs.len(), 1);
+        assert_eq!(f.take(4), Some(3));
+        assert_eq!(f.take(2), None);
+        assert_eq!(f.take(1), Some(7));
+        take_slot(&mut f, 100);
+        assert!(f.runs.is_empty());
+    }
+}

@@ -1,0 +1,681 @@
+//! Recovery: find the durable prefix of the log and replay it.
+//!
+//! The scan lists the segments, verifies their headers and continuity,
+//! then reads frames from where the last checkpoint left off, applying
+//! each commit whose frames and commit record all verify, in commit_seq
+//! order. It stops at the first frame that does not verify. What follows
+//! decides what that was: if a later valid commit record carries a
+//! `durable_hint` covering the missing commit, that commit had been synced
+//! and acknowledged, so the bad frame is corruption; otherwise the log
+//! simply ends there, torn by a crash (a normal event, cut silently).
+//!
+//! Replayed images stay in the log ([`VersionData::Logged`]); recovery
+//! holds only their locations, so memory does not grow with the log.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::format::{
+    chain_frame_crc, crc32c, CommitPayload, FrameHeader, FrameKind, MainHeader,
+    FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BLOCK_BYTES,
+};
+use crate::mainfile::{CheckpointPage, MainFile};
+use crate::mvcc::VersionData;
+use crate::options::RecoveryOptions;
+use crate::storage::{parent_dir, Storage};
+use crate::types::{CommitSeq, DropReason, Pgno, RecoveryReport, SegmentReport};
+use crate::wal::{classify, open_segment, LogFileName, Segment, CORRUPT_SUFFIX};
+
+/// Bytes read from a segment at a time while scanning.
+const SCAN_CHUNK_BYTES: usize = 1 << 20;
+
+/// One replayed page record.
+pub struct Record {
+    pub pgno: Pgno,
+    pub seq: CommitSeq,
+    pub data: VersionData,
+}
+
+/// Where the scan found corruption.
+pub struct Corruption {
+    /// Index (into `Replay::segments`) of the first segment not replayed.
+    pub first_bad: usize,
+    pub reason: String,
+}
+
+/// The outcome of scanning a database's log.
+pub struct Replay {
+    /// Live segments (not wholly before the checkpoint), in log order.
+    pub segments: Vec<Segment>,
+    /// Segments wholly before the checkpoint: garbage to delete.
+    pub stale: Vec<PathBuf>,
+    /// Leftover temporary files of an interrupted segment preparation.
+    pub tmp: Vec<PathBuf>,
+    pub records: Vec<Record>,
+    /// (seq, end offset) of each replayed commit.
+    pub ends: Vec<(CommitSeq, u64)>,
+    pub last_seq: CommitSeq,
+    /// Log offset just past the last replayed commit.
+    pub end: u64,
+    /// Valid frames exist past `end` (an abandoned tail): the next writer
+    /// must start a fresh segment rather than overwrite in place.
+    pub dirty_tail: bool,
+    /// Highest epoch seen in segment names and commit records.
+    pub last_epoch: u64,
+    pub corruption: Option<Corruption>,
+    pub report: RecoveryReport,
+}
+
+/// Scans the log of the database whose main header is `main`.
+pub fn scan(storage: &Arc<dyn Storage>, db_path: &Path, main: &MainHeader, writable: bool) -> Result<Replay> {
+    let dir = parent_dir(db_path);
+    let listing = storage
+        .list(&dir)
+        .map_err(|e| Error::io("list directory", &dir, e))?;
+    let mut named: Vec<(u64, PathBuf)> = Vec::new();
+    let mut tmp = Vec::new();
+    for p in listing {
+        match classify(db_path, &p) {
+            LogFileName::Segment(epoch) => named.push((epoch, p)),
+            LogFileName::Tmp => tmp.push(p),
+            LogFileName::Other => {}
+        }
+    }
+    named.sort();
+
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut stale = Vec::new();
+    let mut corruption: Option<(usize, String)> = None;
+    let mut last_epoch = named.last().map_or(0, |(e, _)| *e);
+    let mut unreadable: Vec<(PathBuf, String)> = Vec::new();
+    for (epoch, path) in named {
+        let seg = open_segment(storage.as_ref(), &path, writable).and_then(|s| {
+            let h = &s.header;
+            if h.db_id != main.db_id || h.page_size != main.page_size || h.first_epoch != epoch {
+                return Err(Error::corrupt(format!(
+                    "segment {}: header does not belong to this database",
+                    path.display()
+                )));
+            }
+            Ok(s)
+        });
+        match seg {
+            Ok(s) if s.window_end() <= main.log_start => stale.push(s.path),
+            Ok(s) => {
+                // Segments with unreadable headers before this one, in a
+                // log that is otherwise continuous past the checkpoint,
+                // were garbage awaiting deletion only if this one starts at
+                // or before the checkpoint position.
+                if !unreadable.is_empty() && s.header.log_start > main.log_start && corruption.is_none() {
+                    let (p, why) = unreadable.remove(0);
+                    corruption = Some((segments.len(), why));
+                    segments.push(placeholder(p));
+                }
+                unreadable.clear();
+                segments.push(s);
+            }
+            Err(Error::Io { context, source }) => return Err(Error::Io { context, source }),
+            Err(e) => unreadable.push((path, e.to_string())),
+        }
+        last_epoch = last_epoch.max(epoch);
+    }
+    if let Some((p, why)) = unreadable.into_iter().next() {
+        if corruption.is_none() {
+            corruption = Some((segments.len(), why));
+        }
+        segments.push(placeholder(p));
+    }
+    // Segments named for the corrupt one onwards are not scanned.
+    let scan_upto = corruption.as_ref().map_or(segments.len(), |(i, _)| *i);
+    if let Some(i) = check_continuity(&segments[..scan_upto], main.log_start) {
+        corruption = Some((i, format!("segment {}: commits missing before it", segments[i].path.display())));
+    }
+    let scan_upto = corruption.as_ref().map_or(segments.len(), |(i, _)| *i);
+
+    let mut replay = Replay {
+        segments: Vec::new(),
+        stale,
+        tmp,
+        records: Vec::new(),
+        ends: Vec::new(),
+        last_seq: main.checkpoint_seq,
+        end: main.log_start,
+        dirty_tail: false,
+        last_epoch,
+        corruption: None,
+        report: RecoveryReport::default(),
+    };
+    let mut scanner = Scanner::new(&segments[..scan_upto], main.db_id, main.page_size);
+    let outcome = scanner.replay(main.log_start, main.checkpoint_seq, &mut replay);
+    let mut seg_reports: Vec<SegmentReport> = segments
+        .iter()
+        .map(|s| SegmentReport {
+            path: s.path.clone(),
+            first_epoch: s.header.first_epoch,
+            epoch_min: 0,
+            epoch_max: 0,
+            frames_kept: 0,
+            frames_dropped: 0,
+            dropped: None,
+        })
+        .collect();
+    for (i, kept) in scanner.kept.iter().enumerate() {
+        seg_reports[i].frames_kept = kept.frames;
+        seg_reports[i].epoch_min = kept.epoch_min;
+        seg_reports[i].epoch_max = kept.epoch_max;
+    }
+    let stop_seg = scanner.index_of(outcome.stop_pos);
+    if let (Some(i), Some(why)) = (stop_seg, outcome.stop_reason.as_ref()) {
+        if outcome.dropped_frames > 0 || outcome.corrupt {
+            seg_reports[i].frames_dropped = outcome.dropped_frames;
+            seg_reports[i].dropped = Some(if outcome.corrupt {
+                DropReason::Checksum(why.clone())
+            } else {
+                DropReason::TornTail
+            });
+        }
+    }
+    if outcome.corrupt && corruption.is_none() {
+        let i = stop_seg.unwrap_or(0);
+        corruption = Some((
+            i,
+            format!(
+                "{} at log offset {}, followed by later durable commits",
+                outcome.stop_reason.clone().unwrap_or_default(),
+                outcome.stop_pos
+            ),
+        ));
+    }
+    if let Some((i, why)) = &corruption {
+        for (j, r) in seg_reports.iter_mut().enumerate().skip(*i) {
+            if r.dropped.is_none() || j > *i {
+                r.dropped = Some(if j == *i {
+                    DropReason::Checksum(why.clone())
+                } else {
+                    DropReason::AfterCorruption
+                });
+            }
+        }
+        replay.report.partial_segments = segments[*i..].iter().map(|s| s.path.clone()).collect();
+        replay.corruption = Some(Corruption {
+            first_bad: *i,
+            reason: why.clone(),
+        });
+    }
+    replay.dirty_tail = outcome.valid_after_end;
+    replay.report.segments_recovered = scanner.kept.iter().filter(|k| k.frames > 0).count() as u64;
+    replay.report.bytes_read = scanner.bytes_read;
+    replay.report.last_commit_seq = if replay.report.commits_recovered > 0 || main.checkpoint_seq > 0 {
+        replay.last_seq
+    } else {
+        0
+    };
+    replay.report.segments = seg_reports;
+    replay.segments = segments;
+    Ok(replay)
+}
+
+fn placeholder(path: PathBuf) -> Segment {
+    // A segment whose header could not be trusted: kept only so reports
+    // and skip_corrupt can name it. It is never read.
+    struct Dead;
+    impl crate::storage::StorageFile for Dead {
+        fn read_at(&self, _: &mut [u8], _: u64) -> std::io::Result<()> {
+            Err(std::io::Error::other("segment not readable"))
+        }
+        fn write_at(&self, _: &[u8], _: u64) -> std::io::Result<()> {
+            Err(std::io::Error::other("segment not writable"))
+        }
+        fn len(&self) -> std::io::Result<u64> {
+            Ok(0)
+        }
+        fn set_len(&self, _: u64) -> std::io::Result<()> {
+            Err(std::io::Error::other("segment not writable"))
+        }
+        fn allocate(&self, _: u64) -> std::io::Result<()> {
+            Err(std::io::Error::other("segment not writable"))
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn sync_all(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn try_lock_exclusive(&self) -> std::io::Result<bool> {
+            Ok(false)
+        }
+    }
+    Segment {
+        path,
+        file: Box::new(Dead),
+        header: crate::format::SegmentHeader {
+            page_size: 0,
+            db_id: 0,
+            first_epoch: 0,
+            log_start: u64::MAX - 1,
+            capacity: 1,
+            resume_offset: 0,
+        },
+    }
+}
+
+/// Index of the first segment that does not continue the log where the
+/// previous one (or the checkpoint) left off, if any.
+fn check_continuity(segs: &[Segment], log_start: u64) -> Option<usize> {
+    let first = segs.first()?;
+    if first.header.log_start > log_start && first.header.resume_offset > log_start {
+        return Some(0);
+    }
+    for i in 1..segs.len() {
+        if segs[i].header.log_start != segs[i - 1].window_end() {
+            return Some(i);
+        }
+    }
+    None
+}
+
+#[derive(Default, Clone, Copy)]
+struct Kept {
+    frames: u64,
+    epoch_min: u64,
+    epoch_max: u64,
+}
+
+struct Outcome {
+    stop_pos: u64,
+    stop_reason: Option<String>,
+    dropped_frames: u64,
+    corrupt: bool,
+    valid_after_end: bool,
+}
+
+/// Sequential reader over the valid ranges of the log.
+struct Scanner<'a> {
+    segs: &'a [Segment],
+    /// End of valid data in each segment (a later restart may void a tail).
+    valid_end: Vec<u64>,
+    db_id: u64,
+    page_size: u32,
+    buf: Vec<u8>,
+    buf_start: u64,
+    scratch: Vec<u8>,
+    bytes_read: u64,
+    kept: Vec<Kept>,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(segs: &'a [Segment], db_id: u64, page_size: u32) -> Scanner<'a> {
+        let mut valid_end: Vec<u64> = segs.iter().map(|s| s.window_end()).collect();
+        let mut min_resume = u64::MAX;
+        for i in (0..segs.len()).rev() {
+            valid_end[i] = valid_end[i].min(min_resume).max(segs[i].header.log_start);
+            min_resume = min_resume.min(segs[i].header.resume_offset);
+        }
+        Scanner {
+            segs,
+            valid_end,
+            db_id,
+            page_size,
+            buf: Vec::new(),
+            buf_start: 0,
+            scratch: Vec::new(),
+            bytes_read: 0,
+            kept: vec![Kept::default(); segs.len()],
+        }
+    }
+
+    fn index_of(&self, pos: u64) -> Option<usize> {
+        self.segs.iter().position(|s| s.contains(pos)).or_else(|| {
+            // Past the last window: attribute to the last segment.
+            self.segs.len().checked_sub(1)
+        })
+    }
+
+    /// Moves `pos` over a void (the abandoned tail before a restart) to
+    /// where data continues; `None` at the end of the log.
+    fn normalize(&self, pos: u64) -> Option<u64> {
+        for (i, s) in self.segs.iter().enumerate() {
+            if pos < s.header.log_start {
+                return Some(s.header.log_start);
+            }
+            if pos < self.valid_end[i] {
+                return Some(pos);
+            }
+        }
+        None
+    }
+
+    /// `len` bytes at `pos`, if all of them lie in valid, present data.
+    fn fetch(&mut self, pos: u64, len: usize) -> Result<Option<&[u8]>> {
+        let buf_end = self.buf_start + self.buf.len() as u64;
+        if pos >= self.buf_start && pos + len as u64 <= buf_end {
+            let at = (pos - self.buf_start) as usize;
+            return Ok(Some(&self.buf[at..at + len]));
+        }
+        let Some(i) = self.segs.iter().position(|s| s.contains(pos)) else {
+            return Ok(None);
+        };
+        if pos + len as u64 <= self.valid_end[i] {
+            let seg = &self.segs[i];
+            let want = (self.valid_end[i] - pos).min(SCAN_CHUNK_BYTES.max(len) as u64) as usize;
+            let avail = self.present(i, pos, want)?;
+            if avail < len {
+                return Ok(None);
+            }
+            self.buf.resize(avail, 0);
+            seg.file
+                .read_at(&mut self.buf, seg.file_offset(pos))
+                .map_err(|e| Error::io("read segment", &seg.path, e))?;
+            self.bytes_read += avail as u64;
+            self.buf_start = pos;
+            return Ok(Some(&self.buf[..len]));
+        }
+        // Spans into the next segment: only if it continues the log here.
+        if self.valid_end[i] != self.segs[i].window_end() || i + 1 >= self.segs.len() {
+            return Ok(None);
+        }
+        let first = (self.valid_end[i] - pos) as usize;
+        let mut out = vec![0u8; len];
+        let parts = [(i, pos, 0..first), (i + 1, self.valid_end[i], first..len)];
+        for (j, at, range) in parts {
+            let n = range.len();
+            if at + n as u64 > self.valid_end[j] || self.present(j, at, n)? < n {
+                return Ok(None);
+            }
+            let seg = &self.segs[j];
+            seg.file
+                .read_at(&mut out[range], seg.file_offset(at))
+                .map_err(|e| Error::io("read segment", &seg.path, e))?;
+            self.bytes_read += n as u64;
+        }
+        self.scratch = out;
+        Ok(Some(&self.scratch))
+    }
+
+    /// How many of `want` bytes at `pos` the segment file actually holds
+    /// (a file may have been truncated).
+    fn present(&self, i: usize, pos: u64, want: usize) -> Result<usize> {
+        let seg = &self.segs[i];
+        let flen = seg.file.len().map_err(|e| Error::io("stat segment", &seg.path, e))?;
+        let off = seg.file_offset(pos);
+        Ok(flen.saturating_sub(off).min(want as u64) as usize)
+    }
+
+    fn frame_at(&mut self, pos: u64) -> Result<Option<(FrameHeader, u32)>> {
+        let db_id = self.db_id;
+        let Some(bytes) = self.fetch(pos, FRAME_HEADER_BYTES)? else {
+            return Ok(None);
+        };
+        let Some(h) = FrameHeader::decode(db_id, pos, bytes) else {
+            return Ok(None);
+        };
+        let arr: &[u8; FRAME_HEADER_BYTES] = bytes.try_into().expect("header size");
+        Ok(Some((h, FrameHeader::stored_crc(arr))))
+    }
+
+    fn payload_ok(&mut self, h: &FrameHeader) -> Result<Option<Vec<u8>>> {
+        let at = h.log_offset + FRAME_HEADER_BYTES as u64;
+        let crc = h.payload_crc;
+        let keep = h.kind == FrameKind::Commit;
+        match self.fetch(at, h.payload_len as usize)? {
+            Some(p) if crc32c(p) == crc => Ok(Some(if keep { p.to_vec() } else { Vec::new() })),
+            _ => Ok(None),
+        }
+    }
+
+    fn replay(&mut self, start: u64, checkpoint_seq: CommitSeq, out: &mut Replay) -> Outcome {
+        match self.replay_inner(start, checkpoint_seq, out) {
+            Ok(o) => o,
+            Err(e) => Outcome {
+                stop_pos: out.end,
+                stop_reason: Some(e.to_string()),
+                dropped_frames: 0,
+                corrupt: true,
+                valid_after_end: false,
+            },
+        }
+    }
+
+    fn replay_inner(&mut self, start: u64, checkpoint_seq: CommitSeq, out: &mut Replay) -> Result<Outcome> {
+        let mut pos = start;
+        let mut commit_start = start;
+        let mut expected = checkpoint_seq + 1;
+        let mut pending: Vec<(Record, usize)> = Vec::new();
+        let mut frames_crc = 0u32;
+        let stop_reason: Option<String>;
+        loop {
+            let Some(p) = self.normalize(pos) else {
+                stop_reason = (!pending.is_empty()).then(|| "log ends inside a commit".to_string());
+                break;
+            };
+            if p != pos && !pending.is_empty() {
+                stop_reason = Some("commit runs into abandoned log space".into());
+                break;
+            }
+            if p != pos {
+                commit_start = p;
+            }
+            pos = p;
+            let Some((h, hcrc)) = self.frame_at(pos)? else {
+                stop_reason = Some(format!("no valid frame at log offset {pos}"));
+                break;
+            };
+            if h.commit_seq != expected {
+                stop_reason = Some(format!("frame of commit {} where {expected} was due", h.commit_seq));
+                break;
+            }
+            if h.kind == FrameKind::Page && h.payload_len > self.page_size {
+                stop_reason = Some(format!("page {} image larger than a page", h.pgno));
+                break;
+            }
+            let Some(payload) = self.payload_ok(&h)? else {
+                stop_reason = Some(format!("payload checksum mismatch at log offset {pos}"));
+                break;
+            };
+            let seg_i = self.index_of(pos).unwrap_or(0);
+            match h.kind {
+                FrameKind::Page | FrameKind::Delete => {
+                    frames_crc = chain_frame_crc(frames_crc, hcrc);
+                    let data = if h.kind == FrameKind::Page {
+                        VersionData::Logged {
+                            log_offset: pos + FRAME_HEADER_BYTES as u64,
+                            len: h.payload_len,
+                            crc: h.payload_crc,
+                        }
+                    } else {
+                        VersionData::Deleted
+                    };
+                    pending.push((Record { pgno: h.pgno, seq: h.commit_seq, data }, seg_i));
+                }
+                FrameKind::Commit => {
+                    let Some(c) = CommitPayload::decode(&payload) else {
+                        stop_reason = Some(format!("bad commit record at log offset {pos}"));
+                        break;
+                    };
+                    if c.first_frame_offset != commit_start
+                        || h.pgno as usize != pending.len()
+                        || c.frames_crc != frames_crc
+                    {
+                        stop_reason = Some(format!("commit {} does not match its frames", h.commit_seq));
+                        break;
+                    }
+                    let end = pos + h.frame_len();
+                    for (rec, si) in pending.drain(..) {
+                        self.keep(si, c.epoch);
+                        out.records.push(rec);
+                        out.report.records_applied += 1;
+                    }
+                    self.keep(seg_i, c.epoch);
+                    out.ends.push((h.commit_seq, end));
+                    out.last_seq = h.commit_seq;
+                    out.end = end;
+                    out.last_epoch = out.last_epoch.max(c.epoch);
+                    out.report.commits_recovered += 1;
+                    expected += 1;
+                    frames_crc = 0;
+                    commit_start = end;
+                    pos = end;
+                    continue;
+                }
+            }
+            pos += h.frame_len();
+        }
+        let dropped_frames = pending.len() as u64;
+        let (corrupt, valid_after_end) = self.evidence_after(out.end, expected)?;
+        Ok(Outcome {
+            stop_pos: pos,
+            stop_reason,
+            dropped_frames,
+            corrupt,
+            valid_after_end,
+        })
+    }
+
+    fn keep(&mut self, i: usize, epoch: u64) {
+        let k = &mut self.kept[i];
+        k.epoch_min = if k.frames == 0 { epoch } else { k.epoch_min.min(epoch) };
+        k.epoch_max = k.epoch_max.max(epoch);
+        k.frames += 1;
+    }
+
+    /// Looks past the end of the replayed prefix. Returns (corrupt, any
+    /// valid frame): corrupt when a later commit record vouches that
+    /// commit `missing` had been made durable.
+    fn evidence_after(&mut self, end: u64, missing: CommitSeq) -> Result<(bool, bool)> {
+        let mut q = end;
+        let mut any_valid = false;
+        while let Some(p) = self.normalize(q) {
+            q = p;
+            match self.frame_at(q)? {
+                Some((h, _)) => {
+                    any_valid = true;
+                    if h.kind == FrameKind::Commit {
+                        if let Some(payload) = self.payload_ok(&h)? {
+                            if let Some(c) = CommitPayload::decode(&payload) {
+                                if c.durable_hint >= missing {
+                                    return Ok((true, true));
+                                }
+                            }
+                        }
+                    }
+                    q += h.frame_len();
+                }
+                None => q += FRAME_ALIGN_BYTES,
+            }
+        }
+        Ok((false, any_valid))
+    }
+}
+
+/// Recovers the closed database at `path` offline: replays its log into
+/// the main file and reports what it found. See [`RecoveryOptions`].
+pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<RecoveryReport> {
+    let path = path.as_ref();
+    let storage = Arc::clone(&options.storage);
+    let _lease = crate::registry::exclusive_offline(&storage, path)?;
+    let page_size = MainFile::probe_page_size(&storage, path)?;
+    let main = MainFile::open(&storage, path, page_size, false, true)?;
+    let header = main.header();
+    let replay = scan(&storage, path, &header, true)?;
+    if let Some(c) = &replay.corruption {
+        if !options.skip_corrupt {
+            return Err(Error::Corrupt(c.reason.clone()));
+        }
+    }
+    let mut report = replay.report.clone();
+    // The durable prefix into the main file first: only then may segments
+    // be renamed or deleted.
+    let by_page = newest_per_page(&replay.records);
+    let segs = &replay.segments;
+    let first_bad = replay.corruption.as_ref().map_or(segs.len(), |c| c.first_bad);
+    let reader = SegmentsReader { segs: &segs[..first_bad] };
+    if replay.last_seq > header.checkpoint_seq {
+        main.checkpoint(
+            by_page.into_iter().map(|(pgno, data)| {
+                Ok((pgno, match data {
+                    VersionData::Deleted => CheckpointPage::Delete,
+                    VersionData::Inline(p) => CheckpointPage::Write(p),
+                    VersionData::Logged { log_offset, len, crc } => {
+                        CheckpointPage::Write(reader.read(log_offset, len, crc)?)
+                    }
+                }))
+            }),
+            replay.last_seq,
+            replay.end,
+        )?;
+    }
+    let dir = parent_dir(path);
+    let mut changed_dir = false;
+    for (i, seg) in segs.iter().enumerate() {
+        if i >= first_bad {
+            let mut to = seg.path.clone().into_os_string();
+            to.push(CORRUPT_SUFFIX);
+            storage
+                .rename(&seg.path, Path::new(&to))
+                .map_err(|e| Error::io("set aside corrupt segment", &seg.path, e))?;
+            changed_dir = true;
+        } else if options.delete_after {
+            storage
+                .remove(&seg.path)
+                .map_err(|e| Error::io("remove replayed segment", &seg.path, e))?;
+            changed_dir = true;
+        }
+    }
+    if options.delete_after {
+        for p in replay.stale.iter().chain(&replay.tmp) {
+            storage.remove(p).map_err(|e| Error::io("remove segment", p, e))?;
+            changed_dir = true;
+        }
+    }
+    if changed_dir {
+        storage
+            .sync_dir(&dir)
+            .map_err(|e| Error::io("sync directory", &dir, e))?;
+    }
+    report.last_commit_seq = replay.last_seq;
+    Ok(report)
+}
+
+/// The newest record of each page, sorted by page.
+pub fn newest_per_page(records: &[Record]) -> Vec<(Pgno, VersionData)> {
+    let mut newest: std::collections::BTreeMap<Pgno, (CommitSeq, &VersionData)> = Default::default();
+    for r in records {
+        let e = newest.entry(r.pgno).or_insert((r.seq, &r.data));
+        if r.seq >= e.0 {
+            *e = (r.seq, &r.data);
+        }
+    }
+    newest.into_iter().map(|(p, (_, d))| (p, d.clone())).collect()
+}
+
+/// Reads verified images straight from scanned segments.
+struct SegmentsReader<'a> {
+    segs: &'a [Segment],
+}
+
+impl SegmentsReader<'_> {
+    fn read(&self, log_offset: u64, len: u32, crc: u32) -> Result<crate::types::Page> {
+        let mut out = vec![0u8; len as usize];
+        let mut done = 0usize;
+        while done < out.len() {
+            let at = log_offset + done as u64;
+            let seg = self
+                .segs
+                .iter()
+                .find(|s| s.contains(at))
+                .ok_or_else(|| Error::corrupt(format!("log offset {at}: no segment")))?;
+            let n = ((seg.window_end() - at) as usize).min(out.len() - done);
+            seg.file
+                .read_at(&mut out[done..done + n], seg.file_offset(at))
+                .map_err(|e| Error::io("read segment", &seg.path, e))?;
+            done += n;
+        }
+        if crc32c(&out) != crc {
+            return Err(Error::corrupt(format!("log offset {log_offset}: image checksum mismatch")));
+        }
+        Ok(out.into())
+    }
+}
+
+const _: () = assert!(SEGMENT_HEADER_BLOCK_BYTES % FRAME_ALIGN_BYTES == 0);

@@ -1,0 +1,115 @@
+//! Handles on one path in one process share one engine.
+//!
+//! The writer lock is per open file description, so a second independent
+//! engine on the same path in the same process would lock itself out; the
+//! registry hands the second opener the first one's engine instead. It is
+//! per-process state only, keyed by the storage instance and the canonical
+//! path, so it never stands between two processes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::storage::Storage;
+
+type Key = (usize, PathBuf);
+
+struct Entry {
+    engine: Arc<Engine>,
+    handles: usize,
+}
+
+fn table() -> &'static Mutex<HashMap<Key, Entry>> {
+    static TABLE: OnceLock<Mutex<HashMap<Key, Entry>>> = OnceLock::new();
+    TABLE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn key(storage: &Arc<dyn Storage>, path: &Path) -> Key {
+    (storage.instance_id(), canonical(path))
+}
+
+/// The path with its directory resolved, so "./a.db" and "/x/a.db" match.
+fn canonical(path: &Path) -> PathBuf {
+    let dir = crate::storage::parent_dir(path);
+    match (std::fs::canonicalize(&dir), path.file_name()) {
+        (Ok(d), Some(name)) => d.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// An engine for `path`: the open one, or a newly opened one.
+pub fn acquire(path: &Path, opts: &Options) -> Result<Arc<Engine>> {
+    let k = key(&opts.storage, path);
+    // Opening holds the table lock: two threads opening one path must not
+    // both build an engine.
+    let mut t = table().lock();
+    if let Some(e) = t.get_mut(&k) {
+        if e.engine.page_size() != opts.page_size {
+            return Err(Error::invalid(format!(
+                "{}: page_size {} does not match the open database's {}",
+                path.display(),
+                opts.page_size,
+                e.engine.page_size()
+            )));
+        }
+        e.handles += 1;
+        return Ok(Arc::clone(&e.engine));
+    }
+    let engine = Engine::open(path, opts)?;
+    t.insert(
+        k,
+        Entry {
+            engine: Arc::clone(&engine),
+            handles: 1,
+        },
+    );
+    Ok(engine)
+}
+
+/// Drops one handle's claim; the last one shuts the engine down.
+pub fn release(engine: &Arc<Engine>) -> Result<()> {
+    let mut t = table().lock();
+    let k = t
+        .iter()
+        .find(|(_, e)| Arc::ptr_eq(&e.engine, engine))
+        .map(|(k, _)| k.clone());
+    let Some(k) = k else {
+        return Ok(());
+    };
+    let entry = t.get_mut(&k).expect("found above");
+    entry.handles -= 1;
+    if entry.handles > 0 {
+        return Ok(());
+    }
+    let entry = t.remove(&k).expect("found above");
+    drop(t);
+    entry.engine.shutdown()
+}
+
+/// Fails with Busy when `path` is open in this process (offline tools
+/// must not run under a live engine). Other processes are kept out by the
+/// writer lock the caller takes next.
+pub fn exclusive_offline(storage: &Arc<dyn Storage>, path: &Path) -> Result<OfflineLease> {
+    let k = key(storage, path);
+    if table().lock().contains_key(&k) {
+        return Err(Error::Busy(format!("{} is open in this process", path.display())));
+    }
+    let opts = Options {
+        storage: Arc::clone(storage),
+        busy_timeout_ms: 0,
+        ..Options::default()
+    };
+    Ok(OfflineLease {
+        _file: crate::engine::take_writer_lock(&opts, path)?,
+    })
+}
+
+/// Holds the writer lock for an offline operation.
+pub struct OfflineLease {
+    _file: Box<dyn crate::storage::StorageFile>,
+}

@@ -1,0 +1,263 @@
+//! The logical log: one byte stream split over segment files, each holding
+//! a fixed window of it. Commits reserve byte ranges in the stream (in
+//! commit_seq order) and write them with positional writes, so committers
+//! write in parallel and a range may span two segments.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::segment::{
+    prepare_segment, segment_path, tmp_segment_path, Segment, Source,
+};
+use crate::error::{Error, Result};
+use crate::format::{SegmentHeader, SEGMENT_HEADER_BLOCK_BYTES};
+use crate::storage::{parent_dir, Storage};
+
+/// Retired segments kept for reuse; more are deleted.
+const RECYCLE_POOL_MAX: usize = 4;
+
+/// Fixed facts about the log of one database.
+#[derive(Clone)]
+pub struct LogConfig {
+    pub storage: Arc<dyn Storage>,
+    pub db_path: PathBuf,
+    pub db_id: u64,
+    pub page_size: u32,
+    /// Data bytes of each new segment.
+    pub capacity: u64,
+    /// False in sync mode OFF: no fsync of files or directories.
+    pub sync: bool,
+}
+
+struct Prep {
+    last_epoch: u64,
+    tmp_counter: u64,
+    recycle: Vec<Segment>,
+}
+
+/// The segments of the live log, in log order.
+pub struct Log {
+    cfg: LogConfig,
+    segments: RwLock<Vec<Arc<Segment>>>,
+    prep: Mutex<Prep>,
+    /// End of the last segment's window: reservations must stay below it.
+    prepared_end: AtomicU64,
+    syncs: AtomicU64,
+}
+
+impl Log {
+    /// A log over `segments` (in order, contiguous), or an empty one whose
+    /// first segment will start at `start`.
+    pub fn new(cfg: LogConfig, segments: Vec<Segment>, start: u64, last_epoch: u64) -> Log {
+        let prepared_end = segments.last().map_or(start, |s| s.window_end());
+        Log {
+            cfg,
+            segments: RwLock::new(segments.into_iter().map(Arc::new).collect()),
+            prep: Mutex::new(Prep {
+                last_epoch,
+                tmp_counter: 0,
+                recycle: Vec::new(),
+            }),
+            prepared_end: AtomicU64::new(prepared_end),
+            syncs: AtomicU64::new(0),
+        }
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.cfg
+    }
+
+    pub fn prepared_end(&self) -> u64 {
+        self.prepared_end.load(Ordering::Acquire)
+    }
+
+    /// fsync/fdatasync calls made on log files.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
+    }
+
+    /// Paths of the live segments, in log order.
+    pub fn segment_paths(&self) -> Vec<PathBuf> {
+        self.segments.read().iter().map(|s| s.path.clone()).collect()
+    }
+
+    fn segment_for(&self, log_offset: u64) -> Option<Arc<Segment>> {
+        let segs = self.segments.read();
+        let i = segs.partition_point(|s| s.window_end() <= log_offset);
+        segs.get(i).filter(|s| s.contains(log_offset)).cloned()
+    }
+
+    /// Writes `buf` at `log_offset` (which must be prepared).
+    pub fn write_at(&self, mut log_offset: u64, mut buf: &[u8]) -> Result<()> {
+        while !buf.is_empty() {
+            let seg = self.segment_for(log_offset).ok_or_else(|| {
+                Error::Internal(format!("log offset {log_offset} has no segment"))
+            })?;
+            let n = (seg.window_end() - log_offset).min(buf.len() as u64) as usize;
+            seg.file
+                .write_at(&buf[..n], seg.file_offset(log_offset))
+                .map_err(|e| Error::io("write log", &seg.path, e))?;
+            log_offset += n as u64;
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes at `log_offset`.
+    pub fn read_at(&self, mut log_offset: u64, mut buf: &mut [u8]) -> Result<()> {
+        while !buf.is_empty() {
+            let seg = self.segment_for(log_offset).ok_or_else(|| {
+                Error::corrupt(format!("log offset {log_offset}: segment no longer exists"))
+            })?;
+            let n = (seg.window_end() - log_offset).min(buf.len() as u64) as usize;
+            let (head, tail) = std::mem::take(&mut buf).split_at_mut(n);
+            seg.file
+                .read_at(head, seg.file_offset(log_offset))
+                .map_err(|e| Error::io("read log", &seg.path, e))?;
+            log_offset += n as u64;
+            buf = tail;
+        }
+        Ok(())
+    }
+
+    /// Makes the log bytes in `[from, to)` durable.
+    pub fn sync_range(&self, from: u64, to: u64) -> Result<()> {
+        if from >= to || !self.cfg.sync {
+            return Ok(());
+        }
+        let targets: Vec<Arc<Segment>> = self
+            .segments
+            .read()
+            .iter()
+            .filter(|s| s.header.log_start < to && s.window_end() > from)
+            .cloned()
+            .collect();
+        for seg in targets {
+            self.syncs.fetch_add(1, Ordering::Relaxed);
+            seg.file
+                .sync_data()
+                .map_err(|e| Error::io("sync log", &seg.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure segments cover the log up to `end`, preparing new ones
+    /// (recycled first, else zero-filled). `epoch` is the current
+    /// group-commit generation, which new segment names follow.
+    pub fn ensure_prepared(&self, end: u64, epoch: u64) -> Result<()> {
+        if self.prepared_end() >= end {
+            return Ok(());
+        }
+        let mut prep = self.prep.lock();
+        while self.prepared_end() < end {
+            let start = self.prepared_end();
+            self.prepare_locked(&mut prep, start, start, epoch)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the log afresh at `start` after a crash left `resume_offset`
+    /// as the end of valid data: everything at or past it in earlier
+    /// segments is void from now on.
+    pub fn restart(&self, start: u64, resume_offset: u64, epoch: u64) -> Result<()> {
+        let mut prep = self.prep.lock();
+        assert!(start >= self.prepared_end() && resume_offset <= start);
+        self.prepare_locked(&mut prep, start, resume_offset, epoch)
+    }
+
+    fn prepare_locked(&self, prep: &mut Prep, start: u64, resume: u64, epoch: u64) -> Result<()> {
+        let epoch = epoch.max(prep.last_epoch + 1);
+        let header = SegmentHeader {
+            page_size: self.cfg.page_size,
+            db_id: self.cfg.db_id,
+            first_epoch: epoch,
+            log_start: start,
+            capacity: self.cfg.capacity,
+            resume_offset: resume,
+        };
+        prep.tmp_counter += 1;
+        let tmp = tmp_segment_path(&self.cfg.db_path, prep.tmp_counter);
+        let final_path = segment_path(&self.cfg.db_path, epoch);
+        let source = match prep.recycle.pop() {
+            Some(old) if old.header.capacity == self.cfg.capacity => Source::Recycled(old),
+            _ => Source::Fresh,
+        };
+        let seg = prepare_segment(
+            self.cfg.storage.as_ref(),
+            &tmp,
+            &final_path,
+            header,
+            source,
+            self.cfg.sync,
+        )?;
+        prep.last_epoch = epoch;
+        let end = seg.window_end();
+        self.segments.write().push(Arc::new(seg));
+        self.prepared_end.store(end, Ordering::Release);
+        Ok(())
+    }
+
+    /// Removes segments whose whole window lies before `log_offset` (all
+    /// their commits are in the main file). Returns how many went.
+    pub fn retire_before(&self, log_offset: u64) -> Result<u64> {
+        let retired: Vec<Arc<Segment>> = {
+            let mut segs = self.segments.write();
+            // Keep the last segment even when it is fully checkpointed: the
+            // log must keep a window to append to.
+            let keep_from = segs
+                .iter()
+                .position(|s| s.window_end() > log_offset)
+                .unwrap_or(segs.len().saturating_sub(1));
+            segs.drain(..keep_from).collect()
+        };
+        if retired.is_empty() {
+            return Ok(0);
+        }
+        let count = retired.len() as u64;
+        let mut prep = self.prep.lock();
+        let mut removed_any = false;
+        for seg in retired {
+            match Arc::try_unwrap(seg) {
+                Ok(seg) if prep.recycle.len() < RECYCLE_POOL_MAX => prep.recycle.push(seg),
+                Ok(seg) => {
+                    self.remove_file(&seg.path)?;
+                    removed_any = true;
+                }
+                // A reader still holds it: unlink now, the open file stays
+                // readable until the reader lets go.
+                Err(seg) => {
+                    self.remove_file(&seg.path)?;
+                    removed_any = true;
+                }
+            }
+        }
+        drop(prep);
+        if removed_any && self.cfg.sync {
+            let dir = parent_dir(&self.cfg.db_path);
+            self.cfg
+                .storage
+                .sync_dir(&dir)
+                .map_err(|e| Error::io("sync directory", &dir, e))?;
+        }
+        Ok(count)
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<()> {
+        self.cfg
+            .storage
+            .remove(path)
+            .map_err(|e| Error::io("remove segment", path, e))
+    }
+
+    /// Bytes of log between `from` and the prepared end that segments hold.
+    pub fn file_bytes(&self) -> u64 {
+        self.segments
+            .read()
+            .iter()
+            .map(|s| SEGMENT_HEADER_BLOCK_BYTES + s.header.capacity)
+            .sum()
+    }
+}

@@ -1,0 +1,7 @@
+//! The write-ahead log: segment files and the logical byte stream over them.
+
+pub mod log;
+pub mod segment;
+
+pub use log::{Log, LogConfig};
+pub use segment::{classify, open_segment, LogFileName, Segment, CORRUPT_SUFFIX};

@@ -1,0 +1,234 @@
+//! One WAL segment file: a 4 KiB header block, then a fixed-capacity
+//! window of the logical log.
+//!
+//! Segments are created under a temporary name, filled (zeros) or recycled,
+//! synced, and only then renamed to `{path}-wal-seg-{first_epoch:016x}` and
+//! the directory synced. So a segment that has its final name always has a
+//! valid header and fully allocated space: a commit's fdatasync never has to
+//! journal a size or extent change.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::format::{SegmentHeader, SEGMENT_HEADER_BLOCK_BYTES};
+use crate::storage::{OpenMode, Storage, StorageFile};
+
+/// Marker between the database path and the epoch in segment names.
+pub const SEGMENT_INFIX: &str = "-wal-seg-";
+/// Marker of segments being prepared; leftovers are removed on open.
+pub const SEGMENT_TMP_INFIX: &str = "-wal-tmp-";
+/// Suffix given to segments that recovery set aside.
+pub const CORRUPT_SUFFIX: &str = ".corrupt";
+/// Size of the zero-filled writes that prepare a new segment.
+const ZERO_FILL_CHUNK_BYTES: usize = 1 << 20;
+
+/// An open segment.
+pub struct Segment {
+    pub path: PathBuf,
+    pub file: Box<dyn StorageFile>,
+    pub header: SegmentHeader,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .finish()
+    }
+}
+
+impl Segment {
+    /// First logical offset past this segment's window.
+    pub fn window_end(&self) -> u64 {
+        self.header.log_start + self.header.capacity
+    }
+
+    /// True when `log_offset` falls in this segment's window.
+    pub fn contains(&self, log_offset: u64) -> bool {
+        (self.header.log_start..self.window_end()).contains(&log_offset)
+    }
+
+    /// The file offset holding `log_offset`.
+    pub fn file_offset(&self, log_offset: u64) -> u64 {
+        debug_assert!(self.contains(log_offset));
+        SEGMENT_HEADER_BLOCK_BYTES + (log_offset - self.header.log_start)
+    }
+}
+
+/// `{path}-wal-seg-{epoch:016x}`.
+pub fn segment_path(db_path: &Path, epoch: u64) -> PathBuf {
+    let mut s = db_path.as_os_str().to_owned();
+    s.push(format!("{SEGMENT_INFIX}{epoch:016x}"));
+    PathBuf::from(s)
+}
+
+/// `{path}-wal-tmp-{n:016x}`.
+pub fn tmp_segment_path(db_path: &Path, n: u64) -> PathBuf {
+    let mut s = db_path.as_os_str().to_owned();
+    s.push(format!("{SEGMENT_TMP_INFIX}{n:016x}"));
+    PathBuf::from(s)
+}
+
+/// What a file beside the database is, judging by its name.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogFileName {
+    Segment(u64),
+    Tmp,
+    Other,
+}
+
+/// Classifies `candidate` relative to the database at `db_path`.
+pub fn classify(db_path: &Path, candidate: &Path) -> LogFileName {
+    use std::os::unix::ffi::OsStrExt;
+    let base = db_path.as_os_str().as_bytes();
+    let name = candidate.as_os_str().as_bytes();
+    // Compare file names only: list() may return paths spelled differently.
+    let base_name = file_name_bytes(base);
+    let cand_name = file_name_bytes(name);
+    let Some(rest) = cand_name.strip_prefix(base_name) else {
+        return LogFileName::Other;
+    };
+    if let Some(hex) = rest.strip_prefix(SEGMENT_INFIX.as_bytes()) {
+        if hex.len() == 16 && hex.iter().all(|c| c.is_ascii_hexdigit()) {
+            let s = std::str::from_utf8(hex).expect("hex digits are ASCII");
+            if let Ok(epoch) = u64::from_str_radix(s, 16) {
+                return LogFileName::Segment(epoch);
+            }
+        }
+        return LogFileName::Other;
+    }
+    if rest.starts_with(SEGMENT_TMP_INFIX.as_bytes()) {
+        return LogFileName::Tmp;
+    }
+    LogFileName::Other
+}
+
+fn file_name_bytes(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&c| c == b'/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
+}
+
+/// Opens an existing segment and decodes its header (not yet checked
+/// against the database; the caller does that).
+pub fn open_segment(storage: &dyn Storage, path: &Path, writable: bool) -> Result<Segment> {
+    let mode = if writable {
+        OpenMode::ReadWrite
+    } else {
+        OpenMode::ReadOnly
+    };
+    let file = storage
+        .open(path, mode)
+        .map_err(|e| Error::io("open segment", path, e))?;
+    let mut block = [0u8; crate::format::SEGMENT_HEADER_BYTES];
+    file.read_at(&mut block, 0).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Error::corrupt(format!("segment {}: shorter than its header", path.display()))
+        } else {
+            Error::io("read segment header", path, e)
+        }
+    })?;
+    let header = SegmentHeader::decode(&block)
+        .map_err(|why| Error::corrupt(format!("segment {}: {why}", path.display())))?;
+    Ok(Segment {
+        path: path.to_path_buf(),
+        file,
+        header,
+    })
+}
+
+/// How a new segment gets its space.
+pub enum Source {
+    /// Create a new file and zero-fill it.
+    Fresh,
+    /// Reuse a retired segment's file (already full size). Its stale frames
+    /// never validate: they carry their old log offsets.
+    Recycled(Segment),
+}
+
+/// Creates (or recycles) a segment under `final_path`: temp name, header,
+/// space, sync, rename, directory sync (the syncs skipped when `sync` is
+/// false).
+pub fn prepare_segment(
+    storage: &dyn Storage,
+    tmp_path: &Path,
+    final_path: &Path,
+    header: SegmentHeader,
+    source: Source,
+    sync: bool,
+) -> Result<Segment> {
+    let dir = crate::storage::parent_dir(final_path);
+    let total = SEGMENT_HEADER_BLOCK_BYTES + header.capacity;
+    let file = match source {
+        Source::Recycled(old) => {
+            storage
+                .rename(&old.path, tmp_path)
+                .map_err(|e| Error::io("rename retired segment", &old.path, e))?;
+            old.file
+        }
+        Source::Fresh => {
+            let file = storage
+                .open(tmp_path, OpenMode::Create)
+                .map_err(|e| Error::io("create segment", tmp_path, e))?;
+            let fill = || -> std::io::Result<()> {
+                file.set_len(0)?;
+                file.allocate(total)?;
+                let zeros = vec![0u8; ZERO_FILL_CHUNK_BYTES];
+                let mut off = SEGMENT_HEADER_BLOCK_BYTES;
+                while off < total {
+                    let n = (total - off).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
+                    file.write_at(&zeros[..n], off)?;
+                    off += n as u64;
+                }
+                Ok(())
+            };
+            if let Err(e) = fill() {
+                drop(file);
+                let _ = storage.remove(tmp_path);
+                return Err(Error::io("fill new segment", tmp_path, e));
+            }
+            file
+        }
+    };
+    let mut block = vec![0u8; SEGMENT_HEADER_BLOCK_BYTES as usize];
+    block[..crate::format::SEGMENT_HEADER_BYTES].copy_from_slice(&header.encode());
+    file.write_at(&block, 0)
+        .map_err(|e| Error::io("write segment header", tmp_path, e))?;
+    if sync {
+        file.sync_all()
+            .map_err(|e| Error::io("sync new segment", tmp_path, e))?;
+    }
+    storage
+        .rename(tmp_path, final_path)
+        .map_err(|e| Error::io("rename new segment", final_path, e))?;
+    if sync {
+        storage
+            .sync_dir(&dir)
+            .map_err(|e| Error::io("sync directory", &dir, e))?;
+    }
+    Ok(Segment {
+        path: final_path.to_path_buf(),
+        file,
+        header,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let db = Path::new("/tmp/x/my.db");
+        let p = segment_path(db, 0x2a);
+        assert!(p.to_str().unwrap().ends_with("my.db-wal-seg-000000000000002a"));
+        assert_eq!(classify(db, &p), LogFileName::Segment(0x2a));
+        assert_eq!(classify(db, &tmp_segment_path(db, 1)), LogFileName::Tmp);
+        assert_eq!(classify(db, Path::new("/tmp/x/my.db")), LogFileName::Other);
+        assert_eq!(classify(db, Path::new("/tmp/x/my.db-wal-seg-zz")), LogFileName::Other);
+        let corrupt = PathBuf::from(format!("{}{CORRUPT_SUFFIX}", p.display()));
+        assert_eq!(classify(db, &corrupt), LogFileName::Other);
+    }
+}

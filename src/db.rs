@@ -53,7 +53,12 @@ impl Handle {
         }
     }
 
-    fn commit(&self, snapshot: Option<CommitSeq>, writes: WriteSet, reads: &[Pgno]) -> Result<CommitSeq> {
+    fn commit(
+        &self,
+        snapshot: Option<CommitSeq>,
+        writes: WriteSet,
+        reads: &[Pgno],
+    ) -> Result<CommitSeq> {
         let _guard = self.in_flight.read();
         self.check_open()?;
         let result = self.engine.commit(snapshot, writes, reads);

@@ -58,7 +58,13 @@ pub struct Pipeline {
 impl Pipeline {
     /// A pipeline whose commits up to `last_seq` (ending at `end`) are
     /// already durable and visible.
-    pub fn new(sync: SyncMode, max_flush_delay_us: u32, last_seq: CommitSeq, end: u64, epoch: u64) -> Pipeline {
+    pub fn new(
+        sync: SyncMode,
+        max_flush_delay_us: u32,
+        last_seq: CommitSeq,
+        end: u64,
+        epoch: u64,
+    ) -> Pipeline {
         Pipeline {
             sync,
             max_flush_delay: Duration::from_micros(u64::from(max_flush_delay_us)),
@@ -225,11 +231,6 @@ impl Pipeline {
         while st.ends.front().is_some_and(|&(s, _)| s <= seq) {
             st.ends.pop_front();
         }
-    }
-
-    /// Log offset just past the last written commit.
-    pub fn written_end(&self) -> u64 {
-        self.state.lock().written_end
     }
 }
 

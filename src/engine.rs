@@ -91,7 +91,7 @@ pub struct Engine {
     bytes_logged: AtomicU64,
     /// Held for the engine's life: the writer lease (kernel-released if
     /// the process dies).
-    _lock_file: Option<Box<dyn StorageFile>>,
+    lock_file: Mutex<Option<Box<dyn StorageFile>>>,
     signal: Arc<(Mutex<WorkerSignal>, Condvar)>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -137,7 +137,10 @@ impl Engine {
             }
             // Segments wholly past the end of the replayed log hold nothing
             // acknowledged: drop them so the log continues contiguously.
-            while segments.last().is_some_and(|s| s.header.log_start > replay.end) {
+            while segments
+                .last()
+                .is_some_and(|s| s.header.log_start > replay.end)
+            {
                 let s = segments.pop().expect("non-empty");
                 storage
                     .remove(&s.path)
@@ -187,7 +190,13 @@ impl Engine {
         for r in replay.records {
             versions.install(r.pgno, r.seq, r.data);
         }
-        let pipe = Pipeline::new(opts.sync, opts.max_flush_delay_us, replay.last_seq, tail, replay.last_epoch);
+        let pipe = Pipeline::new(
+            opts.sync,
+            opts.max_flush_delay_us,
+            replay.last_seq,
+            tail,
+            replay.last_epoch,
+        );
         pipe.seed_ends(replay.ends);
         let engine = Arc::new(Engine {
             path: path.to_path_buf(),
@@ -202,7 +211,7 @@ impl Engine {
             checkpoint_lock: Mutex::new(()),
             last_recovery: replay.report,
             bytes_logged: AtomicU64::new(0),
-            _lock_file: lock_file,
+            lock_file: Mutex::new(lock_file),
             signal: Arc::new((Mutex::new(WorkerSignal::default()), Condvar::new())),
             worker: Mutex::new(None),
         });
@@ -262,13 +271,21 @@ impl Engine {
                 None => return self.main.read(pgno),
                 Some((_, VersionData::Inline(p))) => return Ok(Some(p)),
                 Some((_, VersionData::Deleted)) => return Ok(None),
-                Some((seq, VersionData::Logged { log_offset, len, crc })) => {
+                Some((
+                    seq,
+                    VersionData::Logged {
+                        log_offset,
+                        len,
+                        crc,
+                    },
+                )) => {
                     match self.read_logged(log_offset, len, crc) {
                         Ok(p) => return Ok(Some(p)),
                         // A checkpoint may have moved this version into the
                         // main file and retired its segment meanwhile.
                         Err(e) => {
-                            if matches!(self.versions.get(pgno, snapshot), Some((s, _)) if s == seq) {
+                            if matches!(self.versions.get(pgno, snapshot), Some((s, _)) if s == seq)
+                            {
                                 return Err(e);
                             }
                         }
@@ -276,7 +293,9 @@ impl Engine {
                 }
             }
         }
-        Err(Error::Internal(format!("page {pgno}: version kept moving during read")))
+        Err(Error::Internal(format!(
+            "page {pgno}: version kept moving during read"
+        )))
     }
 
     fn read_logged(&self, log_offset: u64, len: u32, crc: u32) -> Result<Page> {
@@ -293,14 +312,22 @@ impl Engine {
 
     fn check_writable(&self) -> Result<()> {
         if self.opts.read_only {
-            return Err(Error::ReadOnly(format!("{} was opened read-only", self.path.display())));
+            return Err(Error::ReadOnly(format!(
+                "{} was opened read-only",
+                self.path.display()
+            )));
         }
         self.pipe.check_failed()
     }
 
     /// Commits `writes`: validated against `snapshot` (None = blind batch)
     /// on the write set, and on `reads` under SERIALIZABLE.
-    pub fn commit(&self, snapshot: Option<CommitSeq>, writes: WriteSet, reads: &[Pgno]) -> Result<CommitSeq> {
+    pub fn commit(
+        &self,
+        snapshot: Option<CommitSeq>,
+        writes: WriteSet,
+        reads: &[Pgno],
+    ) -> Result<CommitSeq> {
         self.check_writable()?;
         let len = stage::commit_log_len(&writes);
         let validate_reads = self.opts.isolation == Isolation::Serializable;
@@ -312,7 +339,13 @@ impl Engine {
                     .keys()
                     .copied()
                     .chain(reads.iter().copied().filter(|_| validate_reads));
-                let o = sq.sequence(snapshot, checked, writes.keys(), len, self.log.prepared_end());
+                let o = sq.sequence(
+                    snapshot,
+                    checked,
+                    writes.keys(),
+                    len,
+                    self.log.prepared_end(),
+                );
                 match o {
                     Sequenced::Placed { seq, log_offset } => Ok(Placement {
                         seq,
@@ -326,7 +359,10 @@ impl Engine {
             match outcome {
                 Ok(at) => break at,
                 Err(Sequenced::Conflict { pages, newest }) => {
-                    return Err(Error::Conflict { pages, commit_seq: newest });
+                    return Err(Error::Conflict {
+                        pages,
+                        commit_seq: newest,
+                    });
                 }
                 Err(Sequenced::NeedSpace { end }) => {
                     self.log.ensure_prepared(end, self.pipe.epoch())?;
@@ -338,7 +374,9 @@ impl Engine {
         let written = {
             let mut lane = self.lanes.acquire();
             let db_id = self.main.header().db_id;
-            stage::encode(db_id, &writes, at, &mut lane, |off, bytes| self.log.write_at(off, bytes))
+            stage::encode(db_id, &writes, at, &mut lane, |off, bytes| {
+                self.log.write_at(off, bytes)
+            })
         };
         if let Err(e) = written {
             // A seq is allocated and its bytes are not in the log: nothing
@@ -348,7 +386,10 @@ impl Engine {
         }
         // Publish (invisible until the pipeline says so).
         let inline = len <= INLINE_COMMIT_MAX_BYTES;
-        for ((&pgno, w), payload_at) in writes.iter().zip(stage::payload_offsets(&writes, at.log_offset)) {
+        for ((&pgno, w), payload_at) in writes
+            .iter()
+            .zip(stage::payload_offsets(&writes, at.log_offset))
+        {
             let data = match w {
                 None => VersionData::Deleted,
                 Some(s) if inline => VersionData::Inline(s.page.clone()),
@@ -395,10 +436,9 @@ impl Engine {
                 checkpoint_seq: old.checkpoint_seq,
             });
         }
-        let log_start = self
-            .pipe
-            .end_of(target)
-            .ok_or_else(|| Error::Internal(format!("no log position recorded for commit {target}")))?;
+        let log_start = self.pipe.end_of(target).ok_or_else(|| {
+            Error::Internal(format!("no log position recorded for commit {target}"))
+        })?;
         let pages = self.versions.newest_upto(target);
         let pages_written = self.main.checkpoint(
             pages.into_iter().map(|(pgno, _, data)| {
@@ -407,9 +447,11 @@ impl Engine {
                     match data {
                         VersionData::Inline(p) => CheckpointPage::Write(p),
                         VersionData::Deleted => CheckpointPage::Delete,
-                        VersionData::Logged { log_offset, len, crc } => {
-                            CheckpointPage::Write(self.read_logged(log_offset, len, crc)?)
-                        }
+                        VersionData::Logged {
+                            log_offset,
+                            len,
+                            crc,
+                        } => CheckpointPage::Write(self.read_logged(log_offset, len, crc)?),
                     },
                 ))
             }),
@@ -477,13 +519,21 @@ impl Engine {
                 let _ = h.join();
             }
         }
-        if self.opts.read_only || self.pipe.check_failed().is_err() {
-            return Ok(());
-        }
-        if self.opts.sync == SyncMode::Normal {
-            self.pipe.flush_all(&self.log)?;
-        }
-        Ok(())
+        let result = if self.opts.read_only || self.pipe.check_failed().is_err() {
+            Ok(())
+        } else if self.opts.sync == SyncMode::Normal {
+            self.pipe.flush_all(&self.log).map(|_| ())
+        } else {
+            Ok(())
+        };
+        // Stray users of this engine (none should remain) now fail, and the
+        // writer lock goes even if something still holds the engine.
+        self.pipe.fail(&Error::Closed(format!(
+            "database {} is closed",
+            self.path.display()
+        )));
+        self.lock_file.lock().take();
+        result
     }
 
     /// Background duty: keep a prepared segment ahead of the tail and

@@ -53,8 +53,8 @@ pub use options::{
 };
 pub use recovery::recover;
 pub use types::{
-    CheckpointReport, CommitSeq, DropReason, Page, PageWrite, Pgno, RecoveryReport,
-    SegmentReport, Stats,
+    CheckpointReport, CommitSeq, DropReason, Page, PageWrite, Pgno, RecoveryReport, SegmentReport,
+    Stats,
 };
 
 /// The library version, "MAJOR.MINOR.PATCH" (the crate version).

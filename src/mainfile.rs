@@ -109,7 +109,10 @@ impl MainFile {
                 ));
             }
             let dir = crate::storage::parent_dir(path);
-            if !storage.dir_exists(&dir).map_err(|e| Error::io("stat directory", &dir, e))? {
+            if !storage
+                .dir_exists(&dir)
+                .map_err(|e| Error::io("stat directory", &dir, e))?
+            {
                 return Err(Error::io(
                     "open database",
                     path,
@@ -125,10 +128,15 @@ impl MainFile {
         let file = storage
             .open(path, mode)
             .map_err(|e| Error::io("open main file", path, e))?;
-        let len = file.len().map_err(|e| Error::io("stat main file", path, e))?;
+        let len = file
+            .len()
+            .map_err(|e| Error::io("stat main file", path, e))?;
         let state = if len == 0 {
             if read_only {
-                return Err(Error::corrupt(format!("{}: empty file is not a database", path.display())));
+                return Err(Error::corrupt(format!(
+                    "{}: empty file is not a database",
+                    path.display()
+                )));
             }
             let state = Self::initialize(file.as_ref(), path, page_size, sync)?;
             if sync && !exists {
@@ -163,11 +171,18 @@ impl MainFile {
         let file = storage
             .open(path, OpenMode::ReadOnly)
             .map_err(|e| Error::io("open main file", path, e))?;
-        let len = file.len().map_err(|e| Error::io("stat main file", path, e))?;
+        let len = file
+            .len()
+            .map_err(|e| Error::io("stat main file", path, e))?;
         Ok(Self::load(file.as_ref(), path, len)?.header.page_size)
     }
 
-    fn initialize(file: &dyn StorageFile, path: &Path, page_size: u32, sync: bool) -> Result<State> {
+    fn initialize(
+        file: &dyn StorageFile,
+        path: &Path,
+        page_size: u32,
+        sync: bool,
+    ) -> Result<State> {
         let header = MainHeader {
             page_size,
             generation: 1,
@@ -210,7 +225,9 @@ impl MainFile {
             file.read_at(&mut buf, off)
                 .map_err(|e| Error::io("read main header", path, e))?;
             match MainHeader::decode(&buf) {
-                Ok(h) if best.is_none_or(|(b, _)| h.generation > b.generation) => best = Some((h, copy)),
+                Ok(h) if best.is_none_or(|(b, _)| h.generation > b.generation) => {
+                    best = Some((h, copy))
+                }
                 Ok(_) => {}
                 Err(why) => reasons.push(why),
             }
@@ -221,7 +238,10 @@ impl MainFile {
             return Err(if reasons.iter().all(|r| r.contains("magic")) {
                 not_db()
             } else {
-                Error::corrupt(format!("{}: both main-file headers are damaged", path.display()))
+                Error::corrupt(format!(
+                    "{}: both main-file headers are damaged",
+                    path.display()
+                ))
             });
         };
         let map = Self::read_map(file, path, &header)?;
@@ -245,10 +265,19 @@ impl MainFile {
         for (slot, _) in used.iter().enumerate().filter(|(_, &u)| !u) {
             free.free(slot as u64, 1);
         }
-        Ok(State { header, copy, map, free })
+        Ok(State {
+            header,
+            copy,
+            map,
+            free,
+        })
     }
 
-    fn read_map(file: &dyn StorageFile, path: &Path, h: &MainHeader) -> Result<HashMap<Pgno, MapEntry>> {
+    fn read_map(
+        file: &dyn StorageFile,
+        path: &Path,
+        h: &MainHeader,
+    ) -> Result<HashMap<Pgno, MapEntry>> {
         let bytes_len = h.map_entries as usize * MAP_ENTRY_BYTES;
         let mut bytes = vec![0u8; bytes_len];
         if bytes_len > 0 {
@@ -261,7 +290,10 @@ impl MainFile {
                 })?;
         }
         if crc32c(&bytes) != h.map_crc {
-            return Err(Error::corrupt(format!("{}: page map checksum mismatch", path.display())));
+            return Err(Error::corrupt(format!(
+                "{}: page map checksum mismatch",
+                path.display()
+            )));
         }
         let mut map = HashMap::with_capacity(h.map_entries as usize);
         for chunk in bytes.chunks_exact(MAP_ENTRY_BYTES) {
@@ -280,10 +312,6 @@ impl MainFile {
 
     pub fn header(&self) -> MainHeader {
         self.state.read().header
-    }
-
-    pub fn page_count(&self) -> u64 {
-        self.state.read().map.len() as u64
     }
 
     /// Reads the checkpointed image of `pgno`, verified.
@@ -347,7 +375,10 @@ impl MainFile {
                         }
                     }
                     CheckpointPage::Write(image) => {
-                        assert!(image.len() <= self.page_size as usize, "image larger than a page");
+                        assert!(
+                            image.len() <= self.page_size as usize,
+                            "image larger than a page"
+                        );
                         let slot = free_now.take(1).unwrap_or_else(|| {
                             slot_count += 1;
                             slot_count - 1
@@ -375,7 +406,10 @@ impl MainFile {
         let mut entries: Vec<MapEntry> = map.values().copied().collect();
         entries.sort_unstable_by_key(|e| e.pgno);
         let mut map_bytes = vec![0u8; entries.len() * MAP_ENTRY_BYTES];
-        for (e, out) in entries.iter().zip(map_bytes.chunks_exact_mut(MAP_ENTRY_BYTES)) {
+        for (e, out) in entries
+            .iter()
+            .zip(map_bytes.chunks_exact_mut(MAP_ENTRY_BYTES))
+        {
             e.encode_into(out);
         }
         let map_slots = map_slot_count(entries.len() as u64, self.page_size);
@@ -470,7 +504,10 @@ struct WriteBatch {
 impl WriteBatch {
     fn push(&mut self, slot: u64, image: Page, mf: &MainFile) -> Result<()> {
         let ps = mf.page_size as usize;
-        if self.slots > 0 && (slot != self.start_slot + self.slots || self.bytes.len() >= CHECKPOINT_WRITE_MAX_BYTES) {
+        if self.slots > 0
+            && (slot != self.start_slot + self.slots
+                || self.bytes.len() >= CHECKPOINT_WRITE_MAX_BYTES)
+        {
             self.flush(mf)?;
         }
         if self.slots == 0 {

@@ -118,7 +118,10 @@ impl std::fmt::Debug for Options {
             .field("max_flush_delay_us", &self.max_flush_delay_us)
             .field("busy_timeout_ms", &self.busy_timeout_ms)
             .field("read_only", &self.read_only)
-            .field("checkpoint_threshold_bytes", &self.checkpoint_threshold_bytes)
+            .field(
+                "checkpoint_threshold_bytes",
+                &self.checkpoint_threshold_bytes,
+            )
             .field("segment_size_bytes", &self.segment_size_bytes)
             .finish_non_exhaustive()
     }
@@ -227,5 +230,14 @@ impl Default for RecoveryOptions {
             delete_after: false,
             storage: Arc::new(RealStorage),
         }
+    }
+}
+
+impl std::fmt::Debug for RecoveryOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveryOptions")
+            .field("skip_corrupt", &self.skip_corrupt)
+            .field("delete_after", &self.delete_after)
+            .finish_non_exhaustive()
     }
 }

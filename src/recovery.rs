@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::{
-    chain_frame_crc, crc32c, CommitPayload, FrameHeader, FrameKind, MainHeader,
-    FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES, SEGMENT_HEADER_BLOCK_BYTES,
+    chain_frame_crc, crc32c, CommitPayload, FrameHeader, FrameKind, MainHeader, FRAME_ALIGN_BYTES,
+    FRAME_HEADER_BYTES, SEGMENT_HEADER_BLOCK_BYTES,
 };
 use crate::mainfile::{CheckpointPage, MainFile};
 use crate::mvcc::VersionData;
@@ -68,7 +68,12 @@ pub struct Replay {
 }
 
 /// Scans the log of the database whose main header is `main`.
-pub fn scan(storage: &Arc<dyn Storage>, db_path: &Path, main: &MainHeader, writable: bool) -> Result<Replay> {
+pub fn scan(
+    storage: &Arc<dyn Storage>,
+    db_path: &Path,
+    main: &MainHeader,
+    writable: bool,
+) -> Result<Replay> {
     let dir = parent_dir(db_path);
     let listing = storage
         .list(&dir)
@@ -107,7 +112,10 @@ pub fn scan(storage: &Arc<dyn Storage>, db_path: &Path, main: &MainHeader, writa
                 // log that is otherwise continuous past the checkpoint,
                 // were garbage awaiting deletion only if this one starts at
                 // or before the checkpoint position.
-                if !unreadable.is_empty() && s.header.log_start > main.log_start && corruption.is_none() {
+                if !unreadable.is_empty()
+                    && s.header.log_start > main.log_start
+                    && corruption.is_none()
+                {
                     let (p, why) = unreadable.remove(0);
                     corruption = Some((segments.len(), why));
                     segments.push(placeholder(p));
@@ -129,7 +137,13 @@ pub fn scan(storage: &Arc<dyn Storage>, db_path: &Path, main: &MainHeader, writa
     // Segments named for the corrupt one onwards are not scanned.
     let scan_upto = corruption.as_ref().map_or(segments.len(), |(i, _)| *i);
     if let Some(i) = check_continuity(&segments[..scan_upto], main.log_start) {
-        corruption = Some((i, format!("segment {}: commits missing before it", segments[i].path.display())));
+        corruption = Some((
+            i,
+            format!(
+                "segment {}: commits missing before it",
+                segments[i].path.display()
+            ),
+        ));
     }
     let scan_upto = corruption.as_ref().map_or(segments.len(), |(i, _)| *i);
 
@@ -206,11 +220,12 @@ pub fn scan(storage: &Arc<dyn Storage>, db_path: &Path, main: &MainHeader, writa
     replay.dirty_tail = outcome.valid_after_end;
     replay.report.segments_recovered = scanner.kept.iter().filter(|k| k.frames > 0).count() as u64;
     replay.report.bytes_read = scanner.bytes_read;
-    replay.report.last_commit_seq = if replay.report.commits_recovered > 0 || main.checkpoint_seq > 0 {
-        replay.last_seq
-    } else {
-        0
-    };
+    replay.report.last_commit_seq =
+        if replay.report.commits_recovered > 0 || main.checkpoint_seq > 0 {
+            replay.last_seq
+        } else {
+            0
+        };
     replay.report.segments = seg_reports;
     replay.segments = segments;
     Ok(replay)
@@ -267,12 +282,7 @@ fn check_continuity(segs: &[Segment], log_start: u64) -> Option<usize> {
     if first.header.log_start > log_start && first.header.resume_offset > log_start {
         return Some(0);
     }
-    for i in 1..segs.len() {
-        if segs[i].header.log_start != segs[i - 1].window_end() {
-            return Some(i);
-        }
-    }
-    None
+    (1..segs.len()).find(|&i| segs[i].header.log_start != segs[i - 1].window_end())
 }
 
 #[derive(Default, Clone, Copy)]
@@ -397,7 +407,10 @@ impl<'a> Scanner<'a> {
     /// (a file may have been truncated).
     fn present(&self, i: usize, pos: u64, want: usize) -> Result<usize> {
         let seg = &self.segs[i];
-        let flen = seg.file.len().map_err(|e| Error::io("stat segment", &seg.path, e))?;
+        let flen = seg
+            .file
+            .len()
+            .map_err(|e| Error::io("stat segment", &seg.path, e))?;
         let off = seg.file_offset(pos);
         Ok(flen.saturating_sub(off).min(want as u64) as usize)
     }
@@ -437,7 +450,12 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn replay_inner(&mut self, start: u64, checkpoint_seq: CommitSeq, out: &mut Replay) -> Result<Outcome> {
+    fn replay_inner(
+        &mut self,
+        start: u64,
+        checkpoint_seq: CommitSeq,
+        out: &mut Replay,
+    ) -> Result<Outcome> {
         let mut pos = start;
         let mut commit_start = start;
         let mut expected = checkpoint_seq + 1;
@@ -462,7 +480,10 @@ impl<'a> Scanner<'a> {
                 break;
             };
             if h.commit_seq != expected {
-                stop_reason = Some(format!("frame of commit {} where {expected} was due", h.commit_seq));
+                stop_reason = Some(format!(
+                    "frame of commit {} where {expected} was due",
+                    h.commit_seq
+                ));
                 break;
             }
             if h.kind == FrameKind::Page && h.payload_len > self.page_size {
@@ -486,7 +507,14 @@ impl<'a> Scanner<'a> {
                     } else {
                         VersionData::Deleted
                     };
-                    pending.push((Record { pgno: h.pgno, seq: h.commit_seq, data }, seg_i));
+                    pending.push((
+                        Record {
+                            pgno: h.pgno,
+                            seq: h.commit_seq,
+                            data,
+                        },
+                        seg_i,
+                    ));
                 }
                 FrameKind::Commit => {
                     let Some(c) = CommitPayload::decode(&payload) else {
@@ -497,7 +525,8 @@ impl<'a> Scanner<'a> {
                         || h.pgno as usize != pending.len()
                         || c.frames_crc != frames_crc
                     {
-                        stop_reason = Some(format!("commit {} does not match its frames", h.commit_seq));
+                        stop_reason =
+                            Some(format!("commit {} does not match its frames", h.commit_seq));
                         break;
                     }
                     let end = pos + h.frame_len();
@@ -534,7 +563,11 @@ impl<'a> Scanner<'a> {
 
     fn keep(&mut self, i: usize, epoch: u64) {
         let k = &mut self.kept[i];
-        k.epoch_min = if k.frames == 0 { epoch } else { k.epoch_min.min(epoch) };
+        k.epoch_min = if k.frames == 0 {
+            epoch
+        } else {
+            k.epoch_min.min(epoch)
+        };
         k.epoch_max = k.epoch_max.max(epoch);
         k.frames += 1;
     }
@@ -588,18 +621,28 @@ pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<Recov
     // be renamed or deleted.
     let by_page = newest_per_page(&replay.records);
     let segs = &replay.segments;
-    let first_bad = replay.corruption.as_ref().map_or(segs.len(), |c| c.first_bad);
-    let reader = SegmentsReader { segs: &segs[..first_bad] };
+    let first_bad = replay
+        .corruption
+        .as_ref()
+        .map_or(segs.len(), |c| c.first_bad);
+    let reader = SegmentsReader {
+        segs: &segs[..first_bad],
+    };
     if replay.last_seq > header.checkpoint_seq {
         main.checkpoint(
             by_page.into_iter().map(|(pgno, data)| {
-                Ok((pgno, match data {
-                    VersionData::Deleted => CheckpointPage::Delete,
-                    VersionData::Inline(p) => CheckpointPage::Write(p),
-                    VersionData::Logged { log_offset, len, crc } => {
-                        CheckpointPage::Write(reader.read(log_offset, len, crc)?)
-                    }
-                }))
+                Ok((
+                    pgno,
+                    match data {
+                        VersionData::Deleted => CheckpointPage::Delete,
+                        VersionData::Inline(p) => CheckpointPage::Write(p),
+                        VersionData::Logged {
+                            log_offset,
+                            len,
+                            crc,
+                        } => CheckpointPage::Write(reader.read(log_offset, len, crc)?),
+                    },
+                ))
             }),
             replay.last_seq,
             replay.end,
@@ -624,7 +667,9 @@ pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<Recov
     }
     if options.delete_after {
         for p in replay.stale.iter().chain(&replay.tmp) {
-            storage.remove(p).map_err(|e| Error::io("remove segment", p, e))?;
+            storage
+                .remove(p)
+                .map_err(|e| Error::io("remove segment", p, e))?;
             changed_dir = true;
         }
     }
@@ -639,14 +684,18 @@ pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<Recov
 
 /// The newest record of each page, sorted by page.
 pub fn newest_per_page(records: &[Record]) -> Vec<(Pgno, VersionData)> {
-    let mut newest: std::collections::BTreeMap<Pgno, (CommitSeq, &VersionData)> = Default::default();
+    let mut newest: std::collections::BTreeMap<Pgno, (CommitSeq, &VersionData)> =
+        Default::default();
     for r in records {
         let e = newest.entry(r.pgno).or_insert((r.seq, &r.data));
         if r.seq >= e.0 {
             *e = (r.seq, &r.data);
         }
     }
-    newest.into_iter().map(|(p, (_, d))| (p, d.clone())).collect()
+    newest
+        .into_iter()
+        .map(|(p, (_, d))| (p, d.clone()))
+        .collect()
 }
 
 /// Reads verified images straight from scanned segments.
@@ -672,7 +721,9 @@ impl SegmentsReader<'_> {
             done += n;
         }
         if crc32c(&out) != crc {
-            return Err(Error::corrupt(format!("log offset {log_offset}: image checksum mismatch")));
+            return Err(Error::corrupt(format!(
+                "log offset {log_offset}: image checksum mismatch"
+            )));
         }
         Ok(out.into())
     }

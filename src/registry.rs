@@ -97,7 +97,10 @@ pub fn release(engine: &Arc<Engine>) -> Result<()> {
 pub fn exclusive_offline(storage: &Arc<dyn Storage>, path: &Path) -> Result<OfflineLease> {
     let k = key(storage, path);
     if table().lock().contains_key(&k) {
-        return Err(Error::Busy(format!("{} is open in this process", path.display())));
+        return Err(Error::Busy(format!(
+            "{} is open in this process",
+            path.display()
+        )));
     }
     let opts = Options {
         storage: Arc::clone(storage),

@@ -40,10 +40,6 @@ impl Sequencer {
         }
     }
 
-    pub fn last_seq(&self) -> CommitSeq {
-        self.next_seq - 1
-    }
-
     pub fn tail(&self) -> u64 {
         self.tail
     }
@@ -107,23 +103,50 @@ mod tests {
         let mut s = Sequencer::new(0, 0);
         let p = [1u32, 2];
         let a = s.sequence(Some(0), p.iter().copied(), p.iter(), 100, 1000);
-        assert_eq!(a, Sequenced::Placed { seq: 1, log_offset: 0 });
+        assert_eq!(
+            a,
+            Sequenced::Placed {
+                seq: 1,
+                log_offset: 0
+            }
+        );
         // A transaction that also started at snapshot 0 and writes page 2 loses.
         let q = [2u32, 3];
         let b = s.sequence(Some(0), q.iter().copied(), q.iter(), 100, 1000);
-        assert_eq!(b, Sequenced::Conflict { pages: vec![2], newest: 1 });
+        assert_eq!(
+            b,
+            Sequenced::Conflict {
+                pages: vec![2],
+                newest: 1
+            }
+        );
         // Its retry at snapshot 1 wins and gets the next number.
         let c = s.sequence(Some(1), q.iter().copied(), q.iter(), 100, 1000);
-        assert_eq!(c, Sequenced::Placed { seq: 2, log_offset: 100 });
+        assert_eq!(
+            c,
+            Sequenced::Placed {
+                seq: 2,
+                log_offset: 100
+            }
+        );
         // Blind writes never conflict.
         let d = s.sequence(None, q.iter().copied(), q.iter(), 100, 1000);
-        assert_eq!(d, Sequenced::Placed { seq: 3, log_offset: 200 });
+        assert_eq!(
+            d,
+            Sequenced::Placed {
+                seq: 3,
+                log_offset: 200
+            }
+        );
         // No space: nothing allocated.
         let e = s.sequence(None, q.iter().copied(), q.iter(), 900, 1000);
         assert_eq!(e, Sequenced::NeedSpace { end: 1200 });
-        assert_eq!(s.last_seq(), 3);
+        assert_eq!(s.next_seq, 4);
         s.prune(3);
         let f = s.sequence(Some(0), q.iter().copied(), q.iter(), 8, 1000);
-        assert!(matches!(f, Sequenced::Placed { seq: 4, .. }), "pruned index forgets old writers");
+        assert!(
+            matches!(f, Sequenced::Placed { seq: 4, .. }),
+            "pruned index forgets old writers"
+        );
     }
 }

@@ -15,16 +15,6 @@ pub type CommitSeq = u64;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Page(Arc<[u8]>);
 
-impl Page {
-    pub(crate) fn from_arc(bytes: Arc<[u8]>) -> Page {
-        Page(bytes)
-    }
-
-    pub(crate) fn arc(&self) -> &Arc<[u8]> {
-        &self.0
-    }
-}
-
 impl From<&[u8]> for Page {
     fn from(bytes: &[u8]) -> Page {
         Page(Arc::from(bytes))

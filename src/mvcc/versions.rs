@@ -64,7 +64,10 @@ impl VersionStore {
         let mut shard = self.shard(pgno).write();
         let chain = shard.entry(pgno).or_default();
         let at = chain.partition_point(|v| v.seq < seq);
-        debug_assert!(chain.get(at).is_none_or(|v| v.seq != seq), "version installed twice");
+        debug_assert!(
+            chain.get(at).is_none_or(|v| v.seq != seq),
+            "version installed twice"
+        );
         chain.insert(at, Version { seq, data });
         self.count.fetch_add(1, Ordering::Relaxed);
     }
@@ -74,7 +77,8 @@ impl VersionStore {
         let shard = self.shard(pgno).read();
         let chain = shard.get(&pgno)?;
         let at = chain.partition_point(|v| v.seq <= snapshot);
-        at.checked_sub(1).map(|i| (chain[i].seq, chain[i].data.clone()))
+        at.checked_sub(1)
+            .map(|i| (chain[i].seq, chain[i].data.clone()))
     }
 
     /// The newest version <= `upto` of every page that has one, sorted by
@@ -130,6 +134,9 @@ mod tests {
         assert_eq!(vs.newest_upto(6).len(), 1);
         vs.gc(5);
         assert_eq!(vs.len(), 1);
-        assert!(vs.get(7, 8).is_none(), "versions <= 5 are gone; the main file serves them");
+        assert!(
+            vs.get(7, 8).is_none(),
+            "versions <= 5 are gone; the main file serves them"
+        );
     }
 }

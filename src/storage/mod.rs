@@ -64,6 +64,7 @@ pub trait Storage: Send + Sync + 'static {
 }
 
 /// An open file.
+#[allow(clippy::len_without_is_empty)] // a file's length is not a collection's
 pub trait StorageFile: Send + Sync {
     /// Reads exactly `buf.len()` bytes at `offset`.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;

@@ -9,11 +9,9 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::segment::{
-    prepare_segment, segment_path, tmp_segment_path, Segment, Source,
-};
+use super::segment::{prepare_segment, segment_path, tmp_segment_path, Segment, Source};
 use crate::error::{Error, Result};
-use crate::format::{SegmentHeader, SEGMENT_HEADER_BLOCK_BYTES};
+use crate::format::SegmentHeader;
 use crate::storage::{parent_dir, Storage};
 
 /// Retired segments kept for reuse; more are deleted.
@@ -77,11 +75,6 @@ impl Log {
     /// fsync/fdatasync calls made on log files.
     pub fn syncs(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
-    }
-
-    /// Paths of the live segments, in log order.
-    pub fn segment_paths(&self) -> Vec<PathBuf> {
-        self.segments.read().iter().map(|s| s.path.clone()).collect()
     }
 
     fn segment_for(&self, log_offset: u64) -> Option<Arc<Segment>> {
@@ -250,14 +243,5 @@ impl Log {
             .storage
             .remove(path)
             .map_err(|e| Error::io("remove segment", path, e))
-    }
-
-    /// Bytes of log between `from` and the prepared end that segments hold.
-    pub fn file_bytes(&self) -> u64 {
-        self.segments
-            .read()
-            .iter()
-            .map(|s| SEGMENT_HEADER_BLOCK_BYTES + s.header.capacity)
-            .sum()
     }
 }

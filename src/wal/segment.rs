@@ -125,7 +125,10 @@ pub fn open_segment(storage: &dyn Storage, path: &Path, writable: bool) -> Resul
     let mut block = [0u8; crate::format::SEGMENT_HEADER_BYTES];
     file.read_at(&mut block, 0).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            Error::corrupt(format!("segment {}: shorter than its header", path.display()))
+            Error::corrupt(format!(
+                "segment {}: shorter than its header",
+                path.display()
+            ))
         } else {
             Error::io("read segment header", path, e)
         }
@@ -223,11 +226,17 @@ mod tests {
     fn names_round_trip() {
         let db = Path::new("/tmp/x/my.db");
         let p = segment_path(db, 0x2a);
-        assert!(p.to_str().unwrap().ends_with("my.db-wal-seg-000000000000002a"));
+        assert!(p
+            .to_str()
+            .unwrap()
+            .ends_with("my.db-wal-seg-000000000000002a"));
         assert_eq!(classify(db, &p), LogFileName::Segment(0x2a));
         assert_eq!(classify(db, &tmp_segment_path(db, 1)), LogFileName::Tmp);
         assert_eq!(classify(db, Path::new("/tmp/x/my.db")), LogFileName::Other);
-        assert_eq!(classify(db, Path::new("/tmp/x/my.db-wal-seg-zz")), LogFileName::Other);
+        assert_eq!(
+            classify(db, Path::new("/tmp/x/my.db-wal-seg-zz")),
+            LogFileName::Other
+        );
         let corrupt = PathBuf::from(format!("{}{CORRUPT_SUFFIX}", p.display()));
         assert_eq!(classify(db, &corrupt), LogFileName::Other);
     }

@@ -625,9 +625,9 @@ pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<Recov
         .corruption
         .as_ref()
         .map_or(segs.len(), |c| c.first_bad);
-    let reader = SegmentsReader {
-        segs: &segs[..first_bad],
-    };
+    // The corrupt segment's good prefix was replayed too; placeholders for
+    // unreadable headers are never reached by a replayed record.
+    let reader = SegmentsReader { segs };
     if replay.last_seq > header.checkpoint_seq {
         main.checkpoint(
             by_page.into_iter().map(|(pgno, data)| {

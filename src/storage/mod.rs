@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 pub use real::RealStorage;
 pub use sim::{
-    CrashMode, DataLoss, DirLoss, Fault, FaultKind, FaultOp, SimStats, SimStorage, SIM_BLOCK_BYTES,
-    SIM_SECTOR_BYTES,
+    CrashMode, DataLoss, DirLoss, Fault, FaultKind, FaultOp, SimGate, SimStats, SimStorage,
+    SIM_BLOCK_BYTES, SIM_SECTOR_BYTES,
 };
 
 /// How to open a file.

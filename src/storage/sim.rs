@@ -132,6 +132,8 @@ pub struct Fault {
     pub sticky: bool,
     /// Only calls on paths containing this string match.
     pub path_contains: Option<String>,
+    /// Only calls on paths ending with this string match.
+    pub path_suffix: Option<String>,
 }
 
 impl Fault {
@@ -144,6 +146,7 @@ impl Fault {
             kind,
             sticky: false,
             path_contains: None,
+            path_suffix: None,
         }
     }
 
@@ -157,6 +160,26 @@ impl Fault {
     pub fn on_paths_containing(mut self, fragment: impl Into<String>) -> Fault {
         self.path_contains = Some(fragment.into());
         self
+    }
+
+    /// Only counts calls on paths that end with `suffix` (e.g. "/db" for a
+    /// main file whose segments are "/db-wal-seg-...").
+    pub fn on_paths_ending_with(mut self, suffix: impl Into<String>) -> Fault {
+        self.path_suffix = Some(suffix.into());
+        self
+    }
+
+    /// True when a call of `op` on `path` counts against this fault.
+    pub fn matches(&self, op: FaultOp, path: &str) -> bool {
+        op == self.op
+            && self
+                .path_contains
+                .as_ref()
+                .is_none_or(|f| path.contains(f.as_str()))
+            && self
+                .path_suffix
+                .as_ref()
+                .is_none_or(|f| path.ends_with(f.as_str()))
     }
 }
 
@@ -224,6 +247,75 @@ pub struct SimStats {
     /// Successful `write_at` calls and the bytes they wrote.
     pub writes: u64,
     pub bytes_written: u64,
+}
+
+/// A call held at a [`SimStorage::pause_at`] point: the calling thread
+/// blocks inside the storage call until the gate is released (or dropped),
+/// so a test can order an engine's threads deterministically.
+#[derive(Debug)]
+pub struct SimGate {
+    inner: Arc<GateInner>,
+}
+
+#[derive(Debug, Default)]
+struct GateInner {
+    /// (a call arrived and waits, released)
+    state: Mutex<(bool, bool)>,
+    cv: parking_lot::Condvar,
+}
+
+impl GateInner {
+    /// Called by the paused thread: announces itself, waits for release.
+    fn block(&self) {
+        let mut st = self.state.lock();
+        st.0 = true;
+        self.cv.notify_all();
+        while !st.1 {
+            self.cv.wait(&mut st);
+        }
+    }
+}
+
+impl SimGate {
+    /// Waits until a call is held at the gate; false if none arrived
+    /// within `timeout` (a guard against a hung test, not a sleep).
+    pub fn wait_paused(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut st = self.inner.state.lock();
+        while !st.0 {
+            if self.inner.cv.wait_until(&mut st, deadline).timed_out() {
+                return st.0;
+            }
+        }
+        true
+    }
+
+    /// True once a call is held at the gate.
+    pub fn is_paused(&self) -> bool {
+        self.inner.state.lock().0
+    }
+
+    /// Lets the held call (and any later one at this gate) go on.
+    pub fn release(&self) {
+        let mut st = self.inner.state.lock();
+        st.1 = true;
+        self.inner.cv.notify_all();
+    }
+}
+
+impl Drop for SimGate {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[derive(Clone)]
+struct PauseRule {
+    op: FaultOp,
+    nth: u64,
+    seen: u64,
+    path_contains: Option<String>,
+    gate: Arc<GateInner>,
 }
 
 // ---------------------------------------------------------------------
@@ -480,10 +572,13 @@ struct State {
     powered: bool,
     crash_at: Option<u64>,
     faults: Vec<FaultRule>,
+    pauses: Vec<PauseRule>,
     calls: [u64; FaultOp::ALL.len()],
     capacity_bytes: Option<u64>,
     stats: SimStats,
     last_crash: Option<CrashMode>,
+    /// One line per step, when tracing.
+    trace: Option<Vec<String>>,
 }
 
 /// Normalizes a path: drops `.` components so "x" and "./x" are one file.
@@ -523,10 +618,12 @@ impl State {
             powered: true,
             crash_at: None,
             faults: Vec::new(),
+            pauses: Vec::new(),
             calls: [0; FaultOp::ALL.len()],
             capacity_bytes: None,
             stats: SimStats::default(),
             last_crash: None,
+            trace: None,
         }
     }
 
@@ -552,6 +649,7 @@ impl State {
         op: FaultOp,
         path: &Path,
         generation: Option<u64>,
+        args: (u64, u64),
     ) -> io::Result<Option<FaultKind>> {
         self.check_alive(generation)?;
         if is_mutating(op) {
@@ -561,9 +659,41 @@ impl State {
                 return Err(eio());
             }
             self.stats.steps = step;
+            if let Some(trace) = &mut self.trace {
+                trace.push(format!(
+                    "{step} {op:?} {} {} {}",
+                    path.display(),
+                    args.0,
+                    args.1
+                ));
+            }
         }
         self.calls[op.index()] += 1;
         Ok(self.match_fault(op, path))
+    }
+
+    /// The gate a call of `op` on `path` must wait at, if any (counts the
+    /// call against every pause rule of `op`).
+    fn take_pause(&mut self, op: FaultOp, path: &Path) -> Option<Arc<GateInner>> {
+        let path_str = path.to_string_lossy();
+        let mut hit = None;
+        self.pauses.retain_mut(|rule| {
+            if rule.op != op {
+                return true;
+            }
+            if let Some(frag) = &rule.path_contains {
+                if !path_str.contains(frag.as_str()) {
+                    return true;
+                }
+            }
+            rule.seen += 1;
+            if rule.seen == rule.nth && hit.is_none() {
+                hit = Some(Arc::clone(&rule.gate));
+                return false;
+            }
+            true
+        });
+        hit
     }
 
     fn match_fault(&mut self, op: FaultOp, path: &Path) -> Option<FaultKind> {
@@ -572,13 +702,8 @@ impl State {
         let mut spent = None;
         for (i, rule) in self.faults.iter_mut().enumerate() {
             let f = &rule.fault;
-            if f.op != op {
+            if !f.matches(op, &path_str) {
                 continue;
-            }
-            if let Some(frag) = &f.path_contains {
-                if !path_str.contains(frag.as_str()) {
-                    continue;
-                }
             }
             rule.seen += 1;
             let hit = rule.seen == f.nth || (f.sticky && rule.seen > f.nth);
@@ -912,6 +1037,22 @@ impl SimStorage {
         self.inject(Fault::new(op, nth, kind));
     }
 
+    /// Holds the `nth` (1-based, counted from now) call of `op` (on a path
+    /// containing `path_contains`, if given) inside the storage before it
+    /// does anything, until the returned gate is released or dropped.
+    pub fn pause_at(&self, op: FaultOp, nth: u64, path_contains: Option<&str>) -> SimGate {
+        assert!(nth >= 1, "pause_at: nth is 1-based");
+        let inner = Arc::new(GateInner::default());
+        self.state.lock().pauses.push(PauseRule {
+            op,
+            nth,
+            seen: 0,
+            path_contains: path_contains.map(str::to_string),
+            gate: Arc::clone(&inner),
+        });
+        SimGate { inner }
+    }
+
     /// Removes every pending fault.
     pub fn clear_faults(&self) {
         self.state.lock().faults.clear();
@@ -936,6 +1077,17 @@ impl SimStorage {
     /// Disk space used by the files the running system can reach.
     pub fn used_bytes(&self) -> u64 {
         self.state.lock().used_bytes()
+    }
+
+    /// Starts (or with `false` stops and clears) recording one line per
+    /// step: "step op path arg arg" (offset and length for writes).
+    pub fn set_trace(&self, on: bool) {
+        self.state.lock().trace = if on { Some(Vec::new()) } else { None };
+    }
+
+    /// The steps recorded since [`SimStorage::set_trace`].
+    pub fn trace(&self) -> Vec<String> {
+        self.state.lock().trace.clone().unwrap_or_default()
     }
 
     /// Counters.
@@ -1004,16 +1156,35 @@ impl SimStorage {
         copy.rng = Rng(seed ^ 0x5151_C0DE_D15C_0001);
         copy.locks.clear();
         copy.faults.clear();
+        copy.pauses.clear();
         copy.crash_at = None;
         copy.powered = true;
         copy.generation += 1;
         copy.calls = [0; FaultOp::ALL.len()];
         copy.stats = SimStats::default();
         copy.last_crash = None;
+        copy.trace = None;
         copy.gc();
         SimStorage {
             state: Arc::new(Mutex::new(copy)),
         }
+    }
+}
+
+/// Blocks at a pause gate when a [`SimStorage::pause_at`] rule picks
+/// this call. Runs before the call takes the state lock for its work, so
+/// other threads keep doing I/O meanwhile.
+fn pause_point(state: &Mutex<State>, op: FaultOp, path: impl FnOnce(&State) -> PathBuf) {
+    let gate = {
+        let mut s = state.lock();
+        if s.pauses.is_empty() {
+            return;
+        }
+        let path = path(&s);
+        s.take_pause(op, &path)
+    };
+    if let Some(gate) = gate {
+        gate.block();
     }
 }
 
@@ -1029,6 +1200,9 @@ fn lookup(names: &BTreeMap<PathBuf, u64>, path: &Path) -> io::Result<u64> {
 impl Storage for SimStorage {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StorageFile>> {
         let path = norm(path);
+        if matches!(mode, OpenMode::Create | OpenMode::CreateNew) {
+            pause_point(&self.state, FaultOp::Create, |_| path.clone());
+        }
         let mut s = self.state.lock();
         s.check_alive(None)?;
         if s.dirs.contains(&path) {
@@ -1055,7 +1229,7 @@ impl Storage for SimStorage {
             }
             (None, OpenMode::Create | OpenMode::CreateNew) => {
                 s.dir_must_exist(&parent_dir(&path))?;
-                if let Some(kind) = s.enter(FaultOp::Create, &path, None)? {
+                if let Some(kind) = s.enter(FaultOp::Create, &path, None, (0, 0))? {
                     return Err(kind.error());
                 }
                 let ino = s.next_ino;
@@ -1095,10 +1269,11 @@ impl Storage for SimStorage {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         let path = norm(path);
+        pause_point(&self.state, FaultOp::Remove, |_| path.clone());
         let mut s = self.state.lock();
         s.check_alive(None)?;
         lookup(&s.names, &path)?;
-        if let Some(kind) = s.enter(FaultOp::Remove, &path, None)? {
+        if let Some(kind) = s.enter(FaultOp::Remove, &path, None, (0, 0))? {
             return Err(kind.error());
         }
         s.push_dir_op(DirOp::Unlink { path });
@@ -1108,6 +1283,7 @@ impl Storage for SimStorage {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let (from, to) = (norm(from), norm(to));
+        pause_point(&self.state, FaultOp::Rename, |_| from.clone());
         let mut s = self.state.lock();
         s.check_alive(None)?;
         let ino = lookup(&s.names, &from)?;
@@ -1118,7 +1294,7 @@ impl Storage for SimStorage {
                 "sim: rename onto a directory",
             ));
         }
-        if let Some(kind) = s.enter(FaultOp::Rename, &from, None)? {
+        if let Some(kind) = s.enter(FaultOp::Rename, &from, None, (0, 0))? {
             return Err(kind.error());
         }
         if from == to {
@@ -1150,10 +1326,11 @@ impl Storage for SimStorage {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let dir = norm(dir);
+        pause_point(&self.state, FaultOp::SyncDir, |_| dir.clone());
         let mut s = self.state.lock();
         s.check_alive(None)?;
         s.dir_must_exist(&dir)?;
-        if let Some(kind) = s.enter(FaultOp::SyncDir, &dir, None)? {
+        if let Some(kind) = s.enter(FaultOp::SyncDir, &dir, None, (0, 0))? {
             // The entries stay unsynced: a later sync_dir can still
             // persist them (directories are metadata, not page cache).
             return Err(kind.error());
@@ -1171,6 +1348,11 @@ impl Storage for SimStorage {
         s.stats.syncs += 1;
         s.gc();
         Ok(())
+    }
+
+    fn instance_id(&self) -> usize {
+        // Clones share one state: they are one file system.
+        Arc::as_ptr(&self.state) as usize
     }
 }
 
@@ -1198,6 +1380,21 @@ impl fmt::Debug for SimFile {
 }
 
 impl SimFile {
+    /// The file's current name (it may have been renamed since it was
+    /// opened), so path-filtered faults and traces follow renames.
+    fn name(&self, s: &State) -> PathBuf {
+        s.names
+            .iter()
+            .find(|(_, &ino)| ino == self.ino)
+            .map_or_else(|| self.path.clone(), |(p, _)| p.clone())
+    }
+
+    /// [`State::enter`] for a call on this handle.
+    fn enter(&self, s: &mut State, op: FaultOp, args: (u64, u64)) -> io::Result<Option<FaultKind>> {
+        let name = self.name(s);
+        s.enter(op, &name, Some(self.generation), args)
+    }
+
     fn check_writable(&self) -> io::Result<()> {
         if self.writable {
             Ok(())
@@ -1258,8 +1455,9 @@ impl Drop for SimFile {
 
 impl StorageFile for SimFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        pause_point(&self.state, FaultOp::Read, |s| self.name(s));
         let mut s = self.state.lock();
-        if let Some(kind) = s.enter(FaultOp::Read, &self.path, Some(self.generation))? {
+        if let Some(kind) = self.enter(&mut s, FaultOp::Read, (offset, buf.len() as u64))? {
             return Err(kind.error());
         }
         let data = &s.inodes[&self.ino].data;
@@ -1278,9 +1476,10 @@ impl StorageFile for SimFile {
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        pause_point(&self.state, FaultOp::Write, |s| self.name(s));
         self.check_writable()?;
         let mut s = self.state.lock();
-        if let Some(kind) = s.enter(FaultOp::Write, &self.path, Some(self.generation))? {
+        if let Some(kind) = self.enter(&mut s, FaultOp::Write, (offset, buf.len() as u64))? {
             Self::partial_write(&mut s, self.ino, buf, offset);
             return Err(kind.error());
         }
@@ -1302,9 +1501,10 @@ impl StorageFile for SimFile {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
+        pause_point(&self.state, FaultOp::SetLen, |s| self.name(s));
         self.check_writable()?;
         let mut s = self.state.lock();
-        if let Some(kind) = s.enter(FaultOp::SetLen, &self.path, Some(self.generation))? {
+        if let Some(kind) = self.enter(&mut s, FaultOp::SetLen, (len, 0))? {
             return Err(kind.error());
         }
         let inode = s.inode_mut(self.ino);
@@ -1316,9 +1516,10 @@ impl StorageFile for SimFile {
     }
 
     fn allocate(&self, len: u64) -> io::Result<()> {
+        pause_point(&self.state, FaultOp::Allocate, |s| self.name(s));
         self.check_writable()?;
         let mut s = self.state.lock();
-        if let Some(kind) = s.enter(FaultOp::Allocate, &self.path, Some(self.generation))? {
+        if let Some(kind) = self.enter(&mut s, FaultOp::Allocate, (len, 0))? {
             return Err(kind.error());
         }
         let inode = &s.inodes[&self.ino];
@@ -1341,8 +1542,9 @@ impl StorageFile for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        pause_point(&self.state, FaultOp::SyncData, |s| self.name(s));
         let mut s = self.state.lock();
-        if let Some(kind) = s.enter(FaultOp::SyncData, &self.path, Some(self.generation))? {
+        if let Some(kind) = self.enter(&mut s, FaultOp::SyncData, (0, 0))? {
             // fsyncgate: some unsynced sectors reached the disk, the rest
             // is marked clean and will never be written.
             let inode = s.inodes[&self.ino].clone();

@@ -1,0 +1,44 @@
+# libcommit: `make demo` builds everything and runs the quickstarts;
+# `make test` runs every check (the one gate CI runs).
+#
+#   make demo      Rust, C, C++ and Python quickstarts
+#   make test      fmt, clippy, Rust tests, header/symbol checks, C/C++ tests
+#                  under valgrind, wheel build + stubtest + pytest
+#   make bench     the benchmark harness (benches/)
+#   make install   PREFIX=/usr/local: libraries, headers, libcommit.pc
+#
+# A fresh machine needs only the Rust toolchain, gcc, make, valgrind and
+# python3 with pip; the fragments in mk/ install the rest, pinned.
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all demo test rust-demo rust-test fmt-check clippy bench clean
+
+all: demo
+
+demo: rust-demo c-demo py-demo
+
+rust-demo:
+	$(CARGO) run --release --example quickstart
+
+test: fmt-check clippy rust-test c-test py-test
+	@echo "make test: all suites passed"
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Release mode: the crash and fault suites run thousands of cut points.
+rust-test:
+	$(CARGO) test --release -p libcommit
+
+include mk/c.mk
+include mk/python.mk
+-include mk/bench.mk
+
+clean:
+	$(CARGO) clean
+	rm -rf build

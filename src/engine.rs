@@ -521,10 +521,8 @@ impl Engine {
         }
         let result = if self.opts.read_only || self.pipe.check_failed().is_err() {
             Ok(())
-        } else if self.opts.sync == SyncMode::Normal {
-            self.pipe.flush_all(&self.log).map(|_| ())
         } else {
-            Ok(())
+            self.seal()
         };
         // Stray users of this engine (none should remain) now fail, and the
         // writer lock goes even if something still holds the engine.
@@ -534,6 +532,41 @@ impl Engine {
         )));
         self.lock_file.lock().take();
         result
+    }
+
+    /// Clean shutdown: make the log durable (NORMAL) and append a seal
+    /// vouching for every commit, so that recovery reports damage anywhere
+    /// before it as corruption instead of cutting it as a torn tail.
+    fn seal(&self) -> Result<()> {
+        if self.opts.sync == SyncMode::Normal {
+            self.pipe.flush_all(&self.log)?;
+        }
+        let len = frame_len(0);
+        let (at, last) = loop {
+            let reserved = self.seq.lock().reserve_seal(len, self.log.prepared_end());
+            match reserved {
+                Some(r) => break r,
+                None => {
+                    let end = self.seq.lock().tail() + len;
+                    self.log.ensure_prepared(end, self.pipe.epoch())?;
+                }
+            }
+        };
+        if last == 0 {
+            return Ok(());
+        }
+        let mut header = [0u8; crate::format::FRAME_HEADER_BYTES];
+        crate::format::FrameHeader {
+            kind: crate::format::FrameKind::Seal,
+            log_offset: at,
+            commit_seq: last,
+            pgno: 0,
+            payload_len: 0,
+            payload_crc: crc32c(&[]),
+        }
+        .encode(self.main.header().db_id, &mut header);
+        self.log.write_at(at, &header)?;
+        self.log.sync_range(at, at + len)
     }
 
     /// Background duty: keep a prepared segment ahead of the tail and

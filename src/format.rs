@@ -87,6 +87,10 @@ pub enum FrameKind {
     Delete = 2,
     /// The end of a commit (payload = [`CommitPayload`]).
     Commit = 3,
+    /// A seal written at clean shutdown: every commit up to `commit_seq`
+    /// was written (and synced, where the sync mode syncs) before it. No
+    /// payload; `pgno` is 0.
+    Seal = 4,
 }
 
 impl FrameKind {
@@ -95,6 +99,7 @@ impl FrameKind {
             1 => Some(FrameKind::Page),
             2 => Some(FrameKind::Delete),
             3 => Some(FrameKind::Commit),
+            4 => Some(FrameKind::Seal),
             _ => None,
         }
     }
@@ -162,6 +167,7 @@ impl FrameHeader {
             FrameKind::Page => h.pgno != 0,
             FrameKind::Delete => h.pgno != 0 && h.payload_len == 0,
             FrameKind::Commit => h.payload_len as usize == COMMIT_PAYLOAD_BYTES,
+            FrameKind::Seal => h.pgno == 0 && h.payload_len == 0,
         };
         shape_ok.then_some(h)
     }

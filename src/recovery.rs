@@ -479,7 +479,7 @@ impl<'a> Scanner<'a> {
                 stop_reason = Some(format!("no valid frame at log offset {pos}"));
                 break;
             };
-            if h.commit_seq != expected {
+            if h.commit_seq != expected && h.kind != FrameKind::Seal {
                 stop_reason = Some(format!(
                     "frame of commit {} where {expected} was due",
                     h.commit_seq
@@ -495,7 +495,20 @@ impl<'a> Scanner<'a> {
                 break;
             };
             let seg_i = self.index_of(pos).unwrap_or(0);
+            if h.kind == FrameKind::Seal {
+                // A seal vouches for what came before; it sits between commits.
+                if !pending.is_empty() || h.commit_seq + 1 != expected {
+                    stop_reason = Some(format!("misplaced seal at log offset {pos}"));
+                    break;
+                }
+                self.keep(seg_i, 0);
+                pos += h.frame_len();
+                commit_start = pos;
+                out.end = pos;
+                continue;
+            }
             match h.kind {
+                FrameKind::Seal => unreachable!("handled above"),
                 FrameKind::Page | FrameKind::Delete => {
                     frames_crc = chain_frame_crc(frames_crc, hcrc);
                     let data = if h.kind == FrameKind::Page {
@@ -583,6 +596,9 @@ impl<'a> Scanner<'a> {
             match self.frame_at(q)? {
                 Some((h, _)) => {
                     any_valid = true;
+                    if h.kind == FrameKind::Seal && h.commit_seq >= missing {
+                        return Ok((true, true));
+                    }
                     if h.kind == FrameKind::Commit {
                         if let Some(payload) = self.payload_ok(&h)? {
                             if let Some(c) = CommitPayload::decode(&payload) {

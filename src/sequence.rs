@@ -87,6 +87,18 @@ impl Sequencer {
         Sequenced::Placed { seq, log_offset }
     }
 
+    /// Reserves `len` log bytes for a seal (no commit_seq); returns its
+    /// offset and the last commit_seq, or `None` when the log needs space.
+    pub fn reserve_seal(&mut self, len: u64, prepared_end: u64) -> Option<(u64, CommitSeq)> {
+        let end = self.tail + len;
+        if end > prepared_end {
+            return None;
+        }
+        let at = self.tail;
+        self.tail = end;
+        Some((at, self.next_seq - 1))
+    }
+
     /// Forgets writers no snapshot that can still commit is older than:
     /// every live or future snapshot is >= `oldest_snapshot`.
     pub fn prune(&mut self, oldest_snapshot: CommitSeq) {

@@ -52,6 +52,7 @@ pub struct Pipeline {
     cv: Condvar,
     visible: AtomicU64,
     durable: AtomicU64,
+    written: AtomicU64,
     epoch: AtomicU64,
 }
 
@@ -82,6 +83,7 @@ impl Pipeline {
             cv: Condvar::new(),
             visible: AtomicU64::new(last_seq),
             durable: AtomicU64::new(last_seq),
+            written: AtomicU64::new(last_seq),
             epoch: AtomicU64::new(epoch),
         }
     }
@@ -94,6 +96,11 @@ impl Pipeline {
     /// Highest commit known durable (with every lower one).
     pub fn durable(&self) -> CommitSeq {
         self.durable.load(Ordering::Acquire)
+    }
+
+    /// Highest commit fully written (with every lower one).
+    pub fn written(&self) -> CommitSeq {
+        self.written.load(Ordering::Acquire)
     }
 
     /// Current group-commit generation.
@@ -134,6 +141,9 @@ impl Pipeline {
             let s = st.written_upto;
             st.ends.push_back((s, end));
             advanced = true;
+        }
+        if advanced {
+            self.written.store(st.written_upto, Ordering::Release);
         }
         if advanced && self.sync != SyncMode::Full {
             self.visible.store(st.written_upto, Ordering::Release);

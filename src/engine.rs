@@ -89,6 +89,8 @@ pub struct Engine {
     checkpoint_lock: Mutex<()>,
     last_recovery: RecoveryReport,
     bytes_logged: AtomicU64,
+    /// This boot's tag, written into commit records (see `Storage::boot_tag`).
+    boot_tag: u32,
     /// Held for the engine's life: the writer lease (kernel-released if
     /// the process dies).
     lock_file: Mutex<Option<Box<dyn StorageFile>>>,
@@ -108,6 +110,31 @@ impl Engine {
             )));
         }
         let sync = opts.sync != SyncMode::Off;
+        // Judge an existing file before creating anything beside it: a file
+        // that is not a database must be left exactly as it was.
+        if storage
+            .exists(path)
+            .map_err(|e| Error::io("stat main file", path, e))?
+        {
+            match MainFile::probe_page_size(&storage, path) {
+                Ok(ps) if ps != opts.page_size => {
+                    return Err(Error::invalid(format!(
+                        "{}: page_size {} does not match the database's {ps}",
+                        path.display(),
+                        opts.page_size
+                    )));
+                }
+                Ok(_) => {}
+                // An empty file becomes a new database.
+                Err(_)
+                    if storage
+                        .open(path, OpenMode::ReadOnly)
+                        .and_then(|f| f.len())
+                        .ok()
+                        == Some(0) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let lock_file = if opts.read_only {
             None
         } else {
@@ -136,10 +163,12 @@ impl Engine {
                 removed = true;
             }
             // Segments wholly past the end of the replayed log hold nothing
-            // acknowledged: drop them so the log continues contiguously.
-            while segments
-                .last()
-                .is_some_and(|s| s.header.log_start > replay.end)
+            // acknowledged. Spares with no valid frame simply continue the
+            // log; after a dirty tail they go, and a restart segment follows.
+            while replay.dirty_tail
+                && segments
+                    .last()
+                    .is_some_and(|s| s.header.log_start > replay.end)
             {
                 let s = segments.pop().expect("non-empty");
                 storage
@@ -211,6 +240,7 @@ impl Engine {
             checkpoint_lock: Mutex::new(()),
             last_recovery: replay.report,
             bytes_logged: AtomicU64::new(0),
+            boot_tag: storage.boot_tag(),
             lock_file: Mutex::new(lock_file),
             signal: Arc::new((Mutex::new(WorkerSignal::default()), Condvar::new())),
             worker: Mutex::new(None),
@@ -352,6 +382,8 @@ impl Engine {
                         log_offset,
                         epoch: self.pipe.epoch(),
                         durable_hint: self.pipe.durable(),
+                        written_hint: self.pipe.written(),
+                        boot_tag: self.boot_tag,
                     }),
                     other => Err(other),
                 }

@@ -12,7 +12,7 @@ pub const FRAME_ALIGN_BYTES: u64 = 8;
 /// Size of a frame header.
 pub const FRAME_HEADER_BYTES: usize = 40;
 /// Size of a commit frame's payload.
-pub const COMMIT_PAYLOAD_BYTES: usize = 32;
+pub const COMMIT_PAYLOAD_BYTES: usize = 40;
 /// Magic number opening every frame ("LCF1").
 pub const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"LCF1");
 
@@ -187,8 +187,9 @@ pub fn frame_len(payload_len: usize) -> u64 {
     FRAME_HEADER_BYTES as u64 + align_up(payload_len as u64)
 }
 
-/// The payload of a commit frame (32 bytes): first_frame_offset u64 |
-/// epoch u64 | durable_hint u64 | frames_crc u32 | 4 zero bytes.
+/// The payload of a commit frame (40 bytes): first_frame_offset u64 |
+/// epoch u64 | durable_hint u64 | written_hint u64 | boot_tag u32 |
+/// frames_crc u32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommitPayload {
     /// Log offset of the commit's first frame.
@@ -199,6 +200,13 @@ pub struct CommitPayload {
     /// <= it had been synced. Recovery uses it to tell a torn tail (no
     /// later commit vouches for the missing one) from corruption.
     pub durable_hint: u64,
+    /// The written commit_seq when this commit was sequenced: every commit
+    /// <= it had been fully handed to the OS. Evidence only within the same
+    /// boot (`boot_tag`): a process crash loses nothing written, a power
+    /// loss may.
+    pub written_hint: u64,
+    /// Tag of the machine boot the commit was written in (0 = unknown).
+    pub boot_tag: u32,
     /// CRC32C over the stored header CRCs of the commit's page frames.
     pub frames_crc: u32,
 }
@@ -209,20 +217,32 @@ impl CommitPayload {
         put_u64(&mut out, 0, self.first_frame_offset);
         put_u64(&mut out, 8, self.epoch);
         put_u64(&mut out, 16, self.durable_hint);
-        put_u32(&mut out, 24, self.frames_crc);
+        put_u64(&mut out, 24, self.written_hint);
+        put_u32(&mut out, 32, self.boot_tag);
+        put_u32(&mut out, 36, self.frames_crc);
         out
     }
 
     pub fn decode(buf: &[u8]) -> Option<CommitPayload> {
-        if buf.len() != COMMIT_PAYLOAD_BYTES || get_u32(buf, 28) != 0 {
+        if buf.len() != COMMIT_PAYLOAD_BYTES {
             return None;
         }
-        Some(CommitPayload {
+        let c = CommitPayload {
             first_frame_offset: get_u64(buf, 0),
             epoch: get_u64(buf, 8),
             durable_hint: get_u64(buf, 16),
-            frames_crc: get_u32(buf, 24),
-        })
+            written_hint: get_u64(buf, 24),
+            boot_tag: get_u32(buf, 32),
+            frames_crc: get_u32(buf, 36),
+        };
+        (c.durable_hint <= c.written_hint).then_some(c)
+    }
+
+    /// True when this commit proves that commit `seq` had been made
+    /// durable (or, in the boot `current_boot`, at least written).
+    pub fn vouches_for(&self, seq: u64, current_boot: u32) -> bool {
+        self.durable_hint >= seq
+            || (self.boot_tag != 0 && self.boot_tag == current_boot && self.written_hint >= seq)
     }
 }
 

@@ -22,6 +22,8 @@ use crate::format::{
 use crate::storage::{OpenMode, Storage, StorageFile};
 use crate::types::{CommitSeq, Page, Pgno};
 
+/// Suffix of the temporary file a new main file is built in.
+pub const MAIN_TMP_SUFFIX: &str = "-main-tmp";
 /// Upper bound on bytes gathered into one write during a checkpoint.
 const CHECKPOINT_WRITE_MAX_BYTES: usize = 4 << 20;
 
@@ -120,10 +122,19 @@ impl MainFile {
                 ));
             }
         }
-        let mode = match (read_only, exists) {
-            (true, _) => OpenMode::ReadOnly,
-            (false, true) => OpenMode::ReadWrite,
-            (false, false) => OpenMode::Create,
+        let is_empty = exists
+            && storage
+                .open(path, OpenMode::ReadOnly)
+                .and_then(|f| f.len())
+                .map_err(|e| Error::io("stat main file", path, e))?
+                == 0;
+        if (!exists || is_empty) && !read_only {
+            Self::create(storage, path, page_size, sync)?;
+        }
+        let mode = if read_only {
+            OpenMode::ReadOnly
+        } else {
+            OpenMode::ReadWrite
         };
         let file = storage
             .open(path, mode)
@@ -131,24 +142,13 @@ impl MainFile {
         let len = file
             .len()
             .map_err(|e| Error::io("stat main file", path, e))?;
-        let state = if len == 0 {
-            if read_only {
-                return Err(Error::corrupt(format!(
-                    "{}: empty file is not a database",
-                    path.display()
-                )));
-            }
-            let state = Self::initialize(file.as_ref(), path, page_size, sync)?;
-            if sync && !exists {
-                let dir = crate::storage::parent_dir(path);
-                storage
-                    .sync_dir(&dir)
-                    .map_err(|e| Error::io("sync directory", &dir, e))?;
-            }
-            state
-        } else {
-            Self::load(file.as_ref(), path, len)?
-        };
+        if len == 0 {
+            return Err(Error::corrupt(format!(
+                "{}: empty file is not a database",
+                path.display()
+            )));
+        }
+        let state = Self::load(file.as_ref(), path, len)?;
         if state.header.page_size != page_size {
             return Err(Error::invalid(format!(
                 "{}: page_size {page_size} does not match the database's {}",
@@ -175,6 +175,32 @@ impl MainFile {
             .len()
             .map_err(|e| Error::io("stat main file", path, e))?;
         Ok(Self::load(file.as_ref(), path, len)?.header.page_size)
+    }
+
+    /// Builds a new, empty main file under a temporary name and renames
+    /// it into place, so a crash never leaves a file at `path` without a
+    /// valid header (which would never open again).
+    fn create(storage: &Arc<dyn Storage>, path: &Path, page_size: u32, sync: bool) -> Result<()> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(MAIN_TMP_SUFFIX);
+        let tmp = PathBuf::from(tmp);
+        let file = storage
+            .open(&tmp, OpenMode::Create)
+            .map_err(|e| Error::io("create main file", &tmp, e))?;
+        file.set_len(0)
+            .map_err(|e| Error::io("create main file", &tmp, e))?;
+        Self::initialize(file.as_ref(), &tmp, page_size, sync)?;
+        drop(file);
+        storage
+            .rename(&tmp, path)
+            .map_err(|e| Error::io("rename new main file", path, e))?;
+        if sync {
+            let dir = crate::storage::parent_dir(path);
+            storage
+                .sync_dir(&dir)
+                .map_err(|e| Error::io("sync directory", &dir, e))?;
+        }
+        Ok(())
     }
 
     fn initialize(

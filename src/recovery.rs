@@ -160,7 +160,12 @@ pub fn scan(
         corruption: None,
         report: RecoveryReport::default(),
     };
-    let mut scanner = Scanner::new(&segments[..scan_upto], main.db_id, main.page_size);
+    let mut scanner = Scanner::new(
+        &segments[..scan_upto],
+        main.db_id,
+        main.page_size,
+        storage.boot_tag(),
+    );
     let outcome = scanner.replay(main.log_start, main.checkpoint_seq, &mut replay);
     let mut seg_reports: Vec<SegmentReport> = segments
         .iter()
@@ -195,9 +200,8 @@ pub fn scan(
         corruption = Some((
             i,
             format!(
-                "{} at log offset {}, followed by later durable commits",
+                "{}, followed by later commits that vouch for it",
                 outcome.stop_reason.clone().unwrap_or_default(),
-                outcome.stop_pos
             ),
         ));
     }
@@ -312,10 +316,12 @@ struct Scanner<'a> {
     scratch: Vec<u8>,
     bytes_read: u64,
     kept: Vec<Kept>,
+    /// The current boot's tag (see `Storage::boot_tag`).
+    boot_tag: u32,
 }
 
 impl<'a> Scanner<'a> {
-    fn new(segs: &'a [Segment], db_id: u64, page_size: u32) -> Scanner<'a> {
+    fn new(segs: &'a [Segment], db_id: u64, page_size: u32, boot_tag: u32) -> Scanner<'a> {
         let mut valid_end: Vec<u64> = segs.iter().map(|s| s.window_end()).collect();
         let mut min_resume = u64::MAX;
         for i in (0..segs.len()).rev() {
@@ -332,6 +338,7 @@ impl<'a> Scanner<'a> {
             scratch: Vec::new(),
             bytes_read: 0,
             kept: vec![Kept::default(); segs.len()],
+            boot_tag,
         }
     }
 
@@ -602,7 +609,7 @@ impl<'a> Scanner<'a> {
                     if h.kind == FrameKind::Commit {
                         if let Some(payload) = self.payload_ok(&h)? {
                             if let Some(c) = CommitPayload::decode(&payload) {
-                                if c.durable_hint >= missing {
+                                if c.vouches_for(missing, self.boot_tag) {
                                     return Ok((true, true));
                                 }
                             }

@@ -52,6 +52,8 @@ pub struct Placement {
     pub log_offset: u64,
     pub epoch: u64,
     pub durable_hint: CommitSeq,
+    pub written_hint: CommitSeq,
+    pub boot_tag: u32,
 }
 
 /// Encodes `writes` as placed, passing `(log_offset, bytes)` chunks to
@@ -95,6 +97,8 @@ pub fn encode(
         first_frame_offset: at.log_offset,
         epoch: at.epoch,
         durable_hint: at.durable_hint,
+        written_hint: at.written_hint,
+        boot_tag: at.boot_tag,
         frames_crc,
     }
     .encode();

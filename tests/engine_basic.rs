@@ -267,6 +267,11 @@ fn files_that_are_not_databases_are_refused_and_left_untouched() {
     let e = Database::open(&p, Options::default()).unwrap_err();
     assert_eq!(e.status(), Status::Corrupt, "{e}");
     assert_eq!(std::fs::read(&p).unwrap(), content);
+    let entries = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(
+        entries, 1,
+        "nothing is created beside a file that is not a database"
+    );
     // A missing directory is an I/O error, not a panic and not a creation.
     let missing = dir.path().join("no/such/dir/x.db");
     let e = Database::open(&missing, Options::default()).unwrap_err();

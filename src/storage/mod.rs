@@ -55,6 +55,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Makes creations, renames and removals in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
 
+    /// A nonzero tag of the current machine boot, or 0 if unknown. Data
+    /// handed to the OS in this boot survives a process crash, so recovery
+    /// may trust "written" (not only "synced") evidence from commits
+    /// carrying this tag. A simulated storage changes it at power loss.
+    fn boot_tag(&self) -> u32 {
+        0
+    }
+
     /// Identifies the file system this instance stands for: two instances
     /// with the same id see the same files. Defaults to the instance's
     /// address (every simulated file system is its own world).

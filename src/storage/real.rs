@@ -71,6 +71,14 @@ impl Storage for RealStorage {
         File::open(dir)?.sync_all()
     }
 
+    fn boot_tag(&self) -> u32 {
+        // The kernel's random boot id changes at every boot.
+        match std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+            Ok(id) => crate::format::crc32c(id.trim().as_bytes()).max(1),
+            Err(_) => 0,
+        }
+    }
+
     fn instance_id(&self) -> usize {
         // Every RealStorage is the one real file system.
         0

@@ -1,0 +1,292 @@
+//! `Database` and `Transaction`.
+//!
+//! Every engine call runs through [`engine`], which releases the GIL. The
+//! transaction's mutex is only ever taken inside such a call, so no lock of
+//! ours is held while Python code runs, and a thread holding the GIL never
+//! waits on it.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use libcommit::{Database, Error, PageWrite, Stats, Transaction};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::convert;
+use crate::errors::engine;
+use crate::reports::{PyCheckpointReport, PyRecoveryReport};
+
+/// An open database. Use it as a context manager (`with libcommit.open(p)
+/// as db:`) to close it on exit. One object may be shared by many threads:
+/// their commits are made durable together (group commit).
+#[pyclass(module = "libcommit", name = "Database", frozen)]
+pub(crate) struct PyDatabase {
+    db: Database,
+    path: String,
+}
+
+impl PyDatabase {
+    pub(crate) fn new(db: Database, path: String) -> Self {
+        PyDatabase { db, path }
+    }
+}
+
+#[pymethods]
+impl PyDatabase {
+    /// Starts a transaction reading at the latest commit.
+    fn begin(&self, py: Python<'_>) -> PyResult<PyTransaction> {
+        let txn = engine(py, "begin", || self.db.begin())?;
+        Ok(PyTransaction::new(txn))
+    }
+
+    /// Atomically applies `writes` - a mapping ``{pgno: data}`` or an
+    /// iterable of ``(pgno, data)`` pairs, where ``data`` is a bytes-like
+    /// object, or None to delete the page - and returns the commit's
+    /// sequence number. Blind writes never conflict; one bad entry rejects
+    /// the whole batch.
+    fn commit(&self, py: Python<'_>, writes: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let entries = convert::writes(writes, "commit")?;
+        let batch: Vec<PageWrite<'_>> = entries
+            .iter()
+            .map(|(pgno, data)| PageWrite {
+                pgno: *pgno,
+                data: data.as_deref(),
+            })
+            .collect();
+        engine(py, "commit", || self.db.commit_batch(&batch))
+    }
+
+    /// The latest committed image of page `pgno`, or None if the page was
+    /// never written or was deleted.
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        pgno: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let pgno = convert::pgno(pgno, "read")?;
+        let page = engine(py, "read", || self.db.read(pgno))?;
+        Ok(page.map(|p| PyBytes::new(py, &p)))
+    }
+
+    /// Copies every committed page into the main file and removes the log
+    /// segments no longer needed.
+    fn checkpoint(&self, py: Python<'_>) -> PyResult<PyCheckpointReport> {
+        let report = engine(py, "checkpoint", || self.db.checkpoint())?;
+        Ok(report.into())
+    }
+
+    /// Counters and watermarks, by the names of the C ``lc_stats`` fields.
+    /// ``commits`` and ``conflicts`` count this handle's since it was opened.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s: Stats = engine(py, "stats", || self.db.stats())?;
+        let dict = PyDict::new(py);
+        for (name, value) in [
+            ("commits", s.commits),
+            ("conflicts", s.conflicts),
+            ("syncs", s.syncs),
+            ("bytes_logged", s.bytes_logged),
+            ("last_commit_seq", s.last_commit_seq),
+            ("durable_commit_seq", s.durable_commit_seq),
+            ("checkpoint_seq", s.checkpoint_seq),
+            ("active_readers", s.active_readers),
+            ("retained_versions", s.retained_versions),
+        ] {
+            dict.set_item(name, value)?;
+        }
+        Ok(dict)
+    }
+
+    /// What recovery replayed when the database was opened.
+    #[getter]
+    fn last_recovery(&self) -> PyRecoveryReport {
+        (&self.db.last_recovery()).into()
+    }
+
+    /// Closes the database after its in-flight commits finish. Its
+    /// transactions can no longer be used. Closing twice is harmless.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        engine(py, "close", || self.db.close())
+    }
+
+    /// True once `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.db.is_closed()
+    }
+
+    /// The path the database was opened with.
+    #[getter]
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The page size in bytes (the largest page image).
+    #[getter]
+    fn page_size(&self) -> u32 {
+        self.db.page_size()
+    }
+
+    /// Returns the database itself.
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Closes the database; exceptions propagate.
+    #[pyo3(signature = (exc_type, exc_value, traceback))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: &Bound<'_, PyAny>,
+        exc_value: &Bound<'_, PyAny>,
+        traceback: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let _ = (exc_type, exc_value, traceback);
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.db.is_closed() {
+            "closed"
+        } else {
+            "open"
+        };
+        format!("<libcommit.Database {:?} {state}>", self.path)
+    }
+}
+
+/// A snapshot plus a write set. Reads see the snapshot and this
+/// transaction's own writes; `commit()` fails with ConflictError if another
+/// transaction committed one of the written pages after the snapshot. Use it
+/// as a context manager: it commits on normal exit and aborts on an
+/// exception.
+#[pyclass(module = "libcommit", name = "Transaction", frozen)]
+pub(crate) struct PyTransaction {
+    /// `None` once committed or aborted. Locked only with the GIL released.
+    inner: Mutex<Option<Transaction>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic inside an engine call poisons the mutex; the transaction is
+    // still in a defined state (the engine reported the panic), so go on.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn finished() -> Error {
+    Error::Closed("transaction already finished (committed or aborted)".into())
+}
+
+impl PyTransaction {
+    fn new(txn: Transaction) -> Self {
+        PyTransaction {
+            inner: Mutex::new(Some(txn)),
+        }
+    }
+
+    /// Runs `f` on the live transaction with the GIL released.
+    fn with_live<T, F>(&self, py: Python<'_>, op: &str, f: F) -> PyResult<T>
+    where
+        F: FnOnce(&mut Transaction) -> libcommit::Result<T> + Send,
+        T: Send,
+    {
+        engine(py, op, || match lock(&self.inner).as_mut() {
+            Some(txn) => f(txn),
+            None => Err(finished()),
+        })
+    }
+
+    /// Takes the transaction out (it is finished from now on).
+    fn take(&self, py: Python<'_>) -> Option<Transaction> {
+        py.detach(|| lock(&self.inner).take())
+    }
+
+    fn is_live(&self, py: Python<'_>) -> bool {
+        py.detach(|| lock(&self.inner).is_some())
+    }
+}
+
+#[pymethods]
+impl PyTransaction {
+    /// The commit sequence number this transaction reads at.
+    #[getter]
+    fn snapshot(&self, py: Python<'_>) -> PyResult<u64> {
+        self.with_live(py, "snapshot", |txn| Ok(txn.snapshot()))
+    }
+
+    /// Page `pgno` as this transaction sees it, or None if not found.
+    fn read<'py>(
+        &self,
+        py: Python<'py>,
+        pgno: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let pgno = convert::pgno(pgno, "read")?;
+        let page = self.with_live(py, "read", |txn| txn.read(pgno))?;
+        Ok(page.map(|p| PyBytes::new(py, &p)))
+    }
+
+    /// Sets page `pgno` to `data` (bytes, bytearray or memoryview; at most
+    /// ``page_size`` bytes) when the transaction commits.
+    fn write(
+        &self,
+        py: Python<'_>,
+        pgno: &Bound<'_, PyAny>,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let pgno = convert::pgno(pgno, "write")?;
+        let data = convert::data(data, "write")?;
+        self.with_live(py, "write", |txn| txn.write(pgno, &data))
+    }
+
+    /// Deletes page `pgno` when the transaction commits.
+    fn delete(&self, py: Python<'_>, pgno: &Bound<'_, PyAny>) -> PyResult<()> {
+        let pgno = convert::pgno(pgno, "delete")?;
+        self.with_live(py, "delete", |txn| txn.delete(pgno))
+    }
+
+    /// Validates and commits; returns the commit sequence number (the
+    /// snapshot, for a transaction that wrote nothing). The transaction is
+    /// finished afterwards, also when this raises.
+    fn commit(&self, py: Python<'_>) -> PyResult<u64> {
+        engine(py, "commit", || match lock(&self.inner).take() {
+            Some(txn) => txn.commit(),
+            None => Err(finished()),
+        })
+    }
+
+    /// Discards the transaction. Harmless on a finished transaction.
+    fn abort(&self, py: Python<'_>) {
+        if let Some(txn) = self.take(py) {
+            py.detach(|| txn.abort());
+        }
+    }
+
+    /// Returns the transaction itself.
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Commits if the block ended normally (and the transaction is still
+    /// open), aborts if it raised; exceptions propagate.
+    #[pyo3(signature = (exc_type, exc_value, traceback))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        exc_type: &Bound<'_, PyAny>,
+        exc_value: &Bound<'_, PyAny>,
+        traceback: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let _ = (exc_value, traceback);
+        if exc_type.is_none() && self.is_live(py) {
+            self.commit(py)?;
+        } else {
+            self.abort(py);
+        }
+        Ok(false)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        match py.detach(|| lock(&self.inner).as_ref().map(Transaction::snapshot)) {
+            Some(snapshot) => format!("<libcommit.Transaction snapshot={snapshot}>"),
+            None => "<libcommit.Transaction finished>".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+"""libcommit: the commit layer of a database, as a library.
+
+Open a database (a file path), commit page writes atomically and durably,
+read pages at MVCC snapshots, and recover the write-ahead log after a crash::
+
+    import libcommit
+
+    with libcommit.open("/tmp/example.db") as db:
+        seq = db.commit({1: b"hello", 2: b"world"})
+        with db.begin() as txn:          # commits on normal exit
+            txn.write(3, txn.read(1) + b"!")
+        assert db.read(3) == b"hello!"
+
+Blocking calls release the GIL, so threads sharing one Database commit
+together (group commit).
+"""
+
+from ._errors import (
+    BusyError,
+    ClosedError,
+    ConflictError,
+    CorruptError,
+    Error,
+    InvalidArgumentError,
+    ReadOnlyError,
+    Status,
+    StorageError,
+)
+from ._native import (
+    CheckpointReport,
+    Database,
+    RecoveryReport,
+    Transaction,
+    __version__,
+    open,
+    recover,
+)
+
+# Show the exceptions as libcommit.X in tracebacks and reprs.
+for _cls in (
+    Error,
+    ConflictError,
+    BusyError,
+    CorruptError,
+    StorageError,
+    ClosedError,
+    ReadOnlyError,
+    InvalidArgumentError,
+    Status,
+):
+    _cls.__module__ = __name__
+del _cls
+
+__all__ = [
+    "__version__",
+    "open",
+    "recover",
+    "Database",
+    "Transaction",
+    "RecoveryReport",
+    "CheckpointReport",
+    "Status",
+    "Error",
+    "ConflictError",
+    "BusyError",
+    "CorruptError",
+    "StorageError",
+    "ClosedError",
+    "ReadOnlyError",
+    "InvalidArgumentError",
+]

@@ -5,7 +5,7 @@
 //! their own commits and conflicts, and closing one waits for its in-flight
 //! commits, then makes it (and its transactions) refuse further use.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use crate::engine::{Engine, ReaderGuard};
 use crate::error::{Error, Result};
 use crate::options::{Isolation, Options};
 use crate::registry;
-use crate::stage::{StagedPage, WriteSet};
+use crate::stage::WriteSet;
 use crate::types::{CheckpointReport, CommitSeq, Page, PageWrite, Pgno, RecoveryReport, Stats};
 
 /// State of one handle, shared by the handle's clones and transactions.
@@ -139,7 +139,7 @@ impl Database {
         Ok(Transaction {
             handle: Arc::clone(&self.handle),
             reader: Some(reader),
-            writes: BTreeMap::new(),
+            writes: WriteSet::new(),
             reads: BTreeSet::new(),
         })
     }
@@ -152,14 +152,13 @@ impl Database {
         let engine = &self.handle.engine;
         let mut set = WriteSet::new();
         for w in writes {
-            let staged = match w.data {
-                Some(data) => Some(engine.stage_page(w.pgno, data)?),
-                None => {
-                    engine.check_pgno(w.pgno)?;
-                    None
-                }
-            };
-            set.insert(w.pgno, staged);
+            match w.data {
+                Some(data) => engine.check_image(w.pgno, data)?,
+                None => engine.check_pgno(w.pgno)?,
+            }
+        }
+        for w in writes {
+            set.put(engine.spill_policy(), w.pgno, w.data)?;
         }
         self.handle.commit(None, set, &[])
     }
@@ -242,8 +241,8 @@ impl Transaction {
         let snapshot = self.live()?.snapshot();
         let engine = &self.handle.engine;
         engine.check_pgno(pgno)?;
-        if let Some(own) = self.writes.get(&pgno) {
-            return Ok(own.as_ref().map(|s| s.page.clone()));
+        if let Some(own) = self.writes.get(pgno) {
+            return own.as_ref().map(|s| s.page()).transpose();
         }
         if engine.isolation() == Isolation::Serializable {
             self.reads.insert(pgno);
@@ -255,16 +254,18 @@ impl Transaction {
     /// transaction at once, to others after commit).
     pub fn write(&mut self, pgno: Pgno, data: &[u8]) -> Result<()> {
         self.live()?;
-        let staged: StagedPage = self.handle.engine.stage_page(pgno, data)?;
-        self.writes.insert(pgno, Some(staged));
+        let engine = &self.handle.engine;
+        engine.check_image(pgno, data)?;
+        self.writes.put(engine.spill_policy(), pgno, Some(data))?;
         Ok(())
     }
 
     /// Deletes `pgno`.
     pub fn delete(&mut self, pgno: Pgno) -> Result<()> {
         self.live()?;
-        self.handle.engine.check_pgno(pgno)?;
-        self.writes.insert(pgno, None);
+        let engine = &self.handle.engine;
+        engine.check_pgno(pgno)?;
+        self.writes.put(engine.spill_policy(), pgno, None)?;
         Ok(())
     }
 

@@ -18,7 +18,8 @@ use crate::mvcc::{ReaderTable, ReaderToken, VersionData, VersionStore};
 use crate::options::{Isolation, Options, SyncMode};
 use crate::recovery;
 use crate::sequence::{Sequenced, Sequencer};
-use crate::stage::{self, Placement, StagedPage, WriteSet};
+use crate::spill;
+use crate::stage::{self, Image, Placement, SpillPolicy, WriteSet};
 use crate::storage::{parent_dir, OpenMode, StorageFile};
 use crate::types::{CheckpointReport, CommitSeq, Page, Pgno, RecoveryReport, Stats};
 use crate::wal::{Log, LogConfig};
@@ -89,6 +90,7 @@ pub struct Engine {
     checkpoint_lock: Mutex<()>,
     last_recovery: RecoveryReport,
     bytes_logged: AtomicU64,
+    spill: SpillPolicy,
     /// This boot's tag, written into commit records (see `Storage::boot_tag`).
     boot_tag: u32,
     /// Held for the engine's life: the writer lease (kernel-released if
@@ -156,7 +158,11 @@ impl Engine {
         if !opts.read_only {
             let dir = parent_dir(path);
             let mut removed = false;
-            for p in replay.stale.iter().chain(&replay.tmp) {
+            for p in dead_spill_files(&storage, path)?
+                .iter()
+                .chain(&replay.stale)
+                .chain(&replay.tmp)
+            {
                 storage
                     .remove(p)
                     .map_err(|e| Error::io("remove stale segment", p, e))?;
@@ -241,6 +247,11 @@ impl Engine {
             last_recovery: replay.report,
             bytes_logged: AtomicU64::new(0),
             boot_tag: storage.boot_tag(),
+            spill: SpillPolicy {
+                storage: Arc::clone(&storage),
+                db_path: path.to_path_buf(),
+                threshold_bytes: opts.spill_threshold_bytes,
+            },
             lock_file: Mutex::new(lock_file),
             signal: Arc::new((Mutex::new(WorkerSignal::default()), Condvar::new())),
             worker: Mutex::new(None),
@@ -274,8 +285,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Validates and checksums a page image on its way into a write set.
-    pub fn stage_page(&self, pgno: Pgno, data: &[u8]) -> Result<StagedPage> {
+    /// Checks that `data` may be the image of `pgno`.
+    pub fn check_image(&self, pgno: Pgno, data: &[u8]) -> Result<()> {
         self.check_pgno(pgno)?;
         if data.len() > self.opts.page_size as usize {
             return Err(Error::invalid(format!(
@@ -284,7 +295,12 @@ impl Engine {
                 self.opts.page_size
             )));
         }
-        Ok(StagedPage::new(Page::from(data)))
+        Ok(())
+    }
+
+    /// Where write sets of this database spill.
+    pub fn spill_policy(&self) -> &SpillPolicy {
+        &self.spill
     }
 
     /// Registers a reader at the latest visible commit.
@@ -424,11 +440,14 @@ impl Engine {
         {
             let data = match w {
                 None => VersionData::Deleted,
-                Some(s) if inline => VersionData::Inline(s.page.clone()),
-                Some(s) => VersionData::Logged {
-                    log_offset: payload_at,
-                    len: s.page.len() as u32,
-                    crc: s.crc,
+                Some(s) => match &s.image {
+                    Image::Mem(p) if inline => VersionData::Inline(p.clone()),
+                    // Large commits (spilled ones always are) stay in the log.
+                    _ => VersionData::Logged {
+                        log_offset: payload_at,
+                        len: s.len,
+                        crc: s.crc,
+                    },
                 },
             };
             self.versions.install(pgno, at.seq, data);
@@ -676,4 +695,19 @@ pub(crate) fn take_writer_lock(opts: &Options, path: &Path) -> Result<Box<dyn St
         }
         std::thread::sleep(LOCK_RETRY_INTERVAL);
     }
+}
+
+/// Spill files beside `path` whose owning process is gone.
+fn dead_spill_files(
+    storage: &Arc<dyn crate::storage::Storage>,
+    path: &Path,
+) -> Result<Vec<PathBuf>> {
+    let dir = parent_dir(path);
+    let listing = storage
+        .list(&dir)
+        .map_err(|e| Error::io("list directory", &dir, e))?;
+    Ok(listing
+        .into_iter()
+        .filter(|p| spill::spill_owner(path, p).is_some_and(|pid| !spill::process_alive(pid)))
+        .collect())
 }

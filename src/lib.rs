@@ -20,7 +20,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The modules follow a commit's path: [`stage`](crate::stage) encodes a
+//! The modules follow a commit's path: `stage` encodes a
 //! write set, `sequence` validates and numbers it, `wal` writes it,
 //! `durable` makes it durable by group commit, and `mvcc` publishes it.
 //! `checkpoint` moves committed pages into the main file and `recovery`
@@ -40,7 +40,8 @@ mod options;
 mod recovery;
 mod registry;
 mod sequence;
-pub mod stage;
+mod spill;
+mod stage;
 pub mod storage;
 mod types;
 mod wal;

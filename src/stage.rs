@@ -7,40 +7,179 @@
 //! size streams through a lane buffer of fixed size.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::error::Result;
 use crate::format::{
     align_up, chain_frame_crc, frame_len, CommitPayload, FrameHeader, FrameKind,
     COMMIT_PAYLOAD_BYTES, FRAME_HEADER_BYTES,
 };
+use crate::spill::SpillFile;
+use crate::storage::Storage;
 use crate::types::{CommitSeq, Page, Pgno};
 
 /// Chunk size at which the encoder hands bytes to the sink.
 pub const STAGE_CHUNK_BYTES: usize = 1 << 20;
 
+/// Where a staged image lives.
+#[derive(Clone)]
+pub enum Image {
+    /// In memory.
+    Mem(Page),
+    /// In the write set's spill file, at this offset.
+    Spilled(Arc<SpillFile>, u64),
+}
+
 /// A page image checksummed on entry.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StagedPage {
-    pub page: Page,
+    pub image: Image,
+    pub len: u32,
     /// CRC32C of the image.
     pub crc: u32,
+}
+
+impl std::fmt::Debug for StagedPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let place = match self.image {
+            Image::Mem(_) => "memory",
+            Image::Spilled(..) => "spill file",
+        };
+        write!(f, "StagedPage({} bytes in {place})", self.len)
+    }
 }
 
 impl StagedPage {
     pub fn new(page: Page) -> StagedPage {
         let crc = crate::format::crc32c(&page);
-        StagedPage { page, crc }
+        StagedPage {
+            len: page.len() as u32,
+            image: Image::Mem(page),
+            crc,
+        }
+    }
+
+    /// The image (read back and verified if spilled).
+    pub fn page(&self) -> Result<Page> {
+        match &self.image {
+            Image::Mem(p) => Ok(p.clone()),
+            Image::Spilled(file, at) => {
+                let mut buf = vec![0u8; self.len as usize];
+                file.read_into(*at, self.crc, &mut buf)?;
+                Ok(Page::from(buf))
+            }
+        }
+    }
+
+    /// Appends the image to `out`.
+    fn append_to(&self, out: &mut Vec<u8>) -> Result<()> {
+        match &self.image {
+            Image::Mem(p) => out.extend_from_slice(p),
+            Image::Spilled(file, at) => {
+                let start = out.len();
+                out.resize(start + self.len as usize, 0);
+                file.read_into(*at, self.crc, &mut out[start..])?;
+            }
+        }
+        Ok(())
     }
 }
 
+/// Where and when a write set spills.
+#[derive(Clone)]
+pub struct SpillPolicy {
+    pub storage: Arc<dyn Storage>,
+    pub db_path: PathBuf,
+    /// Image bytes kept in memory before further images spill.
+    pub threshold_bytes: u64,
+}
+
 /// Pages a commit writes (`Some`) or deletes (`None`), in page order.
-pub type WriteSet = BTreeMap<Pgno, Option<StagedPage>>;
+#[derive(Default)]
+pub struct WriteSet {
+    pages: BTreeMap<Pgno, Option<StagedPage>>,
+    mem_bytes: u64,
+    spill: Option<Arc<SpillFile>>,
+}
+
+impl std::fmt::Debug for WriteSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteSet")
+            .field("pages", &self.pages.len())
+            .field("mem_bytes", &self.mem_bytes)
+            .field("spilled", &self.spill.is_some())
+            .finish()
+    }
+}
+
+impl WriteSet {
+    pub fn new() -> WriteSet {
+        WriteSet::default()
+    }
+
+    /// Stages `data` (already validated) as the image of `pgno`, or a
+    /// delete when `None`, spilling past the policy's threshold.
+    pub fn put(&mut self, policy: &SpillPolicy, pgno: Pgno, data: Option<&[u8]>) -> Result<()> {
+        let staged = match data {
+            None => None,
+            Some(d) if self.mem_bytes + d.len() as u64 <= policy.threshold_bytes => {
+                self.mem_bytes += d.len() as u64;
+                Some(StagedPage::new(Page::from(d)))
+            }
+            Some(d) => {
+                if self.spill.is_none() {
+                    self.spill = Some(Arc::new(SpillFile::create(
+                        &policy.storage,
+                        &policy.db_path,
+                    )?));
+                }
+                let file = Arc::clone(self.spill.as_ref().expect("created above"));
+                let at = file.append(d)?;
+                Some(StagedPage {
+                    image: Image::Spilled(file, at),
+                    len: d.len() as u32,
+                    crc: crate::format::crc32c(d),
+                })
+            }
+        };
+        if let Some(Some(StagedPage {
+            image: Image::Mem(old),
+            ..
+        })) = self.pages.insert(pgno, staged)
+        {
+            self.mem_bytes -= old.len() as u64;
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, pgno: Pgno) -> Option<&Option<StagedPage>> {
+        self.pages.get(&pgno)
+    }
+
+    pub fn len(&self) -> usize {
+        self.pages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pages.is_empty()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Pgno> + Clone {
+        self.pages.keys()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Pgno, &Option<StagedPage>)> {
+        self.pages.iter()
+    }
+}
 
 /// Log bytes a commit of `writes` occupies.
 pub fn commit_log_len(writes: &WriteSet) -> u64 {
     let pages: u64 = writes
+        .pages
         .values()
-        .map(|w| frame_len(w.as_ref().map_or(0, |s| s.page.len())))
+        .map(|w| frame_len(w.as_ref().map_or(0, |s| s.len as usize)))
         .sum();
     pages + frame_len(COMMIT_PAYLOAD_BYTES)
 }
@@ -70,23 +209,27 @@ pub fn encode(
     let mut pos = at.log_offset;
     let mut frames_crc = 0u32;
     let mut header = [0u8; FRAME_HEADER_BYTES];
-    for (&pgno, write) in writes {
-        let (kind, payload, payload_crc): (FrameKind, &[u8], u32) = match write {
-            Some(s) => (FrameKind::Page, &s.page, s.crc),
-            None => (FrameKind::Delete, &[], 0),
+    for (&pgno, write) in writes.iter() {
+        let (kind, len, payload_crc) = match write {
+            Some(s) => (FrameKind::Page, s.len, s.crc),
+            None => (FrameKind::Delete, 0, 0),
         };
         FrameHeader {
             kind,
             log_offset: pos,
             commit_seq: at.seq,
             pgno,
-            payload_len: payload.len() as u32,
+            payload_len: len,
             payload_crc,
         }
         .encode(db_id, &mut header);
         frames_crc = chain_frame_crc(frames_crc, FrameHeader::stored_crc(&header));
-        push_frame(buf, &header, payload);
-        pos += frame_len(payload.len());
+        buf.extend_from_slice(&header);
+        if let Some(s) = write {
+            s.append_to(buf)?;
+        }
+        pad(buf, len as usize);
+        pos += frame_len(len as usize);
         if buf.len() >= STAGE_CHUNK_BYTES {
             sink(chunk_start, buf)?;
             chunk_start = pos;
@@ -111,7 +254,9 @@ pub fn encode(
         payload_crc: crate::format::crc32c(&payload),
     }
     .encode(db_id, &mut header);
-    push_frame(buf, &header, &payload);
+    buf.extend_from_slice(&header);
+    buf.extend_from_slice(&payload);
+    pad(buf, payload.len());
     sink(chunk_start, buf)?;
     debug_assert_eq!(
         pos + frame_len(COMMIT_PAYLOAD_BYTES),
@@ -120,19 +265,18 @@ pub fn encode(
     Ok(())
 }
 
-fn push_frame(buf: &mut Vec<u8>, header: &[u8; FRAME_HEADER_BYTES], payload: &[u8]) {
-    buf.extend_from_slice(header);
-    buf.extend_from_slice(payload);
-    let padded = align_up(payload.len() as u64) as usize;
-    buf.resize(buf.len() + (padded - payload.len()), 0);
+/// Zero padding after a payload of `len` bytes, to the frame alignment.
+fn pad(buf: &mut Vec<u8>, len: usize) {
+    let padded = align_up(len as u64) as usize;
+    buf.resize(buf.len() + (padded - len), 0);
 }
 
 /// Log offset of the payload of each page frame, in page order.
 pub fn payload_offsets(writes: &WriteSet, log_offset: u64) -> impl Iterator<Item = u64> + '_ {
     let mut pos = log_offset;
-    writes.values().map(move |w| {
+    writes.pages.values().map(move |w| {
         let here = pos + FRAME_HEADER_BYTES as u64;
-        pos += frame_len(w.as_ref().map_or(0, |s| s.page.len()));
+        pos += frame_len(w.as_ref().map_or(0, |s| s.len as usize));
         here
     })
 }

@@ -1102,6 +1102,13 @@ impl SimStorage {
         self.state.lock().names.keys().cloned().collect()
     }
 
+    /// Every file name with its file's identity (an inode number: a
+    /// rename keeps it, a new file gets a new one), sorted by name.
+    pub fn file_ids(&self) -> Vec<(PathBuf, u64)> {
+        let s = self.state.lock();
+        s.names.iter().map(|(p, &ino)| (p.clone(), ino)).collect()
+    }
+
     /// The current content of `path`.
     pub fn read_file(&self, path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
         let s = self.state.lock();

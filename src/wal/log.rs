@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 use crate::format::SegmentHeader;
 use crate::storage::{parent_dir, Storage};
 
+/// Preparing more segments than this at once skips zero-filling.
+const BULK_PREPARE_SEGMENTS: u64 = 2;
 /// Retired segments kept for reuse; more are deleted.
 const RECYCLE_POOL_MAX: usize = 4;
 
@@ -145,9 +147,14 @@ impl Log {
             return Ok(());
         }
         let mut prep = self.prep.lock();
+        // A huge commit needing many segments at once would write every
+        // byte twice if they were zero-filled first: allocate only, and let
+        // its one sync pay for the extent changes.
+        let bulk =
+            end.saturating_sub(self.prepared_end()) > BULK_PREPARE_SEGMENTS * self.cfg.capacity;
         while self.prepared_end() < end {
             let start = self.prepared_end();
-            self.prepare_locked(&mut prep, start, start, epoch)?;
+            self.prepare_locked(&mut prep, start, start, epoch, !bulk)?;
         }
         Ok(())
     }
@@ -158,10 +165,17 @@ impl Log {
     pub fn restart(&self, start: u64, resume_offset: u64, epoch: u64) -> Result<()> {
         let mut prep = self.prep.lock();
         assert!(start >= self.prepared_end() && resume_offset <= start);
-        self.prepare_locked(&mut prep, start, resume_offset, epoch)
+        self.prepare_locked(&mut prep, start, resume_offset, epoch, true)
     }
 
-    fn prepare_locked(&self, prep: &mut Prep, start: u64, resume: u64, epoch: u64) -> Result<()> {
+    fn prepare_locked(
+        &self,
+        prep: &mut Prep,
+        start: u64,
+        resume: u64,
+        epoch: u64,
+        zero_fill: bool,
+    ) -> Result<()> {
         let epoch = epoch.max(prep.last_epoch + 1);
         let header = SegmentHeader {
             page_size: self.cfg.page_size,
@@ -176,7 +190,7 @@ impl Log {
         let final_path = segment_path(&self.cfg.db_path, epoch);
         let source = match prep.recycle.pop() {
             Some(old) if old.header.capacity == self.cfg.capacity => Source::Recycled(old),
-            _ => Source::Fresh,
+            _ => Source::Fresh { zero_fill },
         };
         let seg = prepare_segment(
             self.cfg.storage.as_ref(),

@@ -144,8 +144,9 @@ pub fn open_segment(storage: &dyn Storage, path: &Path, writable: bool) -> Resul
 
 /// How a new segment gets its space.
 pub enum Source {
-    /// Create a new file and zero-fill it.
-    Fresh,
+    /// Create a new file and allocate its space; zero-fill it too when
+    /// `zero_fill`, so that later overwrites need no extent conversion.
+    Fresh { zero_fill: bool },
     /// Reuse a retired segment's file (already full size). Its stale frames
     /// never validate: they carry their old log offsets.
     Recycled(Segment),
@@ -171,7 +172,7 @@ pub fn prepare_segment(
                 .map_err(|e| Error::io("rename retired segment", &old.path, e))?;
             old.file
         }
-        Source::Fresh => {
+        Source::Fresh { zero_fill } => {
             let file = storage
                 .open(tmp_path, OpenMode::Create)
                 .map_err(|e| Error::io("create segment", tmp_path, e))?;
@@ -180,7 +181,7 @@ pub fn prepare_segment(
                 file.allocate(total)?;
                 let zeros = vec![0u8; ZERO_FILL_CHUNK_BYTES];
                 let mut off = SEGMENT_HEADER_BLOCK_BYTES;
-                while off < total {
+                while zero_fill && off < total {
                     let n = (total - off).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
                     file.write_at(&zeros[..n], off)?;
                     off += n as u64;

@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::capsule;
 use crate::durable::Pipeline;
 use crate::error::{Error, Result};
 use crate::format::{crc32c, frame_len, SEGMENT_HEADER_BLOCK_BYTES};
 use crate::mainfile::{CheckpointPage, MainFile};
 use crate::mvcc::{ReaderTable, ReaderToken, VersionData, VersionStore};
+use crate::native::CapsuleStore;
+use crate::options::CommitMode;
 use crate::options::{Isolation, Options, SyncMode};
 use crate::recovery;
 use crate::sequence::{Sequenced, Sequencer};
@@ -22,7 +25,7 @@ use crate::spill;
 use crate::stage::{self, Image, Placement, SpillPolicy, WriteSet};
 use crate::storage::{parent_dir, OpenMode, StorageFile};
 use crate::types::{CheckpointReport, CommitSeq, Page, Pgno, RecoveryReport, Stats};
-use crate::wal::{Log, LogConfig};
+use crate::wal::{Log, LogConfig, Stream};
 
 /// Commits with more log bytes than this keep their images in the log
 /// rather than in memory, so huge commits do not pin their size in RAM.
@@ -82,6 +85,9 @@ pub struct Engine {
     opts: Options,
     main: MainFile,
     log: Log,
+    /// NATIVE mode's capsules (read in any mode: a database may have been
+    /// written in NATIVE mode before).
+    capsules: CapsuleStore,
     seq: Mutex<Sequencer>,
     pipe: Pipeline,
     versions: VersionStore,
@@ -205,19 +211,35 @@ impl Engine {
                 tail = segments.last().map_or(replay.end, |s| s.window_end());
             }
         }
-        let log = Log::new(
-            LogConfig {
-                storage: Arc::clone(&storage),
-                db_path: path.to_path_buf(),
-                db_id: header.db_id,
-                page_size: opts.page_size,
-                capacity,
-                sync,
-            },
-            segments,
-            tail,
-            replay.last_epoch,
+        let cfg = LogConfig {
+            storage: Arc::clone(&storage),
+            db_path: path.to_path_buf(),
+            stream: Stream::Wal,
+            db_id: header.db_id,
+            page_size: opts.page_size,
+            capacity,
+            sync,
+        };
+        let capsule_epoch = replay
+            .capsule_segments
+            .iter()
+            .map(|s| s.header.first_epoch)
+            .max()
+            .unwrap_or(0);
+        let capsule_start = replay.capsule_segments.last().map_or(0, |s| s.window_end());
+        let capsules = CapsuleStore::new(
+            Log::new(
+                LogConfig {
+                    stream: Stream::Capsule,
+                    ..cfg.clone()
+                },
+                replay.capsule_segments,
+                capsule_start,
+                capsule_epoch,
+            ),
+            &replay.capsules,
         );
+        let log = Log::new(cfg, segments, tail, replay.last_epoch);
         if restart {
             log.restart(tail, replay.end, replay.last_epoch + 1)?;
         }
@@ -238,6 +260,7 @@ impl Engine {
             opts: opts.clone(),
             main,
             log,
+            capsules,
             seq: Mutex::new(Sequencer::new(replay.last_seq, tail)),
             pipe,
             versions,
@@ -257,6 +280,8 @@ impl Engine {
             worker: Mutex::new(None),
         });
         if !opts.read_only {
+            // Capsules of checkpointed commits are garbage; reclaim them.
+            engine.capsules.checkpointed(header.checkpoint_seq)?;
             engine.start_worker();
         }
         Ok(engine)
@@ -320,12 +345,13 @@ impl Engine {
                 Some((
                     seq,
                     VersionData::Logged {
+                        stream,
                         log_offset,
                         len,
                         crc,
                     },
                 )) => {
-                    match self.read_logged(log_offset, len, crc) {
+                    match self.read_logged(stream, log_offset, len, crc) {
                         Ok(p) => return Ok(Some(p)),
                         // A checkpoint may have moved this version into the
                         // main file and retired its segment meanwhile.
@@ -344,9 +370,12 @@ impl Engine {
         )))
     }
 
-    fn read_logged(&self, log_offset: u64, len: u32, crc: u32) -> Result<Page> {
+    fn read_logged(&self, stream: Stream, log_offset: u64, len: u32, crc: u32) -> Result<Page> {
         let mut buf = vec![0u8; len as usize];
-        self.log.read_at(log_offset, &mut buf)?;
+        match stream {
+            Stream::Wal => self.log.read_at(log_offset, &mut buf)?,
+            Stream::Capsule => self.capsules.log.read_at(log_offset, &mut buf)?,
+        }
         if crc32c(&buf) != crc {
             return Err(Error::corrupt(format!(
                 "{}: log image at offset {log_offset} fails its checksum",
@@ -375,24 +404,161 @@ impl Engine {
         reads: &[Pgno],
     ) -> Result<CommitSeq> {
         self.check_writable()?;
-        let len = stage::commit_log_len(&writes);
+        match self.opts.commit_mode {
+            CommitMode::Wal => self.commit_wal(snapshot, &writes, reads),
+            CommitMode::Native => self.commit_native(snapshot, &writes, reads),
+        }
+    }
+
+    /// WAL mode: page images go through the log.
+    fn commit_wal(
+        &self,
+        snapshot: Option<CommitSeq>,
+        writes: &WriteSet,
+        reads: &[Pgno],
+    ) -> Result<CommitSeq> {
+        let len = stage::commit_log_len(writes);
+        let at = self.sequence(snapshot, writes, reads, len)?;
+        // Write: encode into a lane buffer and copy into the reserved range.
+        let written = {
+            let mut lane = self.lanes.acquire();
+            let db_id = self.main.header().db_id;
+            stage::encode(db_id, writes, at, &mut lane, |off, bytes| {
+                self.log.write_at(off, bytes)
+            })
+        };
+        if let Err(e) = written {
+            // A seq is allocated and its bytes are not in the log: nothing
+            // after it can become durable. Fail-stop.
+            self.pipe.fail(&e);
+            return Err(e);
+        }
+        let offsets = stage::payload_offsets(writes, at.log_offset);
+        self.install(
+            writes,
+            at.seq,
+            Stream::Wal,
+            offsets,
+            len <= INLINE_COMMIT_MAX_BYTES,
+        );
+        self.finish(at, len)
+    }
+
+    /// NATIVE mode: the committer persists its capsule itself; the
+    /// serialized section only numbers it and the log gets a small marker.
+    fn commit_native(
+        &self,
+        snapshot: Option<CommitSeq>,
+        writes: &WriteSet,
+        reads: &[Pgno],
+    ) -> Result<CommitSeq> {
+        // A cheap early check so a doomed commit does not write a capsule;
+        // the sequencer validates again.
+        if let Some(snap) = snapshot {
+            let checked = self.checked_pages(writes, reads);
+            if let Some((pages, newest)) = self.seq.lock().conflicts(snap, checked) {
+                return Err(Error::Conflict {
+                    pages,
+                    commit_seq: newest,
+                });
+            }
+        }
+        let cap_len = capsule::capsule_len(writes);
+        let cap_off = self.capsules.reserve(cap_len, self.pipe.epoch())?;
+        let db_id = self.main.header().db_id;
+        let persisted = (|| {
+            let digest = {
+                let mut lane = self.lanes.acquire();
+                capsule::encode(db_id, writes, cap_off, &mut lane, |off, bytes| {
+                    self.capsules.log.write_at(off, bytes)
+                })?
+            };
+            if self.opts.sync == SyncMode::Full {
+                // FSYNC_1: capsules durable before any marker names them.
+                self.capsules
+                    .make_durable()
+                    .inspect_err(|e| self.pipe.fail(e))?;
+            }
+            Ok(digest)
+        })();
+        let digest = match persisted {
+            Ok(d) => d,
+            Err(e) => {
+                // No seq was taken: nothing partial, the capsule is garbage.
+                self.capsules.release(cap_off);
+                return Err(e);
+            }
+        };
+        let len = capsule::marker_log_len();
+        let at = match self.sequence(snapshot, writes, reads, len) {
+            Ok(at) => at,
+            Err(e) => {
+                self.capsules.release(cap_off);
+                return Err(e);
+            }
+        };
+        let flags = if self.opts.sync == SyncMode::Full {
+            capsule::MARKER_CAPSULE_SYNCED
+        } else {
+            0
+        };
+        let marker = capsule::encode_marker(
+            db_id,
+            &at,
+            writes.len() as u32,
+            cap_off,
+            cap_len,
+            digest,
+            flags,
+        );
+        if let Err(e) = self.log.write_at(at.log_offset, &marker) {
+            self.pipe.fail(&e);
+            return Err(e);
+        }
+        self.capsules.assign(cap_off, at.seq);
+        let offsets = capsule::image_offsets(writes, cap_off);
+        self.install(
+            writes,
+            at.seq,
+            Stream::Capsule,
+            offsets,
+            cap_len <= INLINE_COMMIT_MAX_BYTES,
+        );
+        // FSYNC_2 (under FULL): markers durable before success.
+        self.finish(at, len)
+    }
+
+    fn checked_pages<'a>(
+        &self,
+        writes: &'a WriteSet,
+        reads: &'a [Pgno],
+    ) -> impl Iterator<Item = Pgno> + 'a {
         let validate_reads = self.opts.isolation == Isolation::Serializable;
-        // Sequence: the short serialized section. No I/O, no page bytes.
-        let at = loop {
+        writes
+            .keys()
+            .copied()
+            .chain(reads.iter().copied().filter(move |_| validate_reads))
+    }
+
+    /// Sequence: the short serialized section. No I/O, no page bytes.
+    fn sequence(
+        &self,
+        snapshot: Option<CommitSeq>,
+        writes: &WriteSet,
+        reads: &[Pgno],
+        len: u64,
+    ) -> Result<Placement> {
+        loop {
             let outcome = {
                 let mut sq = self.seq.lock();
-                let checked = writes
-                    .keys()
-                    .copied()
-                    .chain(reads.iter().copied().filter(|_| validate_reads));
-                let o = sq.sequence(
+                let checked = self.checked_pages(writes, reads);
+                match sq.sequence(
                     snapshot,
                     checked,
                     writes.keys(),
                     len,
                     self.log.prepared_end(),
-                );
-                match o {
+                ) {
                     Sequenced::Placed { seq, log_offset } => Ok(Placement {
                         seq,
                         log_offset,
@@ -405,7 +571,7 @@ impl Engine {
                 }
             };
             match outcome {
-                Ok(at) => break at,
+                Ok(at) => return Ok(at),
                 Err(Sequenced::Conflict { pages, newest }) => {
                     return Err(Error::Conflict {
                         pages,
@@ -417,43 +583,39 @@ impl Engine {
                 }
                 Err(Sequenced::Placed { .. }) => unreachable!("handled above"),
             }
-        };
-        // Write: encode into a lane buffer and copy into the reserved range.
-        let written = {
-            let mut lane = self.lanes.acquire();
-            let db_id = self.main.header().db_id;
-            stage::encode(db_id, &writes, at, &mut lane, |off, bytes| {
-                self.log.write_at(off, bytes)
-            })
-        };
-        if let Err(e) = written {
-            // A seq is allocated and its bytes are not in the log: nothing
-            // after it can become durable. Fail-stop.
-            self.pipe.fail(&e);
-            return Err(e);
         }
-        // Publish (invisible until the pipeline says so).
-        let inline = len <= INLINE_COMMIT_MAX_BYTES;
-        for ((&pgno, w), payload_at) in writes
-            .iter()
-            .zip(stage::payload_offsets(&writes, at.log_offset))
-        {
+    }
+
+    /// Publishes the commit's versions (invisible until the pipeline says
+    /// so). Large commits (spilled ones always are) keep images in the log.
+    fn install(
+        &self,
+        writes: &WriteSet,
+        seq: CommitSeq,
+        stream: Stream,
+        offsets: impl Iterator<Item = u64>,
+        inline: bool,
+    ) {
+        for ((&pgno, w), image_at) in writes.iter().zip(offsets) {
             let data = match w {
                 None => VersionData::Deleted,
                 Some(s) => match &s.image {
                     Image::Mem(p) if inline => VersionData::Inline(p.clone()),
-                    // Large commits (spilled ones always are) stay in the log.
                     _ => VersionData::Logged {
-                        log_offset: payload_at,
+                        stream,
+                        log_offset: image_at,
                         len: s.len,
                         crc: s.crc,
                     },
                 },
             };
-            self.versions.install(pgno, at.seq, data);
+            self.versions.install(pgno, seq, data);
         }
+    }
+
+    /// Make durable and visible, then nudge background work.
+    fn finish(&self, at: Placement, len: u64) -> Result<CommitSeq> {
         self.bytes_logged.fetch_add(len, Ordering::Relaxed);
-        // Make durable.
         self.pipe.complete(&self.log, at.seq, at.log_offset + len)?;
         self.maybe_wake_worker(at.log_offset + len);
         Ok(at.seq)
@@ -499,10 +661,11 @@ impl Engine {
                         VersionData::Inline(p) => CheckpointPage::Write(p),
                         VersionData::Deleted => CheckpointPage::Delete,
                         VersionData::Logged {
+                            stream,
                             log_offset,
                             len,
                             crc,
-                        } => CheckpointPage::Write(self.read_logged(log_offset, len, crc)?),
+                        } => CheckpointPage::Write(self.read_logged(stream, log_offset, len, crc)?),
                     },
                 ))
             }),
@@ -513,7 +676,8 @@ impl Engine {
         let oldest = self.readers.oldest_or(|| self.pipe.visible());
         self.seq.lock().prune(oldest);
         self.pipe.trim_ends(target);
-        let segments_removed = self.log.retire_before(log_start)?;
+        let segments_removed =
+            self.log.retire_before(log_start)? + self.capsules.checkpointed(target)?;
         Ok(CheckpointReport {
             pages_written,
             segments_removed,
@@ -525,7 +689,7 @@ impl Engine {
         Stats {
             commits: 0,
             conflicts: 0,
-            syncs: self.log.syncs(),
+            syncs: self.log.syncs() + self.capsules.log.syncs(),
             bytes_logged: self.bytes_logged.load(Ordering::Relaxed),
             last_commit_seq: self.pipe.visible(),
             durable_commit_seq: self.pipe.durable(),

@@ -39,6 +39,8 @@ pub const MAP_ENTRY_BYTES: usize = 24;
 
 /// On-disk format version of every file.
 pub const FORMAT_VERSION: u32 = 1;
+/// Size of a NATIVE-mode marker frame's payload.
+pub const MARKER_PAYLOAD_BYTES: usize = COMMIT_PAYLOAD_BYTES + 48;
 
 const _: () = assert!(FRAME_HEADER_BYTES as u64 % FRAME_ALIGN_BYTES == 0);
 const _: () = assert!(COMMIT_PAYLOAD_BYTES as u64 % FRAME_ALIGN_BYTES == 0);
@@ -91,6 +93,9 @@ pub enum FrameKind {
     /// was written (and synced, where the sync mode syncs) before it. No
     /// payload; `pgno` is 0.
     Seal = 4,
+    /// NATIVE mode: commits the capsule its payload names (payload =
+    /// `capsule::MarkerPayload`); `pgno` is the capsule's page count.
+    Marker = 5,
 }
 
 impl FrameKind {
@@ -100,6 +105,7 @@ impl FrameKind {
             2 => Some(FrameKind::Delete),
             3 => Some(FrameKind::Commit),
             4 => Some(FrameKind::Seal),
+            5 => Some(FrameKind::Marker),
             _ => None,
         }
     }
@@ -168,6 +174,7 @@ impl FrameHeader {
             FrameKind::Delete => h.pgno != 0 && h.payload_len == 0,
             FrameKind::Commit => h.payload_len as usize == COMMIT_PAYLOAD_BYTES,
             FrameKind::Seal => h.pgno == 0 && h.payload_len == 0,
+            FrameKind::Marker => h.payload_len as usize == MARKER_PAYLOAD_BYTES,
         };
         shape_ok.then_some(h)
     }

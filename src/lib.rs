@@ -29,6 +29,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+mod capsule;
 mod db;
 mod durable;
 mod engine;
@@ -36,6 +37,7 @@ mod error;
 mod format;
 mod mainfile;
 mod mvcc;
+mod native;
 mod options;
 mod recovery;
 mod registry;

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::capsule::{self, MarkerPayload};
 use crate::error::{Error, Result};
 use crate::format::{
     chain_frame_crc, crc32c, CommitPayload, FrameHeader, FrameKind, MainHeader, FRAME_ALIGN_BYTES,
@@ -25,7 +26,7 @@ use crate::mvcc::VersionData;
 use crate::options::RecoveryOptions;
 use crate::storage::{parent_dir, Storage};
 use crate::types::{CommitSeq, DropReason, Pgno, RecoveryReport, SegmentReport};
-use crate::wal::{classify, open_segment, LogFileName, Segment, CORRUPT_SUFFIX};
+use crate::wal::{classify, open_segment, LogFileName, Segment, Stream, CORRUPT_SUFFIX};
 
 /// Bytes read from a segment at a time while scanning.
 const SCAN_CHUNK_BYTES: usize = 1 << 20;
@@ -53,6 +54,10 @@ pub struct Replay {
     /// Leftover temporary files of an interrupted segment preparation.
     pub tmp: Vec<PathBuf>,
     pub records: Vec<Record>,
+    /// Segments of the capsule stream, by log_start.
+    pub capsule_segments: Vec<Segment>,
+    /// (capsule offset, seq) of each replayed NATIVE commit.
+    pub capsules: Vec<(u64, CommitSeq)>,
     /// (seq, end offset) of each replayed commit.
     pub ends: Vec<(CommitSeq, u64)>,
     pub last_seq: CommitSeq,
@@ -79,15 +84,36 @@ pub fn scan(
         .list(&dir)
         .map_err(|e| Error::io("list directory", &dir, e))?;
     let mut named: Vec<(u64, PathBuf)> = Vec::new();
+    let mut capsule_named: Vec<(u64, PathBuf)> = Vec::new();
     let mut tmp = Vec::new();
     for p in listing {
         match classify(db_path, &p) {
-            LogFileName::Segment(epoch) => named.push((epoch, p)),
-            LogFileName::Tmp => tmp.push(p),
+            LogFileName::Segment(Stream::Wal, epoch) => named.push((epoch, p)),
+            LogFileName::Segment(Stream::Capsule, epoch) => capsule_named.push((epoch, p)),
+            LogFileName::Tmp(_) => tmp.push(p),
             LogFileName::Other => {}
         }
     }
     named.sort();
+    capsule_named.sort();
+    // Capsule segments need no continuity: markers say where capsules are.
+    // One that cannot be opened or does not belong here is left alone; a
+    // marker pointing into it will fail verification.
+    let mut capsule_segments = Vec::new();
+    for (epoch, path) in capsule_named {
+        match open_segment(storage.as_ref(), &path, writable) {
+            Ok(s)
+                if s.header.db_id == main.db_id
+                    && s.header.page_size == main.page_size
+                    && s.header.first_epoch == epoch =>
+            {
+                capsule_segments.push(s)
+            }
+            Err(Error::Io { context, source }) => return Err(Error::Io { context, source }),
+            _ => {}
+        }
+    }
+    capsule_segments.sort_by_key(|s| s.header.log_start);
 
     let mut segments: Vec<Segment> = Vec::new();
     let mut stale = Vec::new();
@@ -152,6 +178,8 @@ pub fn scan(
         stale,
         tmp,
         records: Vec::new(),
+        capsule_segments: Vec::new(),
+        capsules: Vec::new(),
         ends: Vec::new(),
         last_seq: main.checkpoint_seq,
         end: main.log_start,
@@ -162,6 +190,7 @@ pub fn scan(
     };
     let mut scanner = Scanner::new(
         &segments[..scan_upto],
+        &capsule_segments,
         main.db_id,
         main.page_size,
         storage.boot_tag(),
@@ -232,6 +261,7 @@ pub fn scan(
         };
     replay.report.segments = seg_reports;
     replay.segments = segments;
+    replay.capsule_segments = capsule_segments;
     Ok(replay)
 }
 
@@ -307,6 +337,7 @@ struct Outcome {
 /// Sequential reader over the valid ranges of the log.
 struct Scanner<'a> {
     segs: &'a [Segment],
+    capsules: &'a [Segment],
     /// End of valid data in each segment (a later restart may void a tail).
     valid_end: Vec<u64>,
     db_id: u64,
@@ -321,7 +352,13 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    fn new(segs: &'a [Segment], db_id: u64, page_size: u32, boot_tag: u32) -> Scanner<'a> {
+    fn new(
+        segs: &'a [Segment],
+        capsules: &'a [Segment],
+        db_id: u64,
+        page_size: u32,
+        boot_tag: u32,
+    ) -> Scanner<'a> {
         let mut valid_end: Vec<u64> = segs.iter().map(|s| s.window_end()).collect();
         let mut min_resume = u64::MAX;
         for i in (0..segs.len()).rev() {
@@ -330,6 +367,7 @@ impl<'a> Scanner<'a> {
         }
         Scanner {
             segs,
+            capsules,
             valid_end,
             db_id,
             page_size,
@@ -437,7 +475,7 @@ impl<'a> Scanner<'a> {
     fn payload_ok(&mut self, h: &FrameHeader) -> Result<Option<Vec<u8>>> {
         let at = h.log_offset + FRAME_HEADER_BYTES as u64;
         let crc = h.payload_crc;
-        let keep = h.kind == FrameKind::Commit;
+        let keep = matches!(h.kind, FrameKind::Commit | FrameKind::Marker);
         match self.fetch(at, h.payload_len as usize)? {
             Some(p) if crc32c(p) == crc => Ok(Some(if keep { p.to_vec() } else { Vec::new() })),
             _ => Ok(None),
@@ -468,6 +506,7 @@ impl<'a> Scanner<'a> {
         let mut expected = checkpoint_seq + 1;
         let mut pending: Vec<(Record, usize)> = Vec::new();
         let mut frames_crc = 0u32;
+        let mut capsule_damaged = false;
         let stop_reason: Option<String>;
         loop {
             let Some(p) = self.normalize(pos) else {
@@ -516,10 +555,67 @@ impl<'a> Scanner<'a> {
             }
             match h.kind {
                 FrameKind::Seal => unreachable!("handled above"),
+                FrameKind::Marker => {
+                    let marker = MarkerPayload::decode(&payload)
+                        .filter(|m| pending.is_empty() && m.commit.first_frame_offset == pos);
+                    let Some(m) = marker else {
+                        stop_reason = Some(format!("bad marker at log offset {pos}"));
+                        break;
+                    };
+                    let capsules = self.capsules;
+                    let entries = capsule::verify(
+                        self.db_id,
+                        m.capsule_offset,
+                        m.capsule_len,
+                        &m.digest,
+                        self.page_size,
+                        |off, buf| read_segments(capsules, off, buf),
+                    )?;
+                    let Some(entries) = entries.filter(|e| e.len() == h.pgno as usize) else {
+                        stop_reason = Some(format!(
+                            "capsule of commit {} at capsule offset {} fails verification",
+                            h.commit_seq, m.capsule_offset
+                        ));
+                        // The marker was written only after its capsule was
+                        // synced: a capsule that does not verify was damaged.
+                        capsule_damaged = m.capsule_synced();
+                        break;
+                    };
+                    for e in entries {
+                        let data = match e.image {
+                            Some((log_offset, len, crc)) => VersionData::Logged {
+                                stream: Stream::Capsule,
+                                log_offset,
+                                len,
+                                crc,
+                            },
+                            None => VersionData::Deleted,
+                        };
+                        out.records.push(Record {
+                            pgno: e.pgno,
+                            seq: h.commit_seq,
+                            data,
+                        });
+                        out.report.records_applied += 1;
+                    }
+                    let end = pos + h.frame_len();
+                    self.keep(seg_i, m.commit.epoch);
+                    out.capsules.push((m.capsule_offset, h.commit_seq));
+                    out.ends.push((h.commit_seq, end));
+                    out.last_seq = h.commit_seq;
+                    out.end = end;
+                    out.last_epoch = out.last_epoch.max(m.commit.epoch);
+                    out.report.commits_recovered += 1;
+                    expected += 1;
+                    commit_start = end;
+                    pos = end;
+                    continue;
+                }
                 FrameKind::Page | FrameKind::Delete => {
                     frames_crc = chain_frame_crc(frames_crc, hcrc);
                     let data = if h.kind == FrameKind::Page {
                         VersionData::Logged {
+                            stream: Stream::Wal,
                             log_offset: pos + FRAME_HEADER_BYTES as u64,
                             len: h.payload_len,
                             crc: h.payload_crc,
@@ -571,12 +667,12 @@ impl<'a> Scanner<'a> {
             pos += h.frame_len();
         }
         let dropped_frames = pending.len() as u64;
-        let (corrupt, valid_after_end) = self.evidence_after(out.end, expected)?;
+        let (vouched, valid_after_end) = self.evidence_after(out.end, expected)?;
         Ok(Outcome {
             stop_pos: pos,
             stop_reason,
             dropped_frames,
-            corrupt,
+            corrupt: vouched || capsule_damaged,
             valid_after_end,
         })
     }
@@ -606,12 +702,15 @@ impl<'a> Scanner<'a> {
                     if h.kind == FrameKind::Seal && h.commit_seq >= missing {
                         return Ok((true, true));
                     }
-                    if h.kind == FrameKind::Commit {
+                    if matches!(h.kind, FrameKind::Commit | FrameKind::Marker) {
                         if let Some(payload) = self.payload_ok(&h)? {
-                            if let Some(c) = CommitPayload::decode(&payload) {
-                                if c.vouches_for(missing, self.boot_tag) {
-                                    return Ok((true, true));
-                                }
+                            let c = if h.kind == FrameKind::Commit {
+                                CommitPayload::decode(&payload)
+                            } else {
+                                MarkerPayload::decode(&payload).map(|m| m.commit)
+                            };
+                            if c.is_some_and(|c| c.vouches_for(missing, self.boot_tag)) {
+                                return Ok((true, true));
                             }
                         }
                     }
@@ -650,7 +749,10 @@ pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<Recov
         .map_or(segs.len(), |c| c.first_bad);
     // The corrupt segment's good prefix was replayed too; placeholders for
     // unreadable headers are never reached by a replayed record.
-    let reader = SegmentsReader { segs };
+    let reader = SegmentsReader {
+        wal: segs,
+        capsules: &replay.capsule_segments,
+    };
     if replay.last_seq > header.checkpoint_seq {
         main.checkpoint(
             by_page.into_iter().map(|(pgno, data)| {
@@ -660,10 +762,11 @@ pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<Recov
                         VersionData::Deleted => CheckpointPage::Delete,
                         VersionData::Inline(p) => CheckpointPage::Write(p),
                         VersionData::Logged {
+                            stream,
                             log_offset,
                             len,
                             crc,
-                        } => CheckpointPage::Write(reader.read(log_offset, len, crc)?),
+                        } => CheckpointPage::Write(reader.read(stream, log_offset, len, crc)?),
                     },
                 ))
             }),
@@ -721,31 +824,52 @@ pub fn newest_per_page(records: &[Record]) -> Vec<(Pgno, VersionData)> {
         .collect()
 }
 
+/// Reads `buf.len()` bytes at `offset` of a stream from its segments
+/// (sorted by log_start); false when some of them are not there.
+pub fn read_segments(segs: &[Segment], offset: u64, buf: &mut [u8]) -> Result<bool> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let at = offset + done as u64;
+        let i = segs.partition_point(|s| s.window_end() <= at);
+        let Some(seg) = segs.get(i).filter(|s| s.contains(at)) else {
+            return Ok(false);
+        };
+        let n = ((seg.window_end() - at) as usize).min(buf.len() - done);
+        match seg
+            .file
+            .read_at(&mut buf[done..done + n], seg.file_offset(at))
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(Error::io("read segment", &seg.path, e)),
+        }
+        done += n;
+    }
+    Ok(true)
+}
+
 /// Reads verified images straight from scanned segments.
 struct SegmentsReader<'a> {
-    segs: &'a [Segment],
+    wal: &'a [Segment],
+    capsules: &'a [Segment],
 }
 
 impl SegmentsReader<'_> {
-    fn read(&self, log_offset: u64, len: u32, crc: u32) -> Result<crate::types::Page> {
+    fn read(
+        &self,
+        stream: Stream,
+        log_offset: u64,
+        len: u32,
+        crc: u32,
+    ) -> Result<crate::types::Page> {
+        let segs = match stream {
+            Stream::Wal => self.wal,
+            Stream::Capsule => self.capsules,
+        };
         let mut out = vec![0u8; len as usize];
-        let mut done = 0usize;
-        while done < out.len() {
-            let at = log_offset + done as u64;
-            let seg = self
-                .segs
-                .iter()
-                .find(|s| s.contains(at))
-                .ok_or_else(|| Error::corrupt(format!("log offset {at}: no segment")))?;
-            let n = ((seg.window_end() - at) as usize).min(out.len() - done);
-            seg.file
-                .read_at(&mut out[done..done + n], seg.file_offset(at))
-                .map_err(|e| Error::io("read segment", &seg.path, e))?;
-            done += n;
-        }
-        if crc32c(&out) != crc {
+        if !read_segments(segs, log_offset, &mut out)? || crc32c(&out) != crc {
             return Err(Error::corrupt(format!(
-                "log offset {log_offset}: image checksum mismatch"
+                "{stream:?} stream offset {log_offset}: image missing or failing its checksum"
             )));
         }
         Ok(out.into())

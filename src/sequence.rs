@@ -56,19 +56,7 @@ impl Sequencer {
         prepared_end: u64,
     ) -> Sequenced {
         if let Some(snap) = snapshot {
-            let mut pages = Vec::new();
-            let mut newest = 0;
-            for pgno in checked {
-                if let Some(&seq) = self.last_writer.get(&pgno) {
-                    if seq > snap {
-                        pages.push(pgno);
-                        newest = newest.max(seq);
-                    }
-                }
-            }
-            if !pages.is_empty() {
-                pages.sort_unstable();
-                pages.dedup();
+            if let Some((pages, newest)) = self.conflicts(snap, checked) {
                 return Sequenced::Conflict { pages, newest };
             }
         }
@@ -85,6 +73,31 @@ impl Sequencer {
         }
         debug_assert!(log_offset % crate::format::FRAME_ALIGN_BYTES == 0);
         Sequenced::Placed { seq, log_offset }
+    }
+
+    /// The pages among `checked` written after `snapshot`, and the newest
+    /// such commit; `None` when there are none.
+    pub fn conflicts(
+        &self,
+        snapshot: CommitSeq,
+        checked: impl Iterator<Item = Pgno>,
+    ) -> Option<(Vec<Pgno>, CommitSeq)> {
+        let mut pages = Vec::new();
+        let mut newest = 0;
+        for pgno in checked {
+            if let Some(&seq) = self.last_writer.get(&pgno) {
+                if seq > snapshot {
+                    pages.push(pgno);
+                    newest = newest.max(seq);
+                }
+            }
+        }
+        if pages.is_empty() {
+            return None;
+        }
+        pages.sort_unstable();
+        pages.dedup();
+        Some((pages, newest))
     }
 
     /// Reserves `len` log bytes for a seal (no commit_seq); returns its

@@ -73,7 +73,7 @@ impl StagedPage {
     }
 
     /// Appends the image to `out`.
-    fn append_to(&self, out: &mut Vec<u8>) -> Result<()> {
+    pub fn append_to(&self, out: &mut Vec<u8>) -> Result<()> {
         match &self.image {
             Image::Mem(p) => out.extend_from_slice(p),
             Image::Spilled(file, at) => {

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::RwLock;
 
 use crate::types::{CommitSeq, Page, Pgno};
+use crate::wal::Stream;
 
 /// Number of independently locked shards of the version map.
 const SHARDS: usize = 64;
@@ -22,8 +23,13 @@ const SHARDS: usize = 64;
 pub enum VersionData {
     /// The image, in memory.
     Inline(Page),
-    /// The image, in the log: `len` bytes at `log_offset`, CRC32C `crc`.
-    Logged { log_offset: u64, len: u32, crc: u32 },
+    /// The image, in a log stream: `len` bytes at `log_offset`, CRC32C `crc`.
+    Logged {
+        stream: Stream,
+        log_offset: u64,
+        len: u32,
+        crc: u32,
+    },
     /// The page was deleted.
     Deleted,
 }

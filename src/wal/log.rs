@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::segment::{prepare_segment, segment_path, tmp_segment_path, Segment, Source};
+use super::segment::{prepare_segment, segment_path, tmp_segment_path, Segment, Source, Stream};
 use crate::error::{Error, Result};
 use crate::format::SegmentHeader;
 use crate::storage::{parent_dir, Storage};
@@ -24,6 +24,8 @@ const RECYCLE_POOL_MAX: usize = 4;
 pub struct LogConfig {
     pub storage: Arc<dyn Storage>,
     pub db_path: PathBuf,
+    /// Which stream this log is (names its files).
+    pub stream: Stream,
     pub db_id: u64,
     pub page_size: u32,
     /// Data bytes of each new segment.
@@ -186,8 +188,8 @@ impl Log {
             resume_offset: resume,
         };
         prep.tmp_counter += 1;
-        let tmp = tmp_segment_path(&self.cfg.db_path, prep.tmp_counter);
-        let final_path = segment_path(&self.cfg.db_path, epoch);
+        let tmp = tmp_segment_path(&self.cfg.db_path, self.cfg.stream, prep.tmp_counter);
+        let final_path = segment_path(&self.cfg.db_path, self.cfg.stream, epoch);
         let source = match prep.recycle.pop() {
             Some(old) if old.header.capacity == self.cfg.capacity => Source::Recycled(old),
             _ => Source::Fresh { zero_fill },

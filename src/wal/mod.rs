@@ -4,4 +4,4 @@ pub mod log;
 pub mod segment;
 
 pub use log::{Log, LogConfig};
-pub use segment::{classify, open_segment, LogFileName, Segment, CORRUPT_SUFFIX};
+pub use segment::{classify, open_segment, LogFileName, Segment, Stream, CORRUPT_SUFFIX};

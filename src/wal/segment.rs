@@ -13,10 +13,33 @@ use crate::error::{Error, Result};
 use crate::format::{SegmentHeader, SEGMENT_HEADER_BLOCK_BYTES};
 use crate::storage::{OpenMode, Storage, StorageFile};
 
-/// Marker between the database path and the epoch in segment names.
-pub const SEGMENT_INFIX: &str = "-wal-seg-";
-/// Marker of segments being prepared; leftovers are removed on open.
-pub const SEGMENT_TMP_INFIX: &str = "-wal-tmp-";
+/// Which stream a segment belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// The write-ahead log: page frames, commit records, markers.
+    Wal,
+    /// NATIVE mode's capsules: write sets persisted by their committers.
+    Capsule,
+}
+
+impl Stream {
+    /// Marker between the database path and the epoch in segment names.
+    pub fn infix(self) -> &'static str {
+        match self {
+            Stream::Wal => "-wal-seg-",
+            Stream::Capsule => "-cap-seg-",
+        }
+    }
+
+    /// Marker of segments being prepared; leftovers are removed on open.
+    pub fn tmp_infix(self) -> &'static str {
+        match self {
+            Stream::Wal => "-wal-tmp-",
+            Stream::Capsule => "-cap-tmp-",
+        }
+    }
+}
+
 /// Suffix given to segments that recovery set aside.
 pub const CORRUPT_SUFFIX: &str = ".corrupt";
 /// Size of the zero-filled writes that prepare a new segment.
@@ -56,25 +79,25 @@ impl Segment {
     }
 }
 
-/// `{path}-wal-seg-{epoch:016x}`.
-pub fn segment_path(db_path: &Path, epoch: u64) -> PathBuf {
+/// `{path}-wal-seg-{epoch:016x}` (or `-cap-seg-`).
+pub fn segment_path(db_path: &Path, stream: Stream, epoch: u64) -> PathBuf {
     let mut s = db_path.as_os_str().to_owned();
-    s.push(format!("{SEGMENT_INFIX}{epoch:016x}"));
+    s.push(format!("{}{epoch:016x}", stream.infix()));
     PathBuf::from(s)
 }
 
-/// `{path}-wal-tmp-{n:016x}`.
-pub fn tmp_segment_path(db_path: &Path, n: u64) -> PathBuf {
+/// `{path}-wal-tmp-{n:016x}` (or `-cap-tmp-`).
+pub fn tmp_segment_path(db_path: &Path, stream: Stream, n: u64) -> PathBuf {
     let mut s = db_path.as_os_str().to_owned();
-    s.push(format!("{SEGMENT_TMP_INFIX}{n:016x}"));
+    s.push(format!("{}{n:016x}", stream.tmp_infix()));
     PathBuf::from(s)
 }
 
 /// What a file beside the database is, judging by its name.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LogFileName {
-    Segment(u64),
-    Tmp,
+    Segment(Stream, u64),
+    Tmp(Stream),
     Other,
 }
 
@@ -89,17 +112,19 @@ pub fn classify(db_path: &Path, candidate: &Path) -> LogFileName {
     let Some(rest) = cand_name.strip_prefix(base_name) else {
         return LogFileName::Other;
     };
-    if let Some(hex) = rest.strip_prefix(SEGMENT_INFIX.as_bytes()) {
-        if hex.len() == 16 && hex.iter().all(|c| c.is_ascii_hexdigit()) {
-            let s = std::str::from_utf8(hex).expect("hex digits are ASCII");
-            if let Ok(epoch) = u64::from_str_radix(s, 16) {
-                return LogFileName::Segment(epoch);
+    for stream in [Stream::Wal, Stream::Capsule] {
+        if let Some(hex) = rest.strip_prefix(stream.infix().as_bytes()) {
+            if hex.len() == 16 && hex.iter().all(|c| c.is_ascii_hexdigit()) {
+                let s = std::str::from_utf8(hex).expect("hex digits are ASCII");
+                if let Ok(epoch) = u64::from_str_radix(s, 16) {
+                    return LogFileName::Segment(stream, epoch);
+                }
             }
+            return LogFileName::Other;
         }
-        return LogFileName::Other;
-    }
-    if rest.starts_with(SEGMENT_TMP_INFIX.as_bytes()) {
-        return LogFileName::Tmp;
+        if rest.starts_with(stream.tmp_infix().as_bytes()) {
+            return LogFileName::Tmp(stream);
+        }
     }
     LogFileName::Other
 }
@@ -226,13 +251,18 @@ mod tests {
     #[test]
     fn names_round_trip() {
         let db = Path::new("/tmp/x/my.db");
-        let p = segment_path(db, 0x2a);
+        let p = segment_path(db, Stream::Wal, 0x2a);
         assert!(p
             .to_str()
             .unwrap()
             .ends_with("my.db-wal-seg-000000000000002a"));
-        assert_eq!(classify(db, &p), LogFileName::Segment(0x2a));
-        assert_eq!(classify(db, &tmp_segment_path(db, 1)), LogFileName::Tmp);
+        assert_eq!(classify(db, &p), LogFileName::Segment(Stream::Wal, 0x2a));
+        let c = segment_path(db, Stream::Capsule, 7);
+        assert_eq!(classify(db, &c), LogFileName::Segment(Stream::Capsule, 7));
+        assert_eq!(
+            classify(db, &tmp_segment_path(db, Stream::Wal, 1)),
+            LogFileName::Tmp(Stream::Wal)
+        );
         assert_eq!(classify(db, Path::new("/tmp/x/my.db")), LogFileName::Other);
         assert_eq!(
             classify(db, Path::new("/tmp/x/my.db-wal-seg-zz")),

@@ -1,0 +1,133 @@
+//! NATIVE mode's capsule store: the capsule stream, the barrier that makes
+//! capsules durable before their markers are appended (FSYNC_1), and the
+//! bookkeeping that lets checkpoints reclaim capsule space.
+
+use std::collections::BTreeMap;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+use crate::types::CommitSeq;
+use crate::wal::Log;
+
+/// A capsule reserved but not yet committed has no seq.
+const PENDING: CommitSeq = 0;
+
+/// The capsule stream of one database.
+pub struct CapsuleStore {
+    pub log: Log,
+    /// Next free offset in the capsule stream.
+    tail: Mutex<u64>,
+    /// Capsules that may still be needed: offset -> seq (PENDING while
+    /// their commit is in flight). Checkpoints drop those <= C.
+    live: Mutex<BTreeMap<u64, CommitSeq>>,
+    barrier: SyncBarrier,
+}
+
+impl CapsuleStore {
+    /// A store over `log`, appending from its prepared end, with the
+    /// capsules of replayed commits live.
+    pub fn new(log: Log, replayed: &[(u64, CommitSeq)]) -> CapsuleStore {
+        let tail = log.prepared_end();
+        CapsuleStore {
+            log,
+            tail: Mutex::new(tail),
+            live: Mutex::new(replayed.iter().copied().collect()),
+            barrier: SyncBarrier::default(),
+        }
+    }
+
+    /// Reserves `len` bytes for a capsule; it stays live until released or
+    /// checkpointed. An out-of-space error leaves nothing reserved.
+    pub fn reserve(&self, len: u64, epoch: u64) -> Result<u64> {
+        let at = {
+            let mut tail = self.tail.lock();
+            let at = *tail;
+            *tail += len;
+            at
+        };
+        self.live.lock().insert(at, PENDING);
+        if let Err(e) = self.log.ensure_prepared(at + len, epoch) {
+            self.release(at);
+            return Err(e);
+        }
+        Ok(at)
+    }
+
+    /// Forgets a capsule whose commit did not happen (conflict, error).
+    pub fn release(&self, offset: u64) {
+        self.live.lock().remove(&offset);
+    }
+
+    /// Records the commit_seq a capsule was committed as.
+    pub fn assign(&self, offset: u64, seq: CommitSeq) {
+        let prev = self.live.lock().insert(offset, seq);
+        debug_assert_eq!(prev, Some(PENDING));
+    }
+
+    /// FSYNC_1: returns once a sync that started after this call's
+    /// capsule writes has completed.
+    pub fn make_durable(&self) -> Result<()> {
+        self.barrier.wait(|| self.log.sync_range(0, u64::MAX))
+    }
+
+    /// After a checkpoint at `upto`: forgets capsules of commits <= it and
+    /// retires capsule segments wholly before the oldest live one.
+    pub fn checkpointed(&self, upto: CommitSeq) -> Result<u64> {
+        let retire_before = {
+            let mut live = self.live.lock();
+            live.retain(|_, seq| *seq == PENDING || *seq > upto);
+            live.keys()
+                .next()
+                .copied()
+                .unwrap_or_else(|| *self.tail.lock())
+        };
+        self.log.retire_before(retire_before)
+    }
+}
+
+#[derive(Default)]
+struct BarrierState {
+    started: u64,
+    completed: u64,
+    flushing: bool,
+    failed: Option<Error>,
+}
+
+/// Group sync barrier: many waiters, one sync at a time, each waiter
+/// covered by the first sync that started after it arrived.
+#[derive(Default)]
+pub struct SyncBarrier {
+    state: Mutex<BarrierState>,
+    cv: Condvar,
+}
+
+impl SyncBarrier {
+    pub fn wait(&self, sync: impl Fn() -> Result<()>) -> Result<()> {
+        let mut st = self.state.lock();
+        let need = st.started + 1;
+        loop {
+            if let Some(e) = &st.failed {
+                return Err(e.duplicate());
+            }
+            if st.completed >= need {
+                return Ok(());
+            }
+            if st.flushing {
+                self.cv.wait(&mut st);
+                continue;
+            }
+            st.flushing = true;
+            st.started += 1;
+            let this = st.started;
+            let result = parking_lot::MutexGuard::unlocked(&mut st, &sync);
+            st.flushing = false;
+            match result {
+                Ok(()) => st.completed = this,
+                // Fail-stop: never retry a failed sync.
+                Err(e) => st.failed = Some(e),
+            }
+            self.cv.notify_all();
+        }
+    }
+}

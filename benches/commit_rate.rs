@@ -4,7 +4,8 @@
 //! FULL at 1, 4, 16 and 64 threads, next to a bare loop of 4 KiB
 //! overwrite + fdatasync on a pre-written file (the best a single
 //! committer can do) and an ideal leader/follower group commit on the same
-//! file. Run: `cargo bench --bench commit_rate -- [SECONDS] [DIR]`.
+//! file. Run: `cargo bench --bench commit_rate -- [SECONDS] [DIR] [wal|native]
+//! [PAGES_PER_COMMIT]`.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use libcommit::{Database, Options, PageWrite};
+use libcommit::{CommitMode, Database, Options, PageWrite};
 
 const PAGE_BYTES: usize = 4096;
 const RAW_FILE_PAGES: u64 = 4096;
@@ -153,9 +154,13 @@ fn raw_group_commit(dir: &Path, threads: usize, secs: f64) -> Point {
     }
 }
 
-fn libcommit_w1(dir: &Path, threads: usize, secs: f64) -> Point {
-    let path = dir.join(format!("w1-{threads}.db"));
-    let db = Database::open(&path, Options::default()).unwrap();
+fn libcommit_w1(dir: &Path, threads: usize, secs: f64, mode: CommitMode, pages: usize) -> Point {
+    let path = dir.join(format!("w1-{mode:?}-{pages}-{threads}.db"));
+    let opts = Options {
+        commit_mode: mode,
+        ..Options::default()
+    };
+    let db = Database::open(&path, opts).unwrap();
     let stop = AtomicBool::new(false);
     let start = Instant::now();
     let mut lat = Vec::new();
@@ -164,17 +169,25 @@ fn libcommit_w1(dir: &Path, threads: usize, secs: f64) -> Point {
             .map(|t| {
                 let (db, stop) = (&db, &stop);
                 s.spawn(move || {
-                    let mut page = vec![0u8; PAGE_BYTES];
+                    let mut images = vec![vec![0u8; PAGE_BYTES]; pages];
                     let mut lat = Vec::new();
                     let mut x = t as u64 * 2654435761 + 1;
                     while !stop.load(Ordering::Relaxed) {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        let pgno = 1 + (x % 100_000) as u32;
-                        page[..8].copy_from_slice(&x.to_le_bytes());
+                        let mut pgnos = Vec::with_capacity(pages);
+                        for img in images.iter_mut() {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            pgnos.push(1 + (x % 100_000) as u32);
+                            img[..8].copy_from_slice(&x.to_le_bytes());
+                        }
+                        let batch: Vec<PageWrite> = pgnos
+                            .iter()
+                            .zip(&images)
+                            .map(|(&p, d)| PageWrite::put(p, d))
+                            .collect();
                         let t0 = Instant::now();
-                        db.commit_batch(&[PageWrite::put(pgno, &page)]).unwrap();
+                        db.commit_batch(&batch).unwrap();
                         lat.push(t0.elapsed().as_micros() as u64);
                     }
                     lat
@@ -209,9 +222,14 @@ fn main() {
         .get(1)
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
+    let mode = match args.get(2).map(String::as_str) {
+        Some("native") => CommitMode::Native,
+        _ => CommitMode::Wal,
+    };
+    let pages: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
     let dir = tempfile::tempdir_in(&base).unwrap();
     println!(
-        "durable 1-page 4 KiB commits, sync FULL, {secs} s per point, in {}",
+        "durable {pages}-page commits of 4 KiB pages, sync FULL, mode {mode:?}, {secs} s per point, in {}",
         base.display()
     );
     let mut raw = raw_overwrite(dir.path(), secs);
@@ -228,7 +246,7 @@ fn main() {
         "threads", "libcommit/s", "p50 us", "p99 us", "x raw", "raw group/s", "x group"
     );
     for &t in &THREAD_COUNTS {
-        let mut p = libcommit_w1(dir.path(), t, secs);
+        let mut p = libcommit_w1(dir.path(), t, secs, mode, pages);
         let g = raw_group_commit(dir.path(), t, secs);
         println!(
             "{:<10} {:>12.0} {:>9} {:>9} {:>10.2} {:>14.0} {:>9.2}",

@@ -191,8 +191,10 @@ impl Pipeline {
                 debug_assert!(target >= st.durable_upto);
                 st.durable_upto = target;
                 st.durable_end = target_end;
-                self.durable.store(target, Ordering::Release);
-                self.visible.store(target, Ordering::Release);
+                self.durable.fetch_max(target, Ordering::AcqRel);
+                // Under NORMAL/OFF commits became visible when written,
+                // possibly past this flush's target: never move back.
+                self.visible.fetch_max(target, Ordering::AcqRel);
             }
             Err(e) => {
                 if st.failed.is_none() {

@@ -464,7 +464,7 @@ impl Engine {
             }
         }
         let cap_len = capsule::capsule_len(writes);
-        let cap_off = self.capsules.reserve(cap_len, self.pipe.epoch())?;
+        let cap_off = self.fail_stop_on_io(self.capsules.reserve(cap_len, self.pipe.epoch()))?;
         let db_id = self.main.header().db_id;
         let persisted = (|| {
             let digest = {
@@ -528,6 +528,20 @@ impl Engine {
         self.finish(at, len)
     }
 
+    /// Prepares WAL segments up to `end`. Running out of space is an
+    /// ordinary error (nothing was sequenced); any other failure - a
+    /// write, a sync, a rename, a directory sync - is fail-stop.
+    fn prepare_log(&self, end: u64) -> Result<()> {
+        self.fail_stop_on_io(self.log.ensure_prepared(end, self.pipe.epoch()))
+    }
+
+    fn fail_stop_on_io<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(e @ Error::Io { .. }) = &r {
+            self.pipe.fail(e);
+        }
+        r
+    }
+
     fn checked_pages<'a>(
         &self,
         writes: &'a WriteSet,
@@ -579,7 +593,7 @@ impl Engine {
                     });
                 }
                 Err(Sequenced::NeedSpace { end }) => {
-                    self.log.ensure_prepared(end, self.pipe.epoch())?;
+                    self.prepare_log(end)?;
                 }
                 Err(Sequenced::Placed { .. }) => unreachable!("handled above"),
             }
@@ -763,7 +777,7 @@ impl Engine {
                 Some(r) => break r,
                 None => {
                     let end = self.seq.lock().tail() + len;
-                    self.log.ensure_prepared(end, self.pipe.epoch())?;
+                    self.prepare_log(end)?;
                 }
             }
         };
@@ -789,10 +803,14 @@ impl Engine {
     fn background_step(&self) {
         let capacity = self.log.config().capacity;
         let tail = self.seq.lock().tail();
+        if self.pipe.check_failed().is_err() {
+            return;
+        }
         if self.log.prepared_end().saturating_sub(tail) < capacity / 2 {
-            // Failure here is not fatal: a committer that needs the space
-            // prepares it itself and reports the error.
-            let _ = self.log.ensure_prepared(tail + capacity, self.pipe.epoch());
+            // Out of space here is not fatal: a committer that needs the
+            // space prepares it itself and reports Full. An I/O failure
+            // poisons the database inside prepare_log.
+            let _ = self.prepare_log(tail + capacity);
         }
         let threshold = self.opts.checkpoint_threshold_bytes;
         if threshold > 0 && tail.saturating_sub(self.main.header().log_start) > threshold {
@@ -826,18 +844,7 @@ pub(crate) fn take_writer_lock(opts: &Options, path: &Path) -> Result<Box<dyn St
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push("-lock");
     let lock_path = PathBuf::from(lock_path);
-    let dir = parent_dir(path);
-    if !opts
-        .storage
-        .dir_exists(&dir)
-        .map_err(|e| Error::io("stat directory", &dir, e))?
-    {
-        return Err(Error::io(
-            "open database",
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "directory does not exist"),
-        ));
-    }
+    crate::mainfile::require_parent_dir(opts.storage.as_ref(), path)?;
     let file = opts
         .storage
         .open(&lock_path, OpenMode::Create)

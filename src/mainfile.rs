@@ -110,17 +110,7 @@ impl MainFile {
                     std::io::Error::from(std::io::ErrorKind::NotFound),
                 ));
             }
-            let dir = crate::storage::parent_dir(path);
-            if !storage
-                .dir_exists(&dir)
-                .map_err(|e| Error::io("stat directory", &dir, e))?
-            {
-                return Err(Error::io(
-                    "open database",
-                    path,
-                    std::io::Error::new(std::io::ErrorKind::NotFound, "directory does not exist"),
-                ));
-            }
+            require_parent_dir(storage.as_ref(), path)?;
         }
         let is_empty = exists
             && storage
@@ -499,6 +489,23 @@ impl MainFile {
         }
         Ok(())
     }
+}
+
+/// Fails with an I/O error (NotFound) when the directory `path` would
+/// live in does not exist: a database is never created by making one.
+pub fn require_parent_dir(storage: &dyn Storage, path: &Path) -> Result<()> {
+    let dir = crate::storage::parent_dir(path);
+    if storage
+        .dir_exists(&dir)
+        .map_err(|e| Error::io("stat directory", &dir, e))?
+    {
+        return Ok(());
+    }
+    Err(Error::io(
+        "open database",
+        path,
+        std::io::Error::new(std::io::ErrorKind::NotFound, "directory does not exist"),
+    ))
 }
 
 /// Removes one slot from the free runs (it may or may not be in them:

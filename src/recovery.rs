@@ -776,7 +776,9 @@ pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<Recov
     }
     let dir = parent_dir(path);
     let mut changed_dir = false;
-    for (i, seg) in segs.iter().enumerate() {
+    // Newest first: a crash part-way leaves a prefix of the log, which
+    // opens, never a later segment without the ones before it.
+    for (i, seg) in segs.iter().enumerate().rev() {
         if i >= first_bad {
             let mut to = seg.path.clone().into_os_string();
             to.push(CORRUPT_SUFFIX);

@@ -21,6 +21,13 @@
 //! [`SimStorage::set_crash_at`] cuts power when the global step counter
 //! (one step per mutating call) reaches a given value.
 //!
+//! Orchestration and inspection: [`SimStorage::pause_at`] holds a chosen
+//! call inside the storage until the test releases it (to force a thread
+//! interleaving without sleeping); [`SimStorage::set_trace`] records every
+//! step; [`SimStorage::fork`] copies the whole disk (to try many crashes
+//! or byte flips on one image); [`SimStorage::corrupt_byte`] flips bits
+//! on the "platter".
+//!
 //! The fault model is adversarial where real systems are:
 //! - A failed write (injected, or out of space) may have written a prefix
 //!   of the buffer (whole sectors for injected faults, whole 4 KiB blocks

@@ -35,6 +35,9 @@ pub struct LogConfig {
 }
 
 struct Prep {
+    /// Set by a preparation that failed other than for space: what it left
+    /// on disk is unknown, so no other segment may claim its window.
+    failed: Option<String>,
     last_epoch: u64,
     tmp_counter: u64,
     recycle: Vec<Segment>,
@@ -59,6 +62,7 @@ impl Log {
             cfg,
             segments: RwLock::new(segments.into_iter().map(Arc::new).collect()),
             prep: Mutex::new(Prep {
+                failed: None,
                 last_epoch,
                 tmp_counter: 0,
                 recycle: Vec::new(),
@@ -171,6 +175,27 @@ impl Log {
     }
 
     fn prepare_locked(
+        &self,
+        prep: &mut Prep,
+        start: u64,
+        resume: u64,
+        epoch: u64,
+        zero_fill: bool,
+    ) -> Result<()> {
+        if let Some(why) = &prep.failed {
+            return Err(Error::Io {
+                context: format!("prepare segment after an earlier failure ({why})"),
+                source: std::io::Error::other("segment preparation failed earlier"),
+            });
+        }
+        let r = self.prepare_unchecked(prep, start, resume, epoch, zero_fill);
+        if let Err(e @ Error::Io { .. }) = &r {
+            prep.failed = Some(e.to_string());
+        }
+        r
+    }
+
+    fn prepare_unchecked(
         &self,
         prep: &mut Prep,
         start: u64,

@@ -14,10 +14,12 @@ use parking_lot::RwLock;
 
 use crate::engine::{Engine, ReaderGuard};
 use crate::error::{Error, Result};
-use crate::options::{Isolation, Options};
+use crate::options::{Isolation, Options, SyncMode};
 use crate::registry;
 use crate::stage::WriteSet;
-use crate::types::{CheckpointReport, CommitSeq, Page, PageWrite, Pgno, RecoveryReport, Stats};
+use crate::types::{
+    CheckpointReport, CommitSeq, Metrics, Page, PageWrite, Pgno, RecoveryReport, Stats,
+};
 
 /// State of one handle, shared by the handle's clones and transactions.
 struct Handle {
@@ -58,10 +60,11 @@ impl Handle {
         snapshot: Option<CommitSeq>,
         writes: WriteSet,
         reads: &[Pgno],
+        sync: Option<SyncMode>,
     ) -> Result<CommitSeq> {
         let _guard = self.in_flight.read();
         self.check_open()?;
-        let result = self.engine.commit(snapshot, writes, reads);
+        let result = self.engine.commit(snapshot, writes, reads, sync);
         self.count(&result);
         result
     }
@@ -141,6 +144,7 @@ impl Database {
             reader: Some(reader),
             writes: WriteSet::new(),
             reads: BTreeSet::new(),
+            sync: None,
         })
     }
 
@@ -148,6 +152,27 @@ impl Database {
     /// conflict, and the later commit wins). Returns the commit's
     /// `commit_seq`. One bad entry rejects the whole batch.
     pub fn commit_batch(&self, writes: &[PageWrite<'_>]) -> Result<CommitSeq> {
+        self.commit_batch_inner(writes, None)
+    }
+
+    /// [`Database::commit_batch`] with its own sync mode: `SyncMode::Full`
+    /// waits until the commit is durable, `Normal`/`Off` return once it is
+    /// written (a commit ticket: [`Database::wait_durable`] waits for the
+    /// rest). In a FULL database a relaxed commit becomes visible when the
+    /// group flush started for it completes.
+    pub fn commit_batch_with_sync(
+        &self,
+        writes: &[PageWrite<'_>],
+        sync: SyncMode,
+    ) -> Result<CommitSeq> {
+        self.commit_batch_inner(writes, Some(sync))
+    }
+
+    fn commit_batch_inner(
+        &self,
+        writes: &[PageWrite<'_>],
+        sync: Option<SyncMode>,
+    ) -> Result<CommitSeq> {
         self.handle.check_open()?;
         let engine = &self.handle.engine;
         let mut set = WriteSet::new();
@@ -160,7 +185,7 @@ impl Database {
         for w in writes {
             set.put(engine.spill_policy(), w.pgno, w.data)?;
         }
-        self.handle.commit(None, set, &[])
+        self.handle.commit(None, set, &[], sync)
     }
 
     /// The latest committed image of `pgno`, or `None` if it was never
@@ -183,6 +208,28 @@ impl Database {
     /// What recovery did when the database was opened.
     pub fn last_recovery(&self) -> RecoveryReport {
         self.handle.engine.last_recovery().clone()
+    }
+
+    /// The durable watermark: every commit <= it is on stable storage
+    /// (under sync OFF: handed to the OS).
+    pub fn durable_seq(&self) -> Result<CommitSeq> {
+        self.handle.check_open()?;
+        Ok(self.handle.engine.durable_seq())
+    }
+
+    /// Waits up to `timeout` until commit `seq` is durable. Ok(true) once
+    /// it is, Ok(false) on timeout; InvalidArgument for a seq not yet
+    /// handed out; the I/O error if the database failed meanwhile.
+    pub fn wait_durable(&self, seq: CommitSeq, timeout: std::time::Duration) -> Result<bool> {
+        self.handle.check_open()?;
+        self.handle.engine.wait_durable(seq, timeout)
+    }
+
+    /// Latency and group-size histograms, and how far the oldest reader
+    /// lags and what it pins.
+    pub fn metrics(&self) -> Result<Metrics> {
+        self.handle.check_open()?;
+        Ok(self.handle.engine.metrics())
     }
 
     /// Counters of this handle and watermarks of the database.
@@ -211,6 +258,8 @@ pub struct Transaction {
     reader: Option<ReaderGuard>,
     writes: WriteSet,
     reads: BTreeSet<Pgno>,
+    /// Overrides the database's sync mode for this commit.
+    sync: Option<SyncMode>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -260,6 +309,12 @@ impl Transaction {
         Ok(())
     }
 
+    /// Sets the sync mode of this transaction's commit, overriding the
+    /// database's (see [`Database::commit_batch_with_sync`]).
+    pub fn set_sync(&mut self, sync: SyncMode) {
+        self.sync = Some(sync);
+    }
+
     /// Deletes `pgno`.
     pub fn delete(&mut self, pgno: Pgno) -> Result<()> {
         self.live()?;
@@ -280,7 +335,9 @@ impl Transaction {
             self.reader = None;
             return Ok(snapshot);
         }
-        let result = self.handle.commit(Some(snapshot), writes, &reads);
+        let result = self
+            .handle
+            .commit(Some(snapshot), writes, &reads, self.sync);
         self.reader = None;
         result
     }

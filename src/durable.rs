@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::options::SyncMode;
 use crate::types::CommitSeq;
 use crate::wal::Log;
@@ -54,6 +55,7 @@ pub struct Pipeline {
     durable: AtomicU64,
     written: AtomicU64,
     epoch: AtomicU64,
+    pub metrics: Metrics,
 }
 
 impl Pipeline {
@@ -85,6 +87,7 @@ impl Pipeline {
             durable: AtomicU64::new(last_seq),
             written: AtomicU64::new(last_seq),
             epoch: AtomicU64::new(epoch),
+            metrics: Metrics::default(),
         }
     }
 
@@ -127,8 +130,11 @@ impl Pipeline {
     }
 
     /// Records commit `seq` (ending at log offset `end`) as written, then
-    /// waits until it is durable under the sync mode and visible.
-    pub fn complete(&self, log: &Log, seq: CommitSeq, end: u64) -> Result<()> {
+    /// waits as `wait` says: until durable (FULL) or written (NORMAL, OFF).
+    /// Under the database's own mode that also makes it visible; a commit
+    /// relaxed below a FULL database's mode becomes visible with the next
+    /// flush.
+    pub fn complete(&self, log: &Log, seq: CommitSeq, end: u64, wait: SyncMode) -> Result<()> {
         let mut st = self.state.lock();
         st.out_of_order.insert(seq, end);
         let mut advanced = false;
@@ -153,14 +159,14 @@ impl Pipeline {
             if let Some(e) = &st.failed {
                 return Err(closed_by(e));
             }
-            let done = match self.sync {
+            let done = match wait {
                 SyncMode::Full => st.durable_upto >= seq,
                 SyncMode::Normal | SyncMode::Off => st.written_upto >= seq,
             };
             if done {
                 return Ok(());
             }
-            if self.sync == SyncMode::Full && !st.flushing && st.written_upto > st.durable_upto {
+            if wait == SyncMode::Full && !st.flushing && st.written_upto > st.durable_upto {
                 self.lead_flush(&mut st, log);
                 continue;
             }
@@ -184,7 +190,16 @@ impl Pipeline {
         let (target, target_end, from) = (st.written_upto, st.written_end, st.durable_end);
         st.epoch += 1;
         self.epoch.store(st.epoch, Ordering::Release);
+        let group = target - st.durable_upto;
+        let started = Instant::now();
+        let _span = tracing::debug_span!("group_flush", group, bytes = target_end - from).entered();
         let result = parking_lot::MutexGuard::unlocked(st, || log.sync_range(from, target_end));
+        if result.is_ok() && group > 0 {
+            self.metrics.group_size.record(group);
+            self.metrics
+                .flush_us
+                .record(started.elapsed().as_micros() as u64);
+        }
         st.flushing = false;
         match result {
             Ok(()) => {
@@ -203,6 +218,28 @@ impl Pipeline {
             }
         }
         self.cv.notify_all();
+    }
+
+    /// Waits up to `timeout` for commit `seq` to be durable, leading a
+    /// flush when none is running. Ok(false) on timeout.
+    pub fn wait_durable(&self, log: &Log, seq: CommitSeq, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.state.lock();
+        loop {
+            if let Some(e) = &st.failed {
+                return Err(closed_by(e));
+            }
+            if st.durable_upto >= seq {
+                return Ok(true);
+            }
+            if !st.flushing && st.written_upto > st.durable_upto {
+                self.lead_flush(&mut st, log);
+                continue;
+            }
+            if self.cv.wait_until(&mut st, deadline).timed_out() {
+                return Ok(st.durable_upto >= seq);
+            }
+        }
     }
 
     /// Syncs everything written so far (sync NORMAL at checkpoint and

@@ -77,6 +77,8 @@ impl Lanes {
 struct WorkerSignal {
     stop: bool,
     wake: bool,
+    /// A relaxed commit in a FULL database waits for a flush.
+    flush: bool,
 }
 
 /// One open database, shared by its handles.
@@ -397,17 +399,29 @@ impl Engine {
 
     /// Commits `writes`: validated against `snapshot` (None = blind batch)
     /// on the write set, and on `reads` under SERIALIZABLE.
+    /// `sync` (None = the database's mode) says what the commit waits for.
     pub fn commit(
         &self,
         snapshot: Option<CommitSeq>,
         writes: WriteSet,
         reads: &[Pgno],
+        sync: Option<SyncMode>,
     ) -> Result<CommitSeq> {
+        let started = Instant::now();
+        let _span = tracing::debug_span!("commit", pages = writes.len()).entered();
         self.check_writable()?;
-        match self.opts.commit_mode {
-            CommitMode::Wal => self.commit_wal(snapshot, &writes, reads),
-            CommitMode::Native => self.commit_native(snapshot, &writes, reads),
+        let sync = sync.unwrap_or(self.opts.sync);
+        let r = match self.opts.commit_mode {
+            CommitMode::Wal => self.commit_wal(snapshot, &writes, reads, sync),
+            CommitMode::Native => self.commit_native(snapshot, &writes, reads, sync),
+        };
+        if r.is_ok() {
+            self.pipe
+                .metrics
+                .commit_us
+                .record(started.elapsed().as_micros() as u64);
         }
+        r
     }
 
     /// WAL mode: page images go through the log.
@@ -416,6 +430,7 @@ impl Engine {
         snapshot: Option<CommitSeq>,
         writes: &WriteSet,
         reads: &[Pgno],
+        sync: SyncMode,
     ) -> Result<CommitSeq> {
         let len = stage::commit_log_len(writes);
         let at = self.sequence(snapshot, writes, reads, len)?;
@@ -441,7 +456,7 @@ impl Engine {
             offsets,
             len <= INLINE_COMMIT_MAX_BYTES,
         );
-        self.finish(at, len)
+        self.finish(at, len, sync)
     }
 
     /// NATIVE mode: the committer persists its capsule itself; the
@@ -451,6 +466,7 @@ impl Engine {
         snapshot: Option<CommitSeq>,
         writes: &WriteSet,
         reads: &[Pgno],
+        sync: SyncMode,
     ) -> Result<CommitSeq> {
         // A cheap early check so a doomed commit does not write a capsule;
         // the sequencer validates again.
@@ -473,7 +489,7 @@ impl Engine {
                     self.capsules.log.write_at(off, bytes)
                 })?
             };
-            if self.opts.sync == SyncMode::Full {
+            if sync == SyncMode::Full {
                 // FSYNC_1: capsules durable before any marker names them.
                 self.capsules
                     .make_durable()
@@ -497,7 +513,7 @@ impl Engine {
                 return Err(e);
             }
         };
-        let flags = if self.opts.sync == SyncMode::Full {
+        let flags = if sync == SyncMode::Full {
             capsule::MARKER_CAPSULE_SYNCED
         } else {
             0
@@ -525,7 +541,7 @@ impl Engine {
             cap_len <= INLINE_COMMIT_MAX_BYTES,
         );
         // FSYNC_2 (under FULL): markers durable before success.
-        self.finish(at, len)
+        self.finish(at, len, sync)
     }
 
     /// Prepares WAL segments up to `end`. Running out of space is an
@@ -627,12 +643,51 @@ impl Engine {
         }
     }
 
-    /// Make durable and visible, then nudge background work.
-    fn finish(&self, at: Placement, len: u64) -> Result<CommitSeq> {
+    /// Make durable and visible (as `sync` asks), then nudge background
+    /// work. A commit relaxed below a FULL database's mode is made durable
+    /// (and so visible) by the worker's next flush, started now.
+    fn finish(&self, at: Placement, len: u64, sync: SyncMode) -> Result<CommitSeq> {
         self.bytes_logged.fetch_add(len, Ordering::Relaxed);
-        self.pipe.complete(&self.log, at.seq, at.log_offset + len)?;
+        {
+            let _span = tracing::trace_span!("durable", seq = at.seq).entered();
+            self.pipe
+                .complete(&self.log, at.seq, at.log_offset + len, sync)?;
+        }
+        if self.opts.sync == SyncMode::Full && sync != SyncMode::Full {
+            let (lock, cv) = &*self.signal;
+            lock.lock().flush = true;
+            cv.notify_one();
+        }
         self.maybe_wake_worker(at.log_offset + len);
         Ok(at.seq)
+    }
+
+    /// The highest commit_seq known durable (every lower one is too).
+    pub fn durable_seq(&self) -> CommitSeq {
+        self.pipe.durable()
+    }
+
+    /// Waits up to `timeout` for commit `seq` to be durable; false on
+    /// timeout. Leads a flush itself when none is running.
+    pub fn wait_durable(&self, seq: CommitSeq, timeout: Duration) -> Result<bool> {
+        if seq > self.pipe.written() && seq > self.seq.lock().next_seq_hint() {
+            return Err(Error::invalid(format!("commit {seq} does not exist yet")));
+        }
+        self.pipe.wait_durable(&self.log, seq, timeout)
+    }
+
+    /// Histograms and reader figures beyond [`Stats`].
+    pub fn metrics(&self) -> crate::types::Metrics {
+        let oldest = self.readers.oldest_or(|| self.pipe.visible());
+        let visible = self.pipe.visible();
+        crate::types::Metrics {
+            commit_latency_us: self.pipe.metrics.commit_us.snapshot(),
+            group_size: self.pipe.metrics.group_size.snapshot(),
+            flush_us: self.pipe.metrics.flush_us.snapshot(),
+            oldest_reader_snapshot: (self.readers.active() > 0).then_some(oldest),
+            oldest_reader_age_commits: visible - oldest.min(visible),
+            oldest_reader_pinned_versions: self.versions.count_in(oldest, visible),
+        }
     }
 
     /// Moves every commit up to the oldest reader's snapshot into the main
@@ -824,17 +879,23 @@ fn worker_loop(engine: Weak<Engine>, signal: Arc<(Mutex<WorkerSignal>, Condvar)>
     loop {
         {
             let mut s = lock.lock();
-            while !s.wake && !s.stop {
+            while !s.wake && !s.flush && !s.stop {
                 cv.wait(&mut s);
             }
             if s.stop {
                 return;
             }
+            let flush = std::mem::take(&mut s.flush);
             s.wake = false;
-        }
-        match engine.upgrade() {
-            Some(e) => e.background_step(),
-            None => return,
+            drop(s);
+            let Some(e) = engine.upgrade() else {
+                return;
+            };
+            if flush {
+                // Errors poison the pipeline; every waiter sees them.
+                let _ = e.pipe.flush_all(&e.log);
+            }
+            e.background_step();
         }
     }
 }

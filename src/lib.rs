@@ -36,6 +36,7 @@ mod engine;
 mod error;
 mod format;
 mod mainfile;
+mod metrics;
 mod mvcc;
 mod native;
 mod options;
@@ -56,8 +57,8 @@ pub use options::{
 };
 pub use recovery::recover;
 pub use types::{
-    CheckpointReport, CommitSeq, DropReason, Page, PageWrite, Pgno, RecoveryReport, SegmentReport,
-    Stats,
+    CheckpointReport, CommitSeq, DropReason, HistogramSnapshot, Metrics, Page, PageWrite, Pgno,
+    RecoveryReport, SegmentReport, Stats, HISTOGRAM_BUCKETS,
 };
 
 /// The library version, "MAJOR.MINOR.PATCH" (the crate version).

@@ -75,6 +75,11 @@ impl Sequencer {
         Sequenced::Placed { seq, log_offset }
     }
 
+    /// The last commit_seq handed out.
+    pub fn next_seq_hint(&self) -> CommitSeq {
+        self.next_seq - 1
+    }
+
     /// The pages among `checked` written after `snapshot`, and the newest
     /// such commit; `None` when there are none.
     pub fn conflicts(

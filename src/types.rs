@@ -4,6 +4,8 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use crate::metrics::{HistogramSnapshot, HISTOGRAM_BUCKETS};
+
 /// A page number. Valid page numbers are 1..=u32::MAX; 0 is invalid.
 pub type Pgno = u32;
 
@@ -120,6 +122,23 @@ pub struct CheckpointReport {
     pub segments_removed: u64,
     /// Every commit <= this is now in the main file.
     pub checkpoint_seq: CommitSeq,
+}
+
+/// Histograms and reader figures (see `Database::metrics`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metrics {
+    /// Commit latency through this engine, microseconds.
+    pub commit_latency_us: HistogramSnapshot,
+    /// Commits made durable per group flush.
+    pub group_size: HistogramSnapshot,
+    /// Time each group flush spent syncing, microseconds.
+    pub flush_us: HistogramSnapshot,
+    /// The oldest registered snapshot, if any reader is registered.
+    pub oldest_reader_snapshot: Option<CommitSeq>,
+    /// How many commits the oldest reader is behind the latest.
+    pub oldest_reader_age_commits: u64,
+    /// Versions kept in memory only because of the oldest reader.
+    pub oldest_reader_pinned_versions: u64,
 }
 
 /// Counters and watermarks.

@@ -117,6 +117,17 @@ impl VersionStore {
         self.count.fetch_sub(dropped, Ordering::Relaxed);
     }
 
+    /// Versions with `lo < seq <= hi`.
+    pub fn count_in(&self, lo: CommitSeq, hi: CommitSeq) -> u64 {
+        let mut n = 0;
+        for shard in self.shards.iter() {
+            for chain in shard.read().values() {
+                n += chain.iter().filter(|v| v.seq > lo && v.seq <= hi).count() as u64;
+            }
+        }
+        n
+    }
+
     /// Versions held.
     pub fn len(&self) -> u64 {
         self.count.load(Ordering::Relaxed)

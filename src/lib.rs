@@ -35,6 +35,7 @@ mod durable;
 mod engine;
 mod error;
 mod format;
+pub mod inspect;
 mod mainfile;
 mod metrics;
 mod mvcc;

@@ -330,6 +330,26 @@ impl MainFile {
         self.state.read().header
     }
 
+    /// Checkpointed page numbers, sorted.
+    pub fn pgnos(&self) -> Vec<Pgno> {
+        let mut v: Vec<Pgno> = self.state.read().map.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Checkpointed pages.
+    pub fn page_count(&self) -> u64 {
+        self.state.read().map.len() as u64
+    }
+
+    /// Where `pgno`'s image lies in the file.
+    pub fn slot_offset_of(&self, pgno: Pgno) -> Option<u64> {
+        let st = self.state.read();
+        st.map
+            .get(&pgno)
+            .map(|e| slot_offset(e.slot, self.page_size))
+    }
+
     /// Reads the checkpointed image of `pgno`, verified.
     pub fn read(&self, pgno: Pgno) -> Result<Option<Page>> {
         // Hold the state shared across the read so a checkpoint cannot free

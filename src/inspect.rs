@@ -1,0 +1,360 @@
+//! Read-only inspection of a database's files, for operators and tools
+//! (`lcctl info`, `verify`, `dump`). Nothing here writes, takes the writer
+//! lock, or needs the database closed: it reads what is on disk.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::capsule::MarkerPayload;
+use crate::error::{Error, Result};
+use crate::format::{
+    crc32c, CommitPayload, FrameHeader, FrameKind, MainHeader, FRAME_ALIGN_BYTES,
+    FRAME_HEADER_BYTES, MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, SEGMENT_HEADER_BLOCK_BYTES,
+};
+use crate::mainfile::MainFile;
+use crate::mvcc::VersionData;
+use crate::recovery::{self, read_segments};
+use crate::storage::{RealStorage, Storage};
+use crate::types::{CommitSeq, RecoveryReport};
+use crate::wal::{Segment, Stream};
+
+/// One segment file as found on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub path: PathBuf,
+    pub first_epoch: u64,
+    pub log_start: u64,
+    pub capacity: u64,
+    pub resume_offset: u64,
+    pub file_bytes: u64,
+}
+
+/// What a database's files say about it.
+#[derive(Clone, Debug)]
+pub struct DatabaseInfo {
+    pub path: PathBuf,
+    pub page_size: u32,
+    pub db_id: u64,
+    /// Checkpoints made so far (the main header's generation).
+    pub generation: u64,
+    pub checkpoint_seq: CommitSeq,
+    pub main_pages: u64,
+    pub main_file_bytes: u64,
+    /// WAL segments still needed (past the checkpoint), in log order.
+    pub segments: Vec<SegmentInfo>,
+    pub capsule_segments: Vec<SegmentInfo>,
+    /// What opening the database now would replay (a dry run).
+    pub recovery: RecoveryReport,
+    /// Set when opening now would fail with Corrupt.
+    pub corruption: Option<String>,
+    /// The newest commit on disk (checkpointed or in the log).
+    pub last_commit_seq: CommitSeq,
+}
+
+fn segment_info(s: &Segment) -> SegmentInfo {
+    SegmentInfo {
+        path: s.path.clone(),
+        first_epoch: s.header.first_epoch,
+        log_start: s.header.log_start,
+        capacity: s.header.capacity,
+        resume_offset: s.header.resume_offset,
+        file_bytes: s.file.len().unwrap_or(0),
+    }
+}
+
+fn open_main(storage: &Arc<dyn Storage>, path: &Path) -> Result<MainFile> {
+    let page_size = MainFile::probe_page_size(storage, path)?;
+    MainFile::open(storage, path, page_size, true, false)
+}
+
+/// Describes the database at `path` from its files.
+pub fn info(path: impl AsRef<Path>) -> Result<DatabaseInfo> {
+    info_with(&(Arc::new(RealStorage) as Arc<dyn Storage>), path.as_ref())
+}
+
+/// [`info`] through a given storage.
+pub fn info_with(storage: &Arc<dyn Storage>, path: &Path) -> Result<DatabaseInfo> {
+    let main = open_main(storage, path)?;
+    let h = main.header();
+    let replay = recovery::scan(storage, path, &h, false)?;
+    let main_file_bytes = storage
+        .open(path, crate::storage::OpenMode::ReadOnly)
+        .and_then(|f| f.len())
+        .map_err(|e| Error::io("stat main file", path, e))?;
+    Ok(DatabaseInfo {
+        path: path.to_path_buf(),
+        page_size: h.page_size,
+        db_id: h.db_id,
+        generation: h.generation,
+        checkpoint_seq: h.checkpoint_seq,
+        main_pages: main.page_count(),
+        main_file_bytes,
+        segments: replay.segments.iter().map(segment_info).collect(),
+        capsule_segments: replay.capsule_segments.iter().map(segment_info).collect(),
+        corruption: replay.corruption.as_ref().map(|c| c.reason.clone()),
+        last_commit_seq: replay.last_seq,
+        recovery: replay.report,
+    })
+}
+
+/// A unit that failed its check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadUnit {
+    pub file: PathBuf,
+    /// Byte offset in `file` (0 when the whole file is meant).
+    pub offset: u64,
+    pub what: String,
+}
+
+/// What [`verify`] checked and found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Headers, map, pages, frames, capsules and images checked.
+    pub units_checked: u64,
+    pub bytes_checked: u64,
+    /// A torn tail was found (normal after a crash; not an error).
+    pub torn_tail: bool,
+    pub bad: Vec<BadUnit>,
+}
+
+impl VerifyReport {
+    pub fn clean(&self) -> bool {
+        self.bad.is_empty()
+    }
+}
+
+/// Checks every checksum of the database at `path`: both main headers,
+/// the page map, every checkpointed page, every segment header, every
+/// frame and capsule recovery would replay, and every image they name.
+/// `progress(done, total)` is called as pages are checked.
+pub fn verify(path: impl AsRef<Path>, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
+    verify_with(
+        &(Arc::new(RealStorage) as Arc<dyn Storage>),
+        path.as_ref(),
+        progress,
+    )
+}
+
+/// [`verify`] through a given storage.
+pub fn verify_with(
+    storage: &Arc<dyn Storage>,
+    path: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport> {
+    let mut report = VerifyReport::default();
+    // Both header copies: each must be valid or never written (zero).
+    let file = storage
+        .open(path, crate::storage::OpenMode::ReadOnly)
+        .map_err(|e| Error::io("open main file", path, e))?;
+    for copy in 0..2u64 {
+        let mut buf = [0u8; MAIN_HEADER_BYTES];
+        let at = copy * MAIN_HEADER_BLOCK_BYTES;
+        report.units_checked += 1;
+        report.bytes_checked += MAIN_HEADER_BYTES as u64;
+        if file.read_at(&mut buf, at).is_err() {
+            continue;
+        }
+        if buf.iter().all(|&b| b == 0) {
+            continue;
+        }
+        if let Err(why) = MainHeader::decode(&buf) {
+            report.bad.push(BadUnit {
+                file: path.to_path_buf(),
+                offset: at,
+                what: format!("main header copy {copy}: {why}"),
+            });
+        }
+    }
+    let main = match open_main(storage, path) {
+        Ok(m) => m,
+        Err(Error::Corrupt(why)) => {
+            report.bad.push(BadUnit {
+                file: path.to_path_buf(),
+                offset: 0,
+                what: why,
+            });
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
+    report.units_checked += 1; // the page map, verified by open
+    let pages = main.pgnos();
+    let h = main.header();
+    let replay = recovery::scan(storage, path, &h, false)?;
+    let total = pages.len() as u64 + replay.records.len() as u64;
+    let mut done = 0u64;
+    for pgno in pages {
+        report.units_checked += 1;
+        match main.read(pgno) {
+            Ok(Some(p)) => report.bytes_checked += p.len() as u64,
+            Ok(None) => {}
+            Err(Error::Corrupt(why)) => report.bad.push(BadUnit {
+                file: path.to_path_buf(),
+                offset: main.slot_offset_of(pgno).unwrap_or(0),
+                what: why,
+            }),
+            Err(e) => return Err(e),
+        }
+        done += 1;
+        if done % 1024 == 0 {
+            progress(done, total);
+        }
+    }
+    report.bytes_checked += replay.report.bytes_read;
+    report.units_checked += replay
+        .report
+        .segments
+        .iter()
+        .map(|s| s.frames_kept)
+        .sum::<u64>();
+    for s in &replay.report.segments {
+        if let Some(why) = &s.dropped {
+            match why {
+                crate::types::DropReason::TornTail => report.torn_tail = true,
+                other => report.bad.push(BadUnit {
+                    file: s.path.clone(),
+                    offset: 0,
+                    what: format!("{other:?}"),
+                }),
+            }
+        }
+    }
+    if let Some(c) = &replay.corruption {
+        if report.bad.is_empty() {
+            let file = replay
+                .segments
+                .get(c.first_bad)
+                .map_or_else(|| path.to_path_buf(), |s| s.path.clone());
+            report.bad.push(BadUnit {
+                file,
+                offset: 0,
+                what: c.reason.clone(),
+            });
+        }
+    }
+    for r in &replay.records {
+        if let VersionData::Logged {
+            stream,
+            log_offset,
+            len,
+            crc,
+        } = r.data
+        {
+            let segs = match stream {
+                Stream::Wal => &replay.segments,
+                Stream::Capsule => &replay.capsule_segments,
+            };
+            let mut buf = vec![0u8; len as usize];
+            report.units_checked += 1;
+            report.bytes_checked += u64::from(len);
+            if !read_segments(segs, log_offset, &mut buf)? || crc32c(&buf) != crc {
+                report.bad.push(BadUnit {
+                    file: segs
+                        .iter()
+                        .find(|s| s.contains(log_offset))
+                        .map_or_else(|| path.to_path_buf(), |s| s.path.clone()),
+                    offset: log_offset,
+                    what: format!(
+                        "image of page {} (commit {}) fails its checksum",
+                        r.pgno, r.seq
+                    ),
+                });
+            }
+        }
+        done += 1;
+        if done % 1024 == 0 {
+            progress(done, total);
+        }
+    }
+    progress(total, total);
+    Ok(report)
+}
+
+/// One frame as found in a segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DumpFrame {
+    /// Logical log offset.
+    pub log_offset: u64,
+    pub kind: &'static str,
+    pub commit_seq: CommitSeq,
+    /// Page number (page/delete frames), page count (commit/marker).
+    pub pgno: u32,
+    pub payload_len: u32,
+    /// Group-commit epoch (commit and marker frames).
+    pub epoch: Option<u64>,
+}
+
+/// Walks every valid frame of every WAL segment in log order (including
+/// frames past the recovered end, which a torn tail may leave), calling
+/// `each(segment, frame)`. Returns the frames seen.
+pub fn dump(path: impl AsRef<Path>, each: &mut dyn FnMut(&Path, &DumpFrame)) -> Result<u64> {
+    let storage: Arc<dyn Storage> = Arc::new(RealStorage);
+    let path = path.as_ref();
+    let main = open_main(&storage, path)?;
+    let h = main.header();
+    let replay = recovery::scan(&storage, path, &h, false)?;
+    let mut frames = 0;
+    for seg in &replay.segments {
+        let mut off = seg.header.log_start.max(h.log_start);
+        let end = seg.window_end();
+        let flen = seg
+            .file
+            .len()
+            .map_err(|e| Error::io("stat segment", &seg.path, e))?;
+        let mut header = [0u8; FRAME_HEADER_BYTES];
+        while off + FRAME_HEADER_BYTES as u64 <= end
+            && seg.file_offset(off) + FRAME_HEADER_BYTES as u64 <= flen
+        {
+            seg.file
+                .read_at(&mut header, seg.file_offset(off))
+                .map_err(|e| Error::io("read segment", &seg.path, e))?;
+            let Some(fh) = FrameHeader::decode(h.db_id, off, &header) else {
+                off += FRAME_ALIGN_BYTES;
+                continue;
+            };
+            let epoch = match fh.kind {
+                FrameKind::Commit | FrameKind::Marker => {
+                    let mut payload = vec![0u8; fh.payload_len as usize];
+                    let got = read_segments(
+                        &replay.segments,
+                        off + FRAME_HEADER_BYTES as u64,
+                        &mut payload,
+                    )?;
+                    let commit = if fh.kind == FrameKind::Commit {
+                        CommitPayload::decode(&payload)
+                    } else {
+                        MarkerPayload::decode(&payload).map(|m| m.commit)
+                    };
+                    commit.filter(|_| got).map(|c| c.epoch)
+                }
+                _ => None,
+            };
+            frames += 1;
+            each(
+                &seg.path,
+                &DumpFrame {
+                    log_offset: off,
+                    kind: kind_name(fh.kind),
+                    commit_seq: fh.commit_seq,
+                    pgno: fh.pgno,
+                    payload_len: fh.payload_len,
+                    epoch,
+                },
+            );
+            off += fh.frame_len();
+        }
+    }
+    Ok(frames)
+}
+
+fn kind_name(k: FrameKind) -> &'static str {
+    match k {
+        FrameKind::Page => "page",
+        FrameKind::Delete => "delete",
+        FrameKind::Commit => "commit",
+        FrameKind::Seal => "seal",
+        FrameKind::Marker => "marker",
+    }
+}
+
+const _: () = assert!(SEGMENT_HEADER_BLOCK_BYTES % FRAME_ALIGN_BYTES == 0);

@@ -120,31 +120,7 @@ impl Engine {
             )));
         }
         let sync = opts.sync != SyncMode::Off;
-        // Judge an existing file before creating anything beside it: a file
-        // that is not a database must be left exactly as it was.
-        if storage
-            .exists(path)
-            .map_err(|e| Error::io("stat main file", path, e))?
-        {
-            match MainFile::probe_page_size(&storage, path) {
-                Ok(ps) if ps != opts.page_size => {
-                    return Err(Error::invalid(format!(
-                        "{}: page_size {} does not match the database's {ps}",
-                        path.display(),
-                        opts.page_size
-                    )));
-                }
-                Ok(_) => {}
-                // An empty file becomes a new database.
-                Err(_)
-                    if storage
-                        .open(path, OpenMode::ReadOnly)
-                        .and_then(|f| f.len())
-                        .ok()
-                        == Some(0) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        check_existing(&storage, path, opts.page_size)?;
         let lock_file = if opts.read_only {
             None
         } else {
@@ -152,7 +128,7 @@ impl Engine {
         };
         let main = MainFile::open(&storage, path, opts.page_size, opts.read_only, sync)?;
         let header = main.header();
-        let replay = recovery::scan(&storage, path, &header, !opts.read_only)?;
+        let mut replay = recovery::scan(&storage, path, &header, !opts.read_only)?;
         if let Some(c) = &replay.corruption {
             return Err(Error::Corrupt(format!(
                 "{}: {} (recover with skip_corrupt to keep the durable prefix)",
@@ -160,59 +136,11 @@ impl Engine {
                 c.reason
             )));
         }
-        let mut segments = replay.segments;
-        let mut tail = replay.end;
-        let mut restart = false;
-        if !opts.read_only {
-            let dir = parent_dir(path);
-            let mut removed = false;
-            for p in dead_spill_files(&storage, path)?
-                .iter()
-                .chain(&replay.stale)
-                .chain(&replay.tmp)
-            {
-                storage
-                    .remove(p)
-                    .map_err(|e| Error::io("remove stale segment", p, e))?;
-                removed = true;
-            }
-            // Segments wholly past the end of the replayed log hold nothing
-            // acknowledged. Spares with no valid frame simply continue the
-            // log; after a dirty tail they go, and a restart segment follows.
-            while replay.dirty_tail
-                && segments
-                    .last()
-                    .is_some_and(|s| s.header.log_start > replay.end)
-            {
-                let s = segments.pop().expect("non-empty");
-                storage
-                    .remove(&s.path)
-                    .map_err(|e| Error::io("remove unused segment", &s.path, e))?;
-                removed = true;
-            }
-            if removed && sync {
-                storage
-                    .sync_dir(&dir)
-                    .map_err(|e| Error::io("sync directory", &dir, e))?;
-            }
-            if sync {
-                // What we replayed may so far live only in the page cache of
-                // a process that crashed: make it durable before building on it.
-                for s in &segments {
-                    s.file
-                        .sync_data()
-                        .map_err(|e| Error::io("sync recovered segment", &s.path, e))?;
-                }
-            }
-            if replay.dirty_tail {
-                // Valid but unacknowledged frames lie past the end: never
-                // overwrite them in place (a shorter new commit could leave
-                // an old one readable behind it); continue in a fresh
-                // segment that voids them.
-                restart = true;
-                tail = segments.last().map_or(replay.end, |s| s.window_end());
-            }
-        }
+        let (tail, restart) = if opts.read_only {
+            (replay.end, false)
+        } else {
+            prepare_for_writing(&storage, path, &mut replay, sync)?
+        };
         let cfg = LogConfig {
             storage: Arc::clone(&storage),
             db_path: path.to_path_buf(),
@@ -222,26 +150,17 @@ impl Engine {
             capacity,
             sync,
         };
-        let capsule_epoch = replay
-            .capsule_segments
-            .iter()
-            .map(|s| s.header.first_epoch)
-            .max()
-            .unwrap_or(0);
-        let capsule_start = replay.capsule_segments.last().map_or(0, |s| s.window_end());
-        let capsules = CapsuleStore::new(
-            Log::new(
-                LogConfig {
-                    stream: Stream::Capsule,
-                    ..cfg.clone()
-                },
-                replay.capsule_segments,
-                capsule_start,
-                capsule_epoch,
-            ),
+        let capsules = open_capsules(
+            &cfg,
+            std::mem::take(&mut replay.capsule_segments),
             &replay.capsules,
         );
-        let log = Log::new(cfg, segments, tail, replay.last_epoch);
+        let log = Log::new(
+            cfg,
+            std::mem::take(&mut replay.segments),
+            tail,
+            replay.last_epoch,
+        );
         if restart {
             log.restart(tail, replay.end, replay.last_epoch + 1)?;
         }
@@ -927,6 +846,119 @@ pub(crate) fn take_writer_lock(opts: &Options, path: &Path) -> Result<Box<dyn St
         }
         std::thread::sleep(LOCK_RETRY_INTERVAL);
     }
+}
+
+/// Judges an existing file at `path` before anything is created beside it:
+/// a file that is not a database (or has another page size) is refused and
+/// left exactly as it was. An empty file becomes a new database.
+fn check_existing(
+    storage: &Arc<dyn crate::storage::Storage>,
+    path: &Path,
+    page_size: u32,
+) -> Result<()> {
+    if !storage
+        .exists(path)
+        .map_err(|e| Error::io("stat main file", path, e))?
+    {
+        return Ok(());
+    }
+    match MainFile::probe_page_size(storage, path) {
+        Ok(ps) if ps != page_size => Err(Error::invalid(format!(
+            "{}: page_size {page_size} does not match the database's {ps}",
+            path.display()
+        ))),
+        Ok(_) => Ok(()),
+        Err(_)
+            if storage
+                .open(path, OpenMode::ReadOnly)
+                .and_then(|f| f.len())
+                .ok()
+                == Some(0) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Readies a recovered log for new commits: removes leftovers (dead
+/// spill files, checkpointed and temporary segments, segments past a dirty
+/// tail), makes what was replayed durable, and says where the next commit
+/// goes and whether a restart segment must void an abandoned tail.
+fn prepare_for_writing(
+    storage: &Arc<dyn crate::storage::Storage>,
+    path: &Path,
+    replay: &mut recovery::Replay,
+    sync: bool,
+) -> Result<(u64, bool)> {
+    let dir = parent_dir(path);
+    let mut removed = false;
+    for p in dead_spill_files(storage, path)?
+        .iter()
+        .chain(&replay.stale)
+        .chain(&replay.tmp)
+    {
+        storage
+            .remove(p)
+            .map_err(|e| Error::io("remove stale segment", p, e))?;
+        removed = true;
+    }
+    let segments = &mut replay.segments;
+    // Segments wholly past the end of the replayed log hold nothing
+    // acknowledged. Spares with no valid frame simply continue the log;
+    // after a dirty tail they go, and a restart segment follows.
+    while replay.dirty_tail
+        && segments
+            .last()
+            .is_some_and(|s| s.header.log_start > replay.end)
+    {
+        let s = segments.pop().expect("non-empty");
+        storage
+            .remove(&s.path)
+            .map_err(|e| Error::io("remove unused segment", &s.path, e))?;
+        removed = true;
+    }
+    if removed && sync {
+        storage
+            .sync_dir(&dir)
+            .map_err(|e| Error::io("sync directory", &dir, e))?;
+    }
+    if sync {
+        // What we replayed may so far live only in the page cache of a
+        // process that crashed: make it durable before building on it.
+        for s in segments.iter() {
+            s.file
+                .sync_data()
+                .map_err(|e| Error::io("sync recovered segment", &s.path, e))?;
+        }
+    }
+    if replay.dirty_tail {
+        // Valid but unacknowledged frames lie past the end: never overwrite
+        // them in place (a shorter new commit could leave an old one
+        // readable behind it); continue in a fresh segment that voids them.
+        return Ok((segments.last().map_or(replay.end, |s| s.window_end()), true));
+    }
+    Ok((replay.end, false))
+}
+
+/// The capsule store over the capsule segments found by recovery; new
+/// capsules go after all of them.
+fn open_capsules(
+    cfg: &LogConfig,
+    segments: Vec<crate::wal::Segment>,
+    live: &[(u64, CommitSeq)],
+) -> CapsuleStore {
+    let epoch = segments
+        .iter()
+        .map(|s| s.header.first_epoch)
+        .max()
+        .unwrap_or(0);
+    let start = segments.last().map_or(0, |s| s.window_end());
+    let cfg = LogConfig {
+        stream: Stream::Capsule,
+        ..cfg.clone()
+    };
+    CapsuleStore::new(Log::new(cfg, segments, start, epoch), live)
 }
 
 /// Spill files beside `path` whose owning process is gone.

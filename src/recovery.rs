@@ -79,100 +79,15 @@ pub fn scan(
     main: &MainHeader,
     writable: bool,
 ) -> Result<Replay> {
-    let dir = parent_dir(db_path);
-    let listing = storage
-        .list(&dir)
-        .map_err(|e| Error::io("list directory", &dir, e))?;
-    let mut named: Vec<(u64, PathBuf)> = Vec::new();
-    let mut capsule_named: Vec<(u64, PathBuf)> = Vec::new();
-    let mut tmp = Vec::new();
-    for p in listing {
-        match classify(db_path, &p) {
-            LogFileName::Segment(Stream::Wal, epoch) => named.push((epoch, p)),
-            LogFileName::Segment(Stream::Capsule, epoch) => capsule_named.push((epoch, p)),
-            LogFileName::Tmp(_) => tmp.push(p),
-            LogFileName::Other => {}
-        }
-    }
-    named.sort();
-    capsule_named.sort();
-    // Capsule segments need no continuity: markers say where capsules are.
-    // One that cannot be opened or does not belong here is left alone; a
-    // marker pointing into it will fail verification.
-    let mut capsule_segments = Vec::new();
-    for (epoch, path) in capsule_named {
-        match open_segment(storage.as_ref(), &path, writable) {
-            Ok(s)
-                if s.header.db_id == main.db_id
-                    && s.header.page_size == main.page_size
-                    && s.header.first_epoch == epoch =>
-            {
-                capsule_segments.push(s)
-            }
-            Err(Error::Io { context, source }) => return Err(Error::Io { context, source }),
-            _ => {}
-        }
-    }
-    capsule_segments.sort_by_key(|s| s.header.log_start);
-
-    let mut segments: Vec<Segment> = Vec::new();
-    let mut stale = Vec::new();
-    let mut corruption: Option<(usize, String)> = None;
-    let mut last_epoch = named.last().map_or(0, |(e, _)| *e);
-    let mut unreadable: Vec<(PathBuf, String)> = Vec::new();
-    for (epoch, path) in named {
-        let seg = open_segment(storage.as_ref(), &path, writable).and_then(|s| {
-            let h = &s.header;
-            if h.db_id != main.db_id || h.page_size != main.page_size || h.first_epoch != epoch {
-                return Err(Error::corrupt(format!(
-                    "segment {}: header does not belong to this database",
-                    path.display()
-                )));
-            }
-            Ok(s)
-        });
-        match seg {
-            Ok(s) if s.window_end() <= main.log_start => stale.push(s.path),
-            Ok(s) => {
-                // Segments with unreadable headers before this one, in a
-                // log that is otherwise continuous past the checkpoint,
-                // were garbage awaiting deletion only if this one starts at
-                // or before the checkpoint position.
-                if !unreadable.is_empty()
-                    && s.header.log_start > main.log_start
-                    && corruption.is_none()
-                {
-                    let (p, why) = unreadable.remove(0);
-                    corruption = Some((segments.len(), why));
-                    segments.push(placeholder(p));
-                }
-                unreadable.clear();
-                segments.push(s);
-            }
-            Err(Error::Io { context, source }) => return Err(Error::Io { context, source }),
-            Err(e) => unreadable.push((path, e.to_string())),
-        }
-        last_epoch = last_epoch.max(epoch);
-    }
-    if let Some((p, why)) = unreadable.into_iter().next() {
-        if corruption.is_none() {
-            corruption = Some((segments.len(), why));
-        }
-        segments.push(placeholder(p));
-    }
-    // Segments named for the corrupt one onwards are not scanned.
+    let (named, capsule_named, tmp) = list_log_files(storage, db_path)?;
+    let capsule_segments = open_capsule_segments(storage, capsule_named, main, writable)?;
+    let WalSegments {
+        segments,
+        stale,
+        mut corruption,
+        last_epoch,
+    } = open_wal_segments(storage, named, main, writable)?;
     let scan_upto = corruption.as_ref().map_or(segments.len(), |(i, _)| *i);
-    if let Some(i) = check_continuity(&segments[..scan_upto], main.log_start) {
-        corruption = Some((
-            i,
-            format!(
-                "segment {}: commits missing before it",
-                segments[i].path.display()
-            ),
-        ));
-    }
-    let scan_upto = corruption.as_ref().map_or(segments.len(), |(i, _)| *i);
-
     let mut replay = Replay {
         segments: Vec::new(),
         stale,
@@ -263,6 +178,140 @@ pub fn scan(
     replay.segments = segments;
     replay.capsule_segments = capsule_segments;
     Ok(replay)
+}
+
+/// WAL segments and capsule segments beside `db_path` (epoch, path),
+/// each sorted by epoch, and leftover temporary files.
+type Listing = (Vec<(u64, PathBuf)>, Vec<(u64, PathBuf)>, Vec<PathBuf>);
+
+fn list_log_files(storage: &Arc<dyn Storage>, db_path: &Path) -> Result<Listing> {
+    let dir = parent_dir(db_path);
+    let listing = storage
+        .list(&dir)
+        .map_err(|e| Error::io("list directory", &dir, e))?;
+    let mut named: Vec<(u64, PathBuf)> = Vec::new();
+    let mut capsule_named: Vec<(u64, PathBuf)> = Vec::new();
+    let mut tmp = Vec::new();
+    for p in listing {
+        match classify(db_path, &p) {
+            LogFileName::Segment(Stream::Wal, epoch) => named.push((epoch, p)),
+            LogFileName::Segment(Stream::Capsule, epoch) => capsule_named.push((epoch, p)),
+            LogFileName::Tmp(_) => tmp.push(p),
+            LogFileName::Other => {}
+        }
+    }
+    named.sort();
+    capsule_named.sort();
+    Ok((named, capsule_named, tmp))
+}
+
+fn open_capsule_segments(
+    storage: &Arc<dyn Storage>,
+    capsule_named: Vec<(u64, PathBuf)>,
+    main: &MainHeader,
+    writable: bool,
+) -> Result<Vec<Segment>> {
+    // Capsule segments need no continuity: markers say where capsules are.
+    // One that cannot be opened or does not belong here is left alone; a
+    // marker pointing into it will fail verification.
+    let mut capsule_segments = Vec::new();
+    for (epoch, path) in capsule_named {
+        match open_segment(storage.as_ref(), &path, writable) {
+            Ok(s)
+                if s.header.db_id == main.db_id
+                    && s.header.page_size == main.page_size
+                    && s.header.first_epoch == epoch =>
+            {
+                capsule_segments.push(s)
+            }
+            Err(Error::Io { context, source }) => return Err(Error::Io { context, source }),
+            _ => {}
+        }
+    }
+    capsule_segments.sort_by_key(|s| s.header.log_start);
+
+    Ok(capsule_segments)
+}
+
+/// The WAL segments of a scan, checked against the database and each other.
+struct WalSegments {
+    /// Live segments in log order (placeholders for unreadable ones).
+    segments: Vec<Segment>,
+    /// Segments wholly before the checkpoint.
+    stale: Vec<PathBuf>,
+    /// First segment not to replay, and why.
+    corruption: Option<(usize, String)>,
+    last_epoch: u64,
+}
+
+fn open_wal_segments(
+    storage: &Arc<dyn Storage>,
+    named: Vec<(u64, PathBuf)>,
+    main: &MainHeader,
+    writable: bool,
+) -> Result<WalSegments> {
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut stale = Vec::new();
+    let mut corruption: Option<(usize, String)> = None;
+    let mut last_epoch = named.last().map_or(0, |(e, _)| *e);
+    let mut unreadable: Vec<(PathBuf, String)> = Vec::new();
+    for (epoch, path) in named {
+        let seg = open_segment(storage.as_ref(), &path, writable).and_then(|s| {
+            let h = &s.header;
+            if h.db_id != main.db_id || h.page_size != main.page_size || h.first_epoch != epoch {
+                return Err(Error::corrupt(format!(
+                    "segment {}: header does not belong to this database",
+                    path.display()
+                )));
+            }
+            Ok(s)
+        });
+        match seg {
+            Ok(s) if s.window_end() <= main.log_start => stale.push(s.path),
+            Ok(s) => {
+                // Segments with unreadable headers before this one, in a
+                // log that is otherwise continuous past the checkpoint,
+                // were garbage awaiting deletion only if this one starts at
+                // or before the checkpoint position.
+                if !unreadable.is_empty()
+                    && s.header.log_start > main.log_start
+                    && corruption.is_none()
+                {
+                    let (p, why) = unreadable.remove(0);
+                    corruption = Some((segments.len(), why));
+                    segments.push(placeholder(p));
+                }
+                unreadable.clear();
+                segments.push(s);
+            }
+            Err(Error::Io { context, source }) => return Err(Error::Io { context, source }),
+            Err(e) => unreadable.push((path, e.to_string())),
+        }
+        last_epoch = last_epoch.max(epoch);
+    }
+    if let Some((p, why)) = unreadable.into_iter().next() {
+        if corruption.is_none() {
+            corruption = Some((segments.len(), why));
+        }
+        segments.push(placeholder(p));
+    }
+    // Segments named for the corrupt one onwards are not scanned.
+    let scan_upto = corruption.as_ref().map_or(segments.len(), |(i, _)| *i);
+    if let Some(i) = check_continuity(&segments[..scan_upto], main.log_start) {
+        corruption = Some((
+            i,
+            format!(
+                "segment {}: commits missing before it",
+                segments[i].path.display()
+            ),
+        ));
+    }
+    Ok(WalSegments {
+        segments,
+        stale,
+        corruption,
+        last_epoch,
+    })
 }
 
 fn placeholder(path: PathBuf) -> Segment {

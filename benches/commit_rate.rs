@@ -5,7 +5,7 @@
 //! overwrite + fdatasync on a pre-written file (the best a single
 //! committer can do) and an ideal leader/follower group commit on the same
 //! file. Run: `cargo bench --bench commit_rate -- [SECONDS] [DIR] [wal|native]
-//! [PAGES_PER_COMMIT]`.
+//! [PAGES_PER_COMMIT] [CHECKPOINT_MIB]`.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -154,10 +154,18 @@ fn raw_group_commit(dir: &Path, threads: usize, secs: f64) -> Point {
     }
 }
 
-fn libcommit_w1(dir: &Path, threads: usize, secs: f64, mode: CommitMode, pages: usize) -> Point {
+fn libcommit_w1(
+    dir: &Path,
+    threads: usize,
+    secs: f64,
+    mode: CommitMode,
+    pages: usize,
+    checkpoint_threshold_bytes: u64,
+) -> Point {
     let path = dir.join(format!("w1-{mode:?}-{pages}-{threads}.db"));
     let opts = Options {
         commit_mode: mode,
+        checkpoint_threshold_bytes,
         ..Options::default()
     };
     let db = Database::open(&path, opts).unwrap();
@@ -227,6 +235,8 @@ fn main() {
         _ => CommitMode::Wal,
     };
     let pages: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
+    // Automatic checkpoint threshold in MiB (0 = never; default 64).
+    let ckpt_mib: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(64);
     let dir = tempfile::tempdir_in(&base).unwrap();
     println!(
         "durable {pages}-page commits of 4 KiB pages, sync FULL, mode {mode:?}, {secs} s per point, in {}",
@@ -246,7 +256,7 @@ fn main() {
         "threads", "libcommit/s", "p50 us", "p99 us", "x raw", "raw group/s", "x group"
     );
     for &t in &THREAD_COUNTS {
-        let mut p = libcommit_w1(dir.path(), t, secs, mode, pages);
+        let mut p = libcommit_w1(dir.path(), t, secs, mode, pages, ckpt_mib << 20);
         let g = raw_group_commit(dir.path(), t, secs);
         println!(
             "{:<10} {:>12.0} {:>9} {:>9} {:>10.2} {:>14.0} {:>9.2}",

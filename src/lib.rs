@@ -35,6 +35,8 @@ mod durable;
 mod engine;
 mod error;
 mod format;
+#[cfg(test)]
+mod fuzz;
 pub mod inspect;
 mod mainfile;
 mod metrics;

@@ -362,10 +362,7 @@ impl Engine {
             })
         };
         if let Err(e) = written {
-            // A seq is allocated and its bytes are not in the log: nothing
-            // after it can become durable. Fail-stop.
-            self.pipe.fail(&e);
-            return Err(e);
+            return Err(self.abandon(at, len, e, sync));
         }
         let offsets = stage::payload_offsets(writes, at.log_offset);
         self.install(
@@ -447,8 +444,8 @@ impl Engine {
             flags,
         );
         if let Err(e) = self.log.write_at(at.log_offset, &marker) {
-            self.pipe.fail(&e);
-            return Err(e);
+            self.capsules.release(cap_off);
+            return Err(self.abandon(at, len, e, sync));
         }
         self.capsules.assign(cap_off, at.seq);
         let offsets = capsule::image_offsets(writes, cap_off);
@@ -475,6 +472,38 @@ impl Engine {
             self.pipe.fail(e);
         }
         r
+    }
+
+    /// A sequenced commit's bytes could not be written. Out of space: the
+    /// start of its range becomes a void frame (an empty commit spanning
+    /// the range), so the log stays continuous, later commits become
+    /// durable, and the database works on once space is freed; the commit
+    /// itself fails with Full. Any other failure - or a void that cannot be
+    /// written either - is fail-stop: nothing after the gap could ever be
+    /// durable.
+    fn abandon(&self, at: Placement, len: u64, e: Error, sync: SyncMode) -> Error {
+        let header_len = crate::format::FRAME_HEADER_BYTES as u64;
+        if let (Error::Full(_), Ok(payload_len)) = (&e, u32::try_from(len - header_len)) {
+            let mut header = [0u8; crate::format::FRAME_HEADER_BYTES];
+            crate::format::FrameHeader {
+                kind: crate::format::FrameKind::Void,
+                log_offset: at.log_offset,
+                commit_seq: at.seq,
+                pgno: 0,
+                payload_len,
+                payload_crc: 0,
+            }
+            .encode(self.main.header().db_id, &mut header);
+            if self.log.write_at(at.log_offset, &header).is_ok() {
+                // Errors of the pipeline reach every waiter; ours is Full.
+                let _ = self
+                    .pipe
+                    .complete(&self.log, at.seq, at.log_offset + len, sync);
+                return e;
+            }
+        }
+        self.pipe.fail(&e);
+        e
     }
 
     fn checked_pages<'a>(

@@ -96,6 +96,11 @@ pub enum FrameKind {
     /// NATIVE mode: commits the capsule its payload names (payload =
     /// `capsule::MarkerPayload`); `pgno` is the capsule's page count.
     Marker = 5,
+    /// Voids the log range of a commit whose write failed for lack of
+    /// space: an empty commit with `commit_seq`, spanning the whole range
+    /// it had reserved. Its payload is whatever the failed write left and
+    /// is not checked (`payload_crc` is 0, `pgno` is 0).
+    Void = 6,
 }
 
 impl FrameKind {
@@ -106,6 +111,7 @@ impl FrameKind {
             3 => Some(FrameKind::Commit),
             4 => Some(FrameKind::Seal),
             5 => Some(FrameKind::Marker),
+            6 => Some(FrameKind::Void),
             _ => None,
         }
     }
@@ -175,6 +181,7 @@ impl FrameHeader {
             FrameKind::Commit => h.payload_len as usize == COMMIT_PAYLOAD_BYTES,
             FrameKind::Seal => h.pgno == 0 && h.payload_len == 0,
             FrameKind::Marker => h.payload_len as usize == MARKER_PAYLOAD_BYTES,
+            FrameKind::Void => h.pgno == 0 && h.payload_crc == 0,
         };
         shape_ok.then_some(h)
     }

@@ -354,6 +354,7 @@ fn kind_name(k: FrameKind) -> &'static str {
         FrameKind::Commit => "commit",
         FrameKind::Seal => "seal",
         FrameKind::Marker => "marker",
+        FrameKind::Void => "void",
     }
 }
 

@@ -581,6 +581,24 @@ impl<'a> Scanner<'a> {
                 ));
                 break;
             }
+            if h.kind == FrameKind::Void {
+                // An empty commit standing in for one whose write failed.
+                if !pending.is_empty() {
+                    stop_reason = Some(format!("misplaced void at log offset {pos}"));
+                    break;
+                }
+                let end = pos + h.frame_len();
+                out.ends.push((h.commit_seq, end));
+                out.last_seq = h.commit_seq;
+                out.end = end;
+                out.report.commits_recovered += 1;
+                let seg_i = self.index_of(pos).unwrap_or(0);
+                self.keep(seg_i, 0);
+                expected += 1;
+                commit_start = end;
+                pos = end;
+                continue;
+            }
             if h.kind == FrameKind::Page && h.payload_len > self.page_size {
                 stop_reason = Some(format!("page {} image larger than a page", h.pgno));
                 break;
@@ -603,7 +621,7 @@ impl<'a> Scanner<'a> {
                 continue;
             }
             match h.kind {
-                FrameKind::Seal => unreachable!("handled above"),
+                FrameKind::Seal | FrameKind::Void => unreachable!("handled above"),
                 FrameKind::Marker => {
                     let marker = MarkerPayload::decode(&payload)
                         .filter(|m| pending.is_empty() && m.commit.first_frame_offset == pos);

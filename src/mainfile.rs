@@ -566,9 +566,10 @@ impl WriteBatch {
         if self.slots == 0 {
             self.start_slot = slot;
         }
+        // Copy the image, then zero only the rest of the slot.
         let at = self.bytes.len();
+        self.bytes.extend_from_slice(&image);
         self.bytes.resize(at + ps, 0);
-        self.bytes[at..at + image.len()].copy_from_slice(&image);
         self.slots += 1;
         Ok(())
     }

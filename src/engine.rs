@@ -126,7 +126,8 @@ impl Engine {
         } else {
             Some(take_writer_lock(opts, path)?)
         };
-        let main = MainFile::open(&storage, path, opts.page_size, opts.read_only, sync)?;
+        let main = MainFile::open(&storage, path, opts.page_size, opts.read_only, sync)?
+            .with_cache(opts.page_cache_bytes);
         let header = main.header();
         let mut replay = recovery::scan(&storage, path, &header, !opts.read_only)?;
         if let Some(c) = &replay.corruption {

@@ -43,6 +43,7 @@ mod metrics;
 mod mvcc;
 mod native;
 mod options;
+mod pagecache;
 mod recovery;
 mod registry;
 mod sequence;

@@ -19,6 +19,7 @@ use crate::format::{
     crc32c, MainHeader, MapEntry, MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, MAIN_SLOTS_OFFSET,
     MAP_ENTRY_BYTES,
 };
+use crate::pagecache::PageCache;
 use crate::storage::{OpenMode, Storage, StorageFile};
 use crate::types::{CommitSeq, Page, Pgno};
 
@@ -87,6 +88,7 @@ pub struct MainFile {
     page_size: u32,
     sync: bool,
     state: RwLock<State>,
+    cache: PageCache,
 }
 
 impl MainFile {
@@ -152,7 +154,14 @@ impl MainFile {
             page_size,
             sync,
             state: RwLock::new(state),
+            cache: PageCache::new(0),
         })
+    }
+
+    /// Keeps up to about `bytes` of verified pages in memory.
+    pub fn with_cache(mut self, bytes: u64) -> MainFile {
+        self.cache = PageCache::new(bytes);
+        self
     }
 
     /// The page size recorded in the database at `path` (for offline tools
@@ -358,6 +367,10 @@ impl MainFile {
         let Some(e) = st.map.get(&pgno).copied() else {
             return Ok(None);
         };
+        let generation = st.header.generation;
+        if let Some(p) = self.cache.get(pgno, generation) {
+            return Ok(Some(p));
+        }
         let mut buf = vec![0u8; e.len as usize];
         self.file
             .read_at(&mut buf, slot_offset(e.slot, self.page_size))
@@ -374,7 +387,9 @@ impl MainFile {
                 self.path.display()
             )));
         }
-        Ok(Some(Page::from(buf)))
+        let page = Page::from(buf);
+        self.cache.insert(pgno, generation, &page);
+        Ok(Some(page))
     }
 
     /// Applies a checkpoint: `pages` (sorted by pgno, each page at most

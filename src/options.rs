@@ -13,6 +13,8 @@ pub const PAGE_SIZE_MAX_BYTES: u32 = 65536;
 pub const PAGE_SIZE_DEFAULT_BYTES: u32 = 4096;
 /// WAL size past which a commit triggers an automatic checkpoint.
 pub const CHECKPOINT_THRESHOLD_DEFAULT_BYTES: u64 = 64 << 20;
+/// Main-file page cache of a new database handle.
+pub const PAGE_CACHE_DEFAULT_BYTES: u64 = 32 << 20;
 /// Image bytes a transaction keeps in memory before spilling to a file.
 pub const SPILL_THRESHOLD_DEFAULT_BYTES: u64 = 32 << 20;
 /// Size of one WAL segment file (header included).
@@ -87,6 +89,8 @@ pub struct Options {
     pub checkpoint_threshold_bytes: u64,
     /// Size of each WAL segment file.
     pub segment_size_bytes: u64,
+    /// Bytes of verified main-file pages kept in memory for reads; 0 = none.
+    pub page_cache_bytes: u64,
     /// Image bytes a write set keeps in memory; past it, images spill to a
     /// private file so a transaction of any size commits in bounded memory.
     pub spill_threshold_bytes: u64,
@@ -108,6 +112,7 @@ impl Default for Options {
             checkpoint_threshold_bytes: CHECKPOINT_THRESHOLD_DEFAULT_BYTES,
             segment_size_bytes: SEGMENT_SIZE_DEFAULT_BYTES,
             spill_threshold_bytes: SPILL_THRESHOLD_DEFAULT_BYTES,
+            page_cache_bytes: PAGE_CACHE_DEFAULT_BYTES,
             storage: Arc::new(RealStorage),
         }
     }
@@ -130,6 +135,7 @@ impl std::fmt::Debug for Options {
             )
             .field("segment_size_bytes", &self.segment_size_bytes)
             .field("spill_threshold_bytes", &self.spill_threshold_bytes)
+            .field("page_cache_bytes", &self.page_cache_bytes)
             .finish_non_exhaustive()
     }
 }

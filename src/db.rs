@@ -24,6 +24,9 @@ use crate::types::{
 /// State of one handle, shared by the handle's clones and transactions.
 struct Handle {
     engine: Arc<Engine>,
+    /// This handle was opened read-only (its engine may be writable when
+    /// another handle in the process opened the path for writing).
+    read_only: bool,
     closed: AtomicBool,
     commits: AtomicU64,
     conflicts: AtomicU64,
@@ -37,6 +40,17 @@ impl Handle {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed(format!(
                 "database {} is closed",
+                self.engine.path().display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.read_only {
+            return Err(Error::ReadOnly(format!(
+                "{} was opened read-only",
                 self.engine.path().display()
             )));
         }
@@ -63,7 +77,7 @@ impl Handle {
         sync: Option<SyncMode>,
     ) -> Result<CommitSeq> {
         let _guard = self.in_flight.read();
-        self.check_open()?;
+        self.check_writable()?;
         let result = self.engine.commit(snapshot, writes, reads, sync);
         self.count(&result);
         result
@@ -112,6 +126,7 @@ impl Database {
         Ok(Database {
             handle: Arc::new(Handle {
                 engine,
+                read_only: options.read_only,
                 closed: AtomicBool::new(false),
                 commits: AtomicU64::new(0),
                 conflicts: AtomicU64::new(0),
@@ -201,7 +216,7 @@ impl Database {
     /// Copies every committed page not yet in the main file into it, then
     /// removes the log segments it no longer needs.
     pub fn checkpoint(&self) -> Result<CheckpointReport> {
-        self.handle.check_open()?;
+        self.handle.check_writable()?;
         self.handle.engine.checkpoint()
     }
 

@@ -121,11 +121,18 @@ impl Engine {
         }
         let sync = opts.sync != SyncMode::Off;
         check_existing(&storage, path, opts.page_size)?;
-        let lock_file = if opts.read_only {
-            None
-        } else {
-            Some(take_writer_lock(opts, path)?)
-        };
+        if opts.read_only
+            && !storage
+                .exists(path)
+                .map_err(|e| Error::io("stat main file", path, e))?
+        {
+            return Err(Error::io(
+                "open read-only",
+                path,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        let lock_file = take_lock(opts, path, opts.read_only)?;
         let main = MainFile::open(&storage, path, opts.page_size, opts.read_only, sync)?
             .with_cache(opts.page_cache_bytes);
         let header = main.header();
@@ -215,6 +222,10 @@ impl Engine {
 
     pub fn page_size(&self) -> u32 {
         self.opts.page_size
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.opts.read_only
     }
 
     pub fn isolation(&self) -> Isolation {
@@ -851,25 +862,49 @@ fn worker_loop(engine: Weak<Engine>, signal: Arc<(Mutex<WorkerSignal>, Condvar)>
 
 /// Takes `{path}-lock` exclusively, waiting up to the busy timeout.
 pub(crate) fn take_writer_lock(opts: &Options, path: &Path) -> Result<Box<dyn StorageFile>> {
+    take_lock(opts, path, false)?.ok_or_else(|| Error::Internal("lock file vanished".into()))
+}
+
+/// Takes `{path}-lock`, waiting up to the busy timeout: exclusively for a
+/// writer; shared for a read-only handle, so that read-only processes run
+/// side by side but never beside a writer whose checkpoints would reuse
+/// the space they read. A read-only opener that cannot create the lock
+/// file (read-only media) goes without; `None` then.
+fn take_lock(opts: &Options, path: &Path, shared: bool) -> Result<Option<Box<dyn StorageFile>>> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push("-lock");
     let lock_path = PathBuf::from(lock_path);
     crate::mainfile::require_parent_dir(opts.storage.as_ref(), path)?;
-    let file = opts
-        .storage
-        .open(&lock_path, OpenMode::Create)
-        .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+    let file = match opts.storage.open(&lock_path, OpenMode::Create) {
+        Ok(f) => f,
+        Err(e) if shared => match opts.storage.open(&lock_path, OpenMode::ReadOnly) {
+            Ok(f) => f,
+            Err(_) => {
+                tracing::debug!("read-only open of {} without a lock: {e}", path.display());
+                return Ok(None);
+            }
+        },
+        Err(e) => return Err(Error::io("open lock file", &lock_path, e)),
+    };
     let deadline = Instant::now() + Duration::from_millis(u64::from(opts.busy_timeout_ms));
     loop {
-        if file
-            .try_lock_exclusive()
-            .map_err(|e| Error::io("lock", &lock_path, e))?
-        {
-            return Ok(file);
+        let got = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock_exclusive()
+        }
+        .map_err(|e| Error::io("lock", &lock_path, e))?;
+        if got {
+            return Ok(Some(file));
         }
         if Instant::now() >= deadline {
+            let holder = if shared {
+                "a writer"
+            } else {
+                "another process"
+            };
             return Err(Error::Busy(format!(
-                "{}: another process holds the writer lock (waited {} ms)",
+                "{}: {holder} holds the database lock (waited {} ms)",
                 path.display(),
                 opts.busy_timeout_ms
             )));

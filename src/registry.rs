@@ -57,6 +57,12 @@ pub fn acquire(path: &Path, opts: &Options) -> Result<Arc<Engine>> {
                 e.engine.page_size()
             )));
         }
+        if e.engine.read_only() && !opts.read_only {
+            return Err(Error::Busy(format!(
+                "{}: open read-only in this process; close those handles to write",
+                path.display()
+            )));
+        }
         e.handles += 1;
         return Ok(Arc::clone(&e.engine));
     }

@@ -93,6 +93,12 @@ pub trait StorageFile: Send + Sync {
     /// Takes an exclusive advisory lock without waiting; false if another
     /// holder has it. Released when the file is closed.
     fn try_lock_exclusive(&self) -> io::Result<bool>;
+    /// Takes a shared advisory lock without waiting; false if an exclusive
+    /// holder has it. Defaults to the exclusive lock (stricter, never
+    /// wrong).
+    fn try_lock_shared(&self) -> io::Result<bool> {
+        self.try_lock_exclusive()
+    }
 }
 
 /// The directory a database file lives in ("." for a bare file name).

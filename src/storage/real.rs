@@ -134,9 +134,20 @@ impl StorageFile for RealFile {
     }
 
     fn try_lock_exclusive(&self) -> io::Result<bool> {
+        self.flock(libc::LOCK_EX)
+    }
+
+    fn try_lock_shared(&self) -> io::Result<bool> {
+        self.flock(libc::LOCK_SH)
+    }
+}
+
+impl RealFile {
+    /// flock(2) without waiting: Ok(false) when another holder conflicts.
+    fn flock(&self, how: libc::c_int) -> io::Result<bool> {
         // SAFETY: flock only takes the fd and flags; the fd is valid while
         // `self.file` lives.
-        let rc = unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        let rc = unsafe { libc::flock(self.file.as_raw_fd(), how | libc::LOCK_NB) };
         if rc == 0 {
             return Ok(true);
         }

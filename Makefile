@@ -5,7 +5,7 @@
 #   make test      fmt, clippy, Rust tests, header/symbol checks, C/C++ tests
 #                  under valgrind, wheel build + stubtest + pytest
 #   make bench     the benchmark harness (benches/)
-#   make install   PREFIX=/usr/local: libraries, headers, libcommit.pc
+#   make install   PREFIX=/usr/local: libraries, headers, libcommit.pc, lcctl
 #
 # A fresh machine needs only the Rust toolchain, gcc, make, valgrind and
 # python3 with pip; the fragments in mk/ install the rest, pinned.
@@ -22,7 +22,7 @@ demo: rust-demo c-demo py-demo
 rust-demo:
 	$(CARGO) run --release --example quickstart
 
-test: fmt-check clippy rust-test c-test py-test
+test: fmt-check clippy rust-test lcctl-test c-test py-test
 	@echo "make test: all suites passed"
 
 fmt-check:
@@ -37,7 +37,11 @@ rust-test:
 
 include mk/c.mk
 include mk/python.mk
+include mk/lcctl.mk
 -include mk/bench.mk
+
+# `make install` (mk/c.mk) installs lcctl beside the libraries.
+install: lcctl-install
 
 clean:
 	$(CARGO) clean

@@ -47,7 +47,8 @@ pub struct DatabaseInfo {
     pub recovery: RecoveryReport,
     /// Set when opening now would fail with Corrupt.
     pub corruption: Option<String>,
-    /// The newest commit on disk (checkpointed or in the log).
+    /// The last commit of the recoverable prefix: what opening now would
+    /// reach (commits past a corruption are not counted).
     pub last_commit_seq: CommitSeq,
 }
 
@@ -207,15 +208,26 @@ pub fn verify_with(
         .iter()
         .map(|s| s.frames_kept)
         .sum::<u64>();
+    // Where a bad frame sits in its segment file, when a frame is what failed.
+    let bad_frame_at = replay.corruption.as_ref().and_then(|c| {
+        let pos = c.log_offset?;
+        let seg = replay.segments.iter().find(|s| s.contains(pos))?;
+        Some((seg.path.clone(), seg.file_offset(pos)))
+    });
     for s in &replay.report.segments {
-        if let Some(why) = &s.dropped {
-            match why {
-                crate::types::DropReason::TornTail => report.torn_tail = true,
-                other => report.bad.push(BadUnit {
+        match &s.dropped {
+            None => {}
+            Some(crate::types::DropReason::TornTail) => report.torn_tail = true,
+            Some(why) => {
+                let offset = match &bad_frame_at {
+                    Some((p, off)) if *p == s.path => *off,
+                    _ => 0,
+                };
+                report.bad.push(BadUnit {
                     file: s.path.clone(),
-                    offset: 0,
-                    what: format!("{other:?}"),
-                }),
+                    offset,
+                    what: why.to_string(),
+                });
             }
         }
     }

@@ -42,6 +42,9 @@ pub struct Record {
 pub struct Corruption {
     /// Index (into `Replay::segments`) of the first segment not replayed.
     pub first_bad: usize,
+    /// Where in the WAL the bad frame is, when a frame (not a header or a
+    /// missing segment) is what failed.
+    pub log_offset: Option<u64>,
     pub reason: String,
 }
 
@@ -139,6 +142,7 @@ pub fn scan(
             });
         }
     }
+    let frame_corruption = outcome.corrupt && corruption.is_none();
     if outcome.corrupt && corruption.is_none() {
         let i = stop_seg.unwrap_or(0);
         corruption = Some((
@@ -162,6 +166,7 @@ pub fn scan(
         replay.report.partial_segments = segments[*i..].iter().map(|s| s.path.clone()).collect();
         replay.corruption = Some(Corruption {
             first_bad: *i,
+            log_offset: frame_corruption.then_some(outcome.stop_pos),
             reason: why.clone(),
         });
     }
@@ -371,6 +376,7 @@ fn check_continuity(segs: &[Segment], log_start: u64) -> Option<usize> {
 #[derive(Default, Clone, Copy)]
 struct Kept {
     frames: u64,
+    has_epoch: bool,
     epoch_min: u64,
     epoch_max: u64,
 }
@@ -593,7 +599,7 @@ impl<'a> Scanner<'a> {
                 out.end = end;
                 out.report.commits_recovered += 1;
                 let seg_i = self.index_of(pos).unwrap_or(0);
-                self.keep(seg_i, 0);
+                self.keep(seg_i, None);
                 expected += 1;
                 commit_start = end;
                 pos = end;
@@ -614,7 +620,7 @@ impl<'a> Scanner<'a> {
                     stop_reason = Some(format!("misplaced seal at log offset {pos}"));
                     break;
                 }
-                self.keep(seg_i, 0);
+                self.keep(seg_i, None);
                 pos += h.frame_len();
                 commit_start = pos;
                 out.end = pos;
@@ -666,7 +672,7 @@ impl<'a> Scanner<'a> {
                         out.report.records_applied += 1;
                     }
                     let end = pos + h.frame_len();
-                    self.keep(seg_i, m.commit.epoch);
+                    self.keep(seg_i, Some(m.commit.epoch));
                     out.capsules.push((m.capsule_offset, h.commit_seq));
                     out.ends.push((h.commit_seq, end));
                     out.last_seq = h.commit_seq;
@@ -714,11 +720,11 @@ impl<'a> Scanner<'a> {
                     }
                     let end = pos + h.frame_len();
                     for (rec, si) in pending.drain(..) {
-                        self.keep(si, c.epoch);
+                        self.keep(si, Some(c.epoch));
                         out.records.push(rec);
                         out.report.records_applied += 1;
                     }
-                    self.keep(seg_i, c.epoch);
+                    self.keep(seg_i, Some(c.epoch));
                     out.ends.push((h.commit_seq, end));
                     out.last_seq = h.commit_seq;
                     out.end = end;
@@ -744,14 +750,19 @@ impl<'a> Scanner<'a> {
         })
     }
 
-    fn keep(&mut self, i: usize, epoch: u64) {
+    /// Counts a kept frame of segment `i`; commit records and markers
+    /// also widen its epoch range (seals and voids carry no epoch).
+    fn keep(&mut self, i: usize, epoch: Option<u64>) {
         let k = &mut self.kept[i];
-        k.epoch_min = if k.frames == 0 {
-            epoch
-        } else {
-            k.epoch_min.min(epoch)
-        };
-        k.epoch_max = k.epoch_max.max(epoch);
+        if let Some(epoch) = epoch {
+            k.epoch_min = if k.has_epoch {
+                k.epoch_min.min(epoch)
+            } else {
+                epoch
+            };
+            k.epoch_max = k.epoch_max.max(epoch);
+            k.has_epoch = true;
+        }
         k.frames += 1;
     }
 

@@ -84,6 +84,18 @@ pub enum DropReason {
     AfterCorruption,
 }
 
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DropReason::TornTail => write!(f, "torn tail"),
+            DropReason::Checksum(why) => write!(f, "checksum: {why}"),
+            DropReason::Gap(why) => write!(f, "gap: {why}"),
+            DropReason::Io(why) => write!(f, "I/O: {why}"),
+            DropReason::AfterCorruption => write!(f, "after corruption"),
+        }
+    }
+}
+
 /// What recovery found in one segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentReport {

@@ -24,6 +24,24 @@ use crate::options::SyncMode;
 use crate::types::CommitSeq;
 use crate::wal::Log;
 
+/// What a group flush makes durable, in order.
+#[derive(Clone, Copy)]
+pub struct Logs<'a> {
+    /// NATIVE mode's capsule stream, synced first: a capsule must be
+    /// durable before the marker naming it is.
+    pub capsules: Option<&'a Log>,
+    pub wal: &'a Log,
+}
+
+impl Logs<'_> {
+    fn sync(&self, from: u64, to: u64) -> Result<()> {
+        if let Some(c) = self.capsules {
+            c.sync_range(0, u64::MAX)?;
+        }
+        self.wal.sync_range(from, to)
+    }
+}
+
 struct State {
     /// Every commit <= this is fully written.
     written_upto: CommitSeq,
@@ -134,7 +152,7 @@ impl Pipeline {
     /// Under the database's own mode that also makes it visible; a commit
     /// relaxed below a FULL database's mode becomes visible with the next
     /// flush.
-    pub fn complete(&self, log: &Log, seq: CommitSeq, end: u64, wait: SyncMode) -> Result<()> {
+    pub fn complete(&self, logs: Logs<'_>, seq: CommitSeq, end: u64, wait: SyncMode) -> Result<()> {
         let mut st = self.state.lock();
         st.out_of_order.insert(seq, end);
         let mut advanced = false;
@@ -167,7 +185,7 @@ impl Pipeline {
                 return Ok(());
             }
             if wait == SyncMode::Full && !st.flushing && st.written_upto > st.durable_upto {
-                self.lead_flush(&mut st, log);
+                self.lead_flush(&mut st, logs);
                 continue;
             }
             self.cv.wait(&mut st);
@@ -176,7 +194,7 @@ impl Pipeline {
 
     /// One group flush, run by the leader with the state lock held on entry
     /// and exit (released around the sync).
-    fn lead_flush(&self, st: &mut parking_lot::MutexGuard<'_, State>, log: &Log) {
+    fn lead_flush(&self, st: &mut parking_lot::MutexGuard<'_, State>, logs: Logs<'_>) {
         st.flushing = true;
         if !self.max_flush_delay.is_zero() {
             // Let more committers finish their writes and join this group.
@@ -193,7 +211,7 @@ impl Pipeline {
         let group = target - st.durable_upto;
         let started = Instant::now();
         let _span = tracing::debug_span!("group_flush", group, bytes = target_end - from).entered();
-        let result = parking_lot::MutexGuard::unlocked(st, || log.sync_range(from, target_end));
+        let result = parking_lot::MutexGuard::unlocked(st, || logs.sync(from, target_end));
         if result.is_ok() && group > 0 {
             self.metrics.group_size.record(group);
             self.metrics
@@ -222,7 +240,7 @@ impl Pipeline {
 
     /// Waits up to `timeout` for commit `seq` to be durable, leading a
     /// flush when none is running. Ok(false) on timeout.
-    pub fn wait_durable(&self, log: &Log, seq: CommitSeq, timeout: Duration) -> Result<bool> {
+    pub fn wait_durable(&self, logs: Logs<'_>, seq: CommitSeq, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         let mut st = self.state.lock();
         loop {
@@ -233,7 +251,7 @@ impl Pipeline {
                 return Ok(true);
             }
             if !st.flushing && st.written_upto > st.durable_upto {
-                self.lead_flush(&mut st, log);
+                self.lead_flush(&mut st, logs);
                 continue;
             }
             if self.cv.wait_until(&mut st, deadline).timed_out() {
@@ -244,7 +262,7 @@ impl Pipeline {
 
     /// Syncs everything written so far (sync NORMAL at checkpoint and
     /// close); returns the commit now durable. Waits for a running flush.
-    pub fn flush_all(&self, log: &Log) -> Result<CommitSeq> {
+    pub fn flush_all(&self, logs: Logs<'_>) -> Result<CommitSeq> {
         let mut st = self.state.lock();
         while st.flushing {
             self.cv.wait(&mut st);
@@ -253,7 +271,7 @@ impl Pipeline {
             return Err(closed_by(e));
         }
         if st.written_upto > st.durable_upto || self.sync == SyncMode::Normal {
-            self.lead_flush(&mut st, log);
+            self.lead_flush(&mut st, logs);
         }
         match &st.failed {
             Some(e) => Err(closed_by(e)),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::capsule;
-use crate::durable::Pipeline;
+use crate::durable::{Logs, Pipeline};
 use crate::error::{Error, Result};
 use crate::format::{crc32c, frame_len, SEGMENT_HEADER_BLOCK_BYTES};
 use crate::mainfile::{CheckpointPage, MainFile};
@@ -20,7 +20,7 @@ use crate::native::CapsuleStore;
 use crate::options::CommitMode;
 use crate::options::{Isolation, Options, SyncMode};
 use crate::recovery;
-use crate::sequence::{Sequenced, Sequencer};
+use crate::sequence::{Sequenced, Sequencer, Undo};
 use crate::spill;
 use crate::stage::{self, Image, Placement, SpillPolicy, WriteSet};
 use crate::storage::{parent_dir, OpenMode, StorageFile};
@@ -364,7 +364,7 @@ impl Engine {
         sync: SyncMode,
     ) -> Result<CommitSeq> {
         let len = stage::commit_log_len(writes);
-        let at = self.sequence(snapshot, writes, reads, len)?;
+        let (at, undo) = self.sequence(snapshot, writes, reads, len)?;
         // Write: encode into a lane buffer and copy into the reserved range.
         let written = {
             let mut lane = self.lanes.acquire();
@@ -374,7 +374,7 @@ impl Engine {
             })
         };
         if let Err(e) = written {
-            return Err(self.abandon(at, len, e, sync));
+            return Err(self.abandon(at, undo, len, e, sync));
         }
         let offsets = stage::payload_offsets(writes, at.log_offset);
         self.install(
@@ -413,9 +413,15 @@ impl Engine {
         let persisted = (|| {
             let digest = {
                 let mut lane = self.lanes.acquire();
-                capsule::encode(db_id, writes, cap_off, &mut lane, |off, bytes| {
-                    self.capsules.log.write_at(off, bytes)
-                })?
+                // A failed write is fail-stop (as in WAL mode); running out
+                // of space is not: no seq was taken.
+                self.fail_stop_on_io(capsule::encode(
+                    db_id,
+                    writes,
+                    cap_off,
+                    &mut lane,
+                    |off, bytes| self.capsules.log.write_at(off, bytes),
+                ))?
             };
             if sync == SyncMode::Full {
                 // FSYNC_1: capsules durable before any marker names them.
@@ -434,8 +440,8 @@ impl Engine {
             }
         };
         let len = capsule::marker_log_len();
-        let at = match self.sequence(snapshot, writes, reads, len) {
-            Ok(at) => at,
+        let (at, undo) = match self.sequence(snapshot, writes, reads, len) {
+            Ok(placed) => placed,
             Err(e) => {
                 self.capsules.release(cap_off);
                 return Err(e);
@@ -457,7 +463,7 @@ impl Engine {
         );
         if let Err(e) = self.log.write_at(at.log_offset, &marker) {
             self.capsules.release(cap_off);
-            return Err(self.abandon(at, len, e, sync));
+            return Err(self.abandon(at, undo, len, e, sync));
         }
         self.capsules.assign(cap_off, at.seq);
         let offsets = capsule::image_offsets(writes, cap_off);
@@ -486,35 +492,49 @@ impl Engine {
         r
     }
 
-    /// A sequenced commit's bytes could not be written. Out of space: the
-    /// start of its range becomes a void frame (an empty commit spanning
-    /// the range), so the log stays continuous, later commits become
-    /// durable, and the database works on once space is freed; the commit
-    /// itself fails with Full. Any other failure - or a void that cannot be
-    /// written either - is fail-stop: nothing after the gap could ever be
-    /// durable.
-    fn abandon(&self, at: Placement, len: u64, e: Error, sync: SyncMode) -> Error {
-        let header_len = crate::format::FRAME_HEADER_BYTES as u64;
-        if let (Error::Full(_), Ok(payload_len)) = (&e, u32::try_from(len - header_len)) {
+    /// A sequenced commit's bytes could not be written. Out of space: a
+    /// void frame over its range keeps the log continuous, so later commits
+    /// become durable and the database works on once space is freed; the
+    /// commit itself fails with Full. The void is first written as padding
+    /// and the seq handed back, keeping commit_seq dense; if a later commit
+    /// was numbered meanwhile, the void becomes an empty commit with this
+    /// seq instead. Until that is settled no later commit can be durable,
+    /// so a crash in between loses nothing acknowledged. Any other failure
+    /// - or a void that cannot be written either - is fail-stop.
+    fn abandon(&self, at: Placement, undo: Undo, len: u64, e: Error, sync: SyncMode) -> Error {
+        let payload_len = u32::try_from(len - crate::format::FRAME_HEADER_BYTES as u64);
+        let (Error::Full(_), Ok(payload_len)) = (&e, payload_len) else {
+            self.pipe.fail(&e);
+            return e;
+        };
+        let write_void = |commit_seq: CommitSeq| {
             let mut header = [0u8; crate::format::FRAME_HEADER_BYTES];
             crate::format::FrameHeader {
                 kind: crate::format::FrameKind::Void,
                 log_offset: at.log_offset,
-                commit_seq: at.seq,
+                commit_seq,
                 pgno: 0,
                 payload_len,
                 payload_crc: 0,
             }
             .encode(self.main.header().db_id, &mut header);
-            if self.log.write_at(at.log_offset, &header).is_ok() {
-                // Errors of the pipeline reach every waiter; ours is Full.
-                let _ = self
-                    .pipe
-                    .complete(&self.log, at.seq, at.log_offset + len, sync);
-                return e;
-            }
+            self.log.write_at(at.log_offset, &header)
+        };
+        if write_void(at.seq - 1).is_err() {
+            self.pipe.fail(&e);
+            return e;
         }
-        self.pipe.fail(&e);
+        if self.seq.lock().abandon(at.seq, undo) {
+            return e;
+        }
+        if write_void(at.seq).is_err() {
+            self.pipe.fail(&e);
+            return e;
+        }
+        // Errors of the pipeline reach every waiter; ours is Full.
+        let _ = self
+            .pipe
+            .complete(self.logs(), at.seq, at.log_offset + len, sync);
         e
     }
 
@@ -537,7 +557,7 @@ impl Engine {
         writes: &WriteSet,
         reads: &[Pgno],
         len: u64,
-    ) -> Result<Placement> {
+    ) -> Result<(Placement, Undo)> {
         loop {
             let outcome = {
                 let mut sq = self.seq.lock();
@@ -549,14 +569,21 @@ impl Engine {
                     len,
                     self.log.prepared_end(),
                 ) {
-                    Sequenced::Placed { seq, log_offset } => Ok(Placement {
+                    Sequenced::Placed {
                         seq,
                         log_offset,
-                        epoch: self.pipe.epoch(),
-                        durable_hint: self.pipe.durable(),
-                        written_hint: self.pipe.written(),
-                        boot_tag: self.boot_tag,
-                    }),
+                        undo,
+                    } => Ok((
+                        Placement {
+                            seq,
+                            log_offset,
+                            epoch: self.pipe.epoch(),
+                            durable_hint: self.pipe.durable(),
+                            written_hint: self.pipe.written(),
+                            boot_tag: self.boot_tag,
+                        },
+                        undo,
+                    )),
                     other => Err(other),
                 }
             };
@@ -611,7 +638,7 @@ impl Engine {
         {
             let _span = tracing::trace_span!("durable", seq = at.seq).entered();
             self.pipe
-                .complete(&self.log, at.seq, at.log_offset + len, sync)?;
+                .complete(self.logs(), at.seq, at.log_offset + len, sync)?;
         }
         if self.opts.sync == SyncMode::Full && sync != SyncMode::Full {
             let (lock, cv) = &*self.signal;
@@ -620,6 +647,14 @@ impl Engine {
         }
         self.maybe_wake_worker(at.log_offset + len);
         Ok(at.seq)
+    }
+
+    /// The logs a group flush syncs: in NATIVE mode the capsules first.
+    fn logs(&self) -> Logs<'_> {
+        Logs {
+            capsules: (self.opts.commit_mode == CommitMode::Native).then_some(&self.capsules.log),
+            wal: &self.log,
+        }
     }
 
     /// The highest commit_seq known durable (every lower one is too).
@@ -633,7 +668,7 @@ impl Engine {
         if seq > self.pipe.written() && seq > self.seq.lock().next_seq_hint() {
             return Err(Error::invalid(format!("commit {seq} does not exist yet")));
         }
-        self.pipe.wait_durable(&self.log, seq, timeout)
+        self.pipe.wait_durable(self.logs(), seq, timeout)
     }
 
     /// Histograms and reader figures beyond [`Stats`].
@@ -667,7 +702,7 @@ impl Engine {
     fn checkpoint_locked(&self) -> Result<CheckpointReport> {
         if self.opts.sync == SyncMode::Normal {
             // The log must be durable before pages reach the main file.
-            self.pipe.flush_all(&self.log)?;
+            self.pipe.flush_all(self.logs())?;
         }
         let old = self.main.header();
         let target = self.readers.oldest_or(|| self.pipe.visible());
@@ -783,7 +818,7 @@ impl Engine {
     /// before it as corruption instead of cutting it as a torn tail.
     fn seal(&self) -> Result<()> {
         if self.opts.sync == SyncMode::Normal {
-            self.pipe.flush_all(&self.log)?;
+            self.pipe.flush_all(self.logs())?;
         }
         let len = frame_len(0);
         let (at, last) = loop {
@@ -853,7 +888,7 @@ fn worker_loop(engine: Weak<Engine>, signal: Arc<(Mutex<WorkerSignal>, Condvar)>
             };
             if flush {
                 // Errors poison the pipeline; every waiter sees them.
-                let _ = e.pipe.flush_all(&e.log);
+                let _ = e.pipe.flush_all(e.logs());
             }
             e.background_step();
         }

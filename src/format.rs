@@ -97,9 +97,11 @@ pub enum FrameKind {
     /// `capsule::MarkerPayload`); `pgno` is the capsule's page count.
     Marker = 5,
     /// Voids the log range of a commit whose write failed for lack of
-    /// space: an empty commit with `commit_seq`, spanning the whole range
-    /// it had reserved. Its payload is whatever the failed write left and
-    /// is not checked (`payload_crc` is 0, `pgno` is 0).
+    /// space, spanning the whole range it had reserved. With the failed
+    /// commit's own seq it is an empty commit (later commits had already
+    /// been numbered); with the seq before it, it is padding and the seq
+    /// went to the next commit. Its payload is whatever the failed write
+    /// left and is not checked (`payload_crc` is 0, `pgno` is 0).
     Void = 6,
 }
 
@@ -172,7 +174,8 @@ impl FrameHeader {
             payload_len: get_u32(buf, 28),
             payload_crc: get_u32(buf, 32),
         };
-        if h.log_offset != log_offset || h.commit_seq == 0 {
+        // A void may pad before the first commit (seq 0); nothing else may.
+        if h.log_offset != log_offset || (h.commit_seq == 0 && h.kind != FrameKind::Void) {
             return None;
         }
         let shape_ok = match h.kind {

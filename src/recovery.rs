@@ -580,12 +580,21 @@ impl<'a> Scanner<'a> {
                 stop_reason = Some(format!("no valid frame at log offset {pos}"));
                 break;
             };
-            if h.commit_seq != expected && h.kind != FrameKind::Seal {
+            if h.commit_seq != expected && !matches!(h.kind, FrameKind::Seal | FrameKind::Void) {
                 stop_reason = Some(format!(
                     "frame of commit {} where {expected} was due",
                     h.commit_seq
                 ));
                 break;
+            }
+            if h.kind == FrameKind::Void && h.commit_seq + 1 == expected && pending.is_empty() {
+                // Padding over a failed commit whose seq was handed on.
+                let seg_i = self.index_of(pos).unwrap_or(0);
+                self.keep(seg_i, None);
+                pos += h.frame_len();
+                commit_start = pos;
+                out.end = pos;
+                continue;
             }
             if h.kind == FrameKind::Void {
                 // An empty commit standing in for one whose write failed.

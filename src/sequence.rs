@@ -19,11 +19,19 @@ pub struct Sequencer {
     last_writer: HashMap<Pgno, CommitSeq>,
 }
 
+/// The previous writer of each page a commit wrote.
+pub type Undo = Vec<(Pgno, Option<CommitSeq>)>;
+
 /// The outcome of sequencing a commit.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Sequenced {
-    /// Placed: `seq` owns `[log_offset, log_offset + len)`.
-    Placed { seq: CommitSeq, log_offset: u64 },
+    /// Placed: `seq` owns `[log_offset, log_offset + len)`. `undo` holds
+    /// each written page's previous writer, for [`Sequencer::undo`].
+    Placed {
+        seq: CommitSeq,
+        log_offset: u64,
+        undo: Undo,
+    },
     /// Pages written after the snapshot; `newest` is the newest such commit.
     Conflict { pages: Vec<Pgno>, newest: CommitSeq },
     /// The log has no prepared space up to `end`; prepare it and retry.
@@ -68,11 +76,42 @@ impl Sequencer {
         let log_offset = self.tail;
         self.next_seq += 1;
         self.tail = end;
-        for &pgno in written {
-            self.last_writer.insert(pgno, seq);
-        }
+        let undo = written
+            .map(|&pgno| (pgno, self.last_writer.insert(pgno, seq)))
+            .collect();
         debug_assert!(log_offset % crate::format::FRAME_ALIGN_BYTES == 0);
-        Sequenced::Placed { seq, log_offset }
+        Sequenced::Placed {
+            seq,
+            log_offset,
+            undo,
+        }
+    }
+
+    /// Commit `seq` failed before any of its bytes counted: its index
+    /// entries go, and when no later commit has been numbered yet the seq
+    /// itself is handed to the next commit (true), keeping commit_seq
+    /// dense. Its log range stays used.
+    pub fn abandon(&mut self, seq: CommitSeq, undo: Undo) -> bool {
+        self.undo(seq, undo);
+        if self.next_seq == seq + 1 {
+            self.next_seq = seq;
+            return true;
+        }
+        false
+    }
+
+    /// Takes back the conflict-index entries of commit `seq`, which never
+    /// happened (its write failed and its range was voided), so that it
+    /// causes no conflicts. Pages a later commit wrote keep that writer.
+    pub fn undo(&mut self, seq: CommitSeq, undo: Undo) {
+        for (pgno, prev) in undo {
+            if self.last_writer.get(&pgno) == Some(&seq) {
+                match prev {
+                    Some(p) => self.last_writer.insert(pgno, p),
+                    None => self.last_writer.remove(&pgno),
+                };
+            }
+        }
     }
 
     /// The last commit_seq handed out.
@@ -137,7 +176,8 @@ mod tests {
             a,
             Sequenced::Placed {
                 seq: 1,
-                log_offset: 0
+                log_offset: 0,
+                undo: vec![(1, None), (2, None)],
             }
         );
         // A transaction that also started at snapshot 0 and writes page 2 loses.
@@ -156,7 +196,8 @@ mod tests {
             c,
             Sequenced::Placed {
                 seq: 2,
-                log_offset: 100
+                log_offset: 100,
+                undo: vec![(2, Some(1)), (3, None)],
             }
         );
         // Blind writes never conflict.
@@ -165,17 +206,31 @@ mod tests {
             d,
             Sequenced::Placed {
                 seq: 3,
-                log_offset: 200
+                log_offset: 200,
+                undo: vec![(2, Some(2)), (3, Some(2))],
             }
         );
         // No space: nothing allocated.
         let e = s.sequence(None, q.iter().copied(), q.iter(), 900, 1000);
         assert_eq!(e, Sequenced::NeedSpace { end: 1200 });
         assert_eq!(s.next_seq, 4);
+        // Commit 4 fails and is voided: its index entries are taken back.
+        let r = [9u32];
+        let Sequenced::Placed { seq, undo, .. } =
+            s.sequence(None, r.iter().copied(), r.iter(), 8, 1000)
+        else {
+            panic!("placed");
+        };
+        s.undo(seq, undo);
+        assert_eq!(
+            s.conflicts(0, r.iter().copied()),
+            None,
+            "a voided commit conflicts with nothing"
+        );
         s.prune(3);
         let f = s.sequence(Some(0), q.iter().copied(), q.iter(), 8, 1000);
         assert!(
-            matches!(f, Sequenced::Placed { seq: 4, .. }),
+            matches!(f, Sequenced::Placed { seq: 5, .. }),
             "pruned index forgets old writers"
         );
     }

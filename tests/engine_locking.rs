@@ -36,6 +36,8 @@ fn child_main(path: &str, read_only: bool) {
     println!("\nCHILD failed {status:?}");
 }
 
+// Every caller waits for its child; a panic in between fails the test anyway.
+#[allow(clippy::zombie_processes)]
 fn spawn(path: &Path, read_only: bool) -> (Child, String) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])

@@ -11,6 +11,7 @@
 # python3 with pip; the fragments in mk/ install the rest, pinned.
 
 CARGO ?= cargo
+SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: all demo test rust-demo rust-test fmt-check clippy bench clean
@@ -32,8 +33,14 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Release mode: the crash and fault suites run thousands of cut points.
+# Each suite prints a TOTALS line; the last line here sums them.
 rust-test:
-	$(CARGO) test --release -p libcommit
+	@mkdir -p build
+	set -o pipefail; $(CARGO) test --release -p libcommit 2>&1 | tee build/rust-test.log
+	@awk '/^TOTALS /{ for (i = 3; i <= NF; i++) { split($$i, kv, "="); sum[kv[1]] += kv[2] } } \
+	  END { printf "fault suites: cut_points=%d kills=%d faults_injected=%d flips_tried=%d anomalies=%d\n", \
+	  sum["cut_points"], sum["kills"], sum["faults_injected"], sum["flips_tried"], sum["anomalies"]; \
+	  exit (sum["anomalies"] != 0) }' build/rust-test.log
 
 include mk/c.mk
 include mk/python.mk

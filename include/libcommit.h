@@ -34,6 +34,13 @@
  *     is reopened: libcommit never retries an fsync.
  *   - Paths are NUL-terminated byte strings, passed to the OS as they are.
  *   - Sizes are size_t, page numbers uint32_t, commit_seq uint64_t.
+ *   - Structs that may grow (lc_metrics) start with a uint32_t `size`: set
+ *     it to sizeof the struct before the call. The library fills that many
+ *     bytes at most (its own size at most) and stores the bytes filled in
+ *     `size`; new fields are only ever appended.
+ *   - Strings copied out (lc_recovery_segment_path, ..._detail) follow
+ *     lc_read's buffer rules and end with a NUL; LC_BUFFER_TOO_SMALL gives
+ *     the buffer size needed, NUL included.
  *
  * Ownership
  *   - lc_options: owned by the caller; lc_options_new creates it,
@@ -61,6 +68,21 @@
  *   - lc_txn may move between threads but is used by one thread at a time.
  *   - lc_options is used by one thread at a time.
  *   - lc_last_error is per thread; everything else holds no thread state.
+ *
+ * Durability and tickets
+ *   With LC_SYNC_FULL a commit returns once it is on stable storage. With
+ *   LC_SYNC_NORMAL or LC_SYNC_OFF - for the database (lc_options_set_sync),
+ *   one batch (lc_commit_batch_sync) or one transaction (lc_txn_set_sync) -
+ *   it returns once written, and its commit_seq is a ticket:
+ *   lc_wait_durable waits (with a timeout) until that commit is durable,
+ *   lc_durable_seq reads the watermark below which every commit is.
+ *
+ * Observing
+ *   lc_stats_get (counters), lc_metrics_get (latency, group size and flush
+ *   histograms; the oldest reader's lag and pinned versions), and the
+ *   recovery at lc_open: lc_last_recovery (totals), lc_recovery_segment_count
+ *   and lc_recovery_segment (one entry per WAL segment: epochs, frames kept
+ *   and dropped, and why).
  *
  * Errors (lc_status)
  *   LC_OK 0, LC_NOT_FOUND 1, LC_CONFLICT 2, LC_BUSY 3, LC_CORRUPT 4,
@@ -90,6 +112,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/**
+ * Buckets of an `lc_histogram`.
+ */
+#define LC_HISTOGRAM_BUCKETS 40
 
 /**
  * `lc_recover` flag: return the durable prefix instead of failing on
@@ -174,6 +201,38 @@ typedef enum lc_status {
    */
   LC_INTERNAL = 11,
 } lc_status;
+
+/**
+ * Why recovery did not replay all of a segment (`lc_segment_report.reason`).
+ */
+typedef enum lc_drop_reason {
+  /**
+   * Every frame was kept.
+   */
+  LC_DROP_NONE = 0,
+  /**
+   * The end of the log was torn by a crash: a normal event, the frames
+   * after the tear were never acknowledged as durable.
+   */
+  LC_DROP_TORN_TAIL = 1,
+  /**
+   * A checksum or format check failed with valid data after it
+   * (corruption).
+   */
+  LC_DROP_CHECKSUM = 2,
+  /**
+   * Commits are missing between this segment and the previous one.
+   */
+  LC_DROP_GAP = 3,
+  /**
+   * The segment could not be read.
+   */
+  LC_DROP_IO = 4,
+  /**
+   * The segment comes after the first corrupt one and was not replayed.
+   */
+  LC_DROP_AFTER_CORRUPTION = 5,
+} lc_drop_reason;
 
 /**
  * When a commit may report success.
@@ -350,6 +409,99 @@ typedef struct lc_stats {
    */
   uint64_t retained_versions;
 } lc_stats;
+
+/**
+ * A histogram with power-of-two buckets: `buckets[0]` counts zeros,
+ * `buckets[i]` (i >= 1) counts values v with 2^(i-1) <= v < 2^i, and the
+ * last bucket also holds everything larger. The number of values is the
+ * sum of the buckets.
+ */
+typedef struct lc_histogram {
+  /**
+   * Values per bucket.
+   */
+  uint64_t buckets[LC_HISTOGRAM_BUCKETS];
+  /**
+   * The sum of all values recorded.
+   */
+  uint64_t sum;
+} lc_histogram;
+
+/**
+ * Histograms and reader figures from `lc_metrics_get`.
+ *
+ * Versioned by size: set `size` to `sizeof(lc_metrics)` before the call.
+ * Later versions of the library only append fields, so a program built
+ * against an older header (a smaller struct) gets the fields it knows.
+ */
+typedef struct lc_metrics {
+  /**
+   * In: the size of the caller's struct, `sizeof(lc_metrics)`. Out: the
+   * bytes the library filled (the smaller of that and its own size).
+   */
+  uint32_t size;
+  /**
+   * 1 if a reader (an open transaction) is registered, else 0 (and the
+   * oldest_reader_* fields are 0).
+   */
+  uint32_t has_oldest_reader;
+  /**
+   * Commit latency through this engine, in microseconds.
+   */
+  struct lc_histogram commit_latency_us;
+  /**
+   * Commits made durable per group flush.
+   */
+  struct lc_histogram group_size;
+  /**
+   * Time each group flush spent syncing, in microseconds.
+   */
+  struct lc_histogram flush_us;
+  /**
+   * The snapshot (commit_seq) of the oldest registered reader.
+   */
+  uint64_t oldest_reader_snapshot;
+  /**
+   * How many commits the oldest reader is behind the latest.
+   */
+  uint64_t oldest_reader_age_commits;
+  /**
+   * Page versions kept in memory only because of the oldest reader.
+   */
+  uint64_t oldest_reader_pinned_versions;
+} lc_metrics;
+
+/**
+ * What recovery found in one WAL segment (`lc_recovery_segment`). The
+ * segment's path and the reason's text come from
+ * `lc_recovery_segment_path` and `lc_recovery_segment_detail`.
+ */
+typedef struct lc_segment_report {
+  /**
+   * The epoch in the segment's file name.
+   */
+  uint64_t first_epoch;
+  /**
+   * Lowest epoch among the frames kept (0 if none).
+   */
+  uint64_t epoch_min;
+  /**
+   * Highest epoch among the frames kept (0 if none).
+   */
+  uint64_t epoch_max;
+  /**
+   * Frames replayed.
+   */
+  uint64_t frames_kept;
+  /**
+   * Frames not replayed.
+   */
+  uint64_t frames_dropped;
+  /**
+   * Why frames were dropped; LC_DROP_NONE when all were kept.
+   */
+  enum lc_drop_reason reason;
+} lc_segment_report;
 
 #ifdef __cplusplus
 extern "C" {
@@ -572,6 +724,19 @@ enum lc_status lc_txn_write(struct lc_txn *txn, uint32_t pgno, const uint8_t *da
 enum lc_status lc_txn_delete(struct lc_txn *txn, uint32_t pgno);
 
 /**
+ * Sets the durability mode of this transaction's commit, overriding the
+ * database's (see `lc_commit_batch_sync`): with LC_SYNC_NORMAL or
+ * LC_SYNC_OFF, `lc_txn_commit` returns once the commit is written and
+ * `lc_wait_durable` waits for it to be durable; LC_SYNC_FULL makes the
+ * commit durable before it returns even in a NORMAL or OFF database. The
+ * last call wins.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `txn`, `sync` not an `lc_sync` value:
+ * the transaction is unchanged), LC_CLOSED (its database was closed).
+ */
+enum lc_status lc_txn_set_sync(struct lc_txn *txn, lc_sync sync);
+
+/**
  * Validates and commits the transaction, then frees it: `txn` is consumed
  * whatever the status. First-committer-wins: if another commit after the
  * snapshot wrote a page this one writes (or, under SERIALIZABLE, read),
@@ -607,6 +772,29 @@ enum lc_status lc_commit_batch(struct lc_db *db,
                                const struct lc_page_write *writes,
                                size_t count,
                                uint64_t *out_commit_seq);
+
+/**
+ * `lc_commit_batch` with its own durability mode, overriding the
+ * database's for this commit only. LC_SYNC_FULL returns once the commit is
+ * on stable storage. LC_SYNC_NORMAL and LC_SYNC_OFF return once it is
+ * written: the commit_seq is then a ticket that `lc_wait_durable` waits on
+ * (`lc_durable_seq` tells how far durability has got). In a FULL database
+ * a relaxed commit becomes visible to readers when the group flush started
+ * for it completes.
+ *
+ * `writes` must not be NULL (even when `count` is 0); the images are
+ * copied. `out_seq` may be NULL; on LC_OK it receives the commit's
+ * commit_seq.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `db`/`writes`, `sync` not an `lc_sync`
+ * value, page 0, an image longer than page_size: nothing is written),
+ * LC_READ_ONLY, LC_IO, LC_FULL, LC_BUSY, LC_CLOSED.
+ */
+enum lc_status lc_commit_batch_sync(struct lc_db *db,
+                                    const struct lc_page_write *writes,
+                                    size_t count,
+                                    lc_sync sync,
+                                    uint64_t *out_seq);
 
 /**
  * Reads the latest committed image of `pgno` into `buf` (`cap` bytes).
@@ -669,6 +857,107 @@ enum lc_status lc_page_size(const struct lc_db *db, uint32_t *out);
  * database is open, in this process or another), LC_IO, LC_FULL.
  */
 enum lc_status lc_recover(const char *path, uint32_t flags, struct lc_recovery_report *out);
+
+/**
+ * The durable watermark: every commit with commit_seq <= `*out` is on
+ * stable storage (in a database opened with LC_SYNC_OFF: handed to the
+ * OS). 0 when nothing is durable yet.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `db` or `out`), LC_CLOSED.
+ */
+enum lc_status lc_durable_seq(const struct lc_db *db, uint64_t *out);
+
+/**
+ * Waits up to `timeout_ms` milliseconds until commit `seq` is durable (a
+ * ticket from `lc_commit_batch_sync`, or `lc_txn_commit` after
+ * `lc_txn_set_sync`). Starts the group flush itself when none is running.
+ *
+ * On LC_OK, `*out_durable` is true once `seq` is durable and false when
+ * the timeout passed first (an outcome, not a failure). `timeout_ms` 0
+ * only checks. Blocks the calling thread; other threads may use `db`
+ * meanwhile (but not `lc_close` it).
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `db` or `out_durable`; `seq` greater
+ * than the last commit_seq handed out), LC_IO (a sync failed: the
+ * database is closed to writes), LC_CLOSED.
+ */
+enum lc_status lc_wait_durable(struct lc_db *db,
+                               uint64_t seq,
+                               uint32_t timeout_ms,
+                               bool *out_durable);
+
+/**
+ * Fills `*out` with the commit latency, group size and flush time
+ * histograms and with how far the oldest reader lags and what it pins.
+ *
+ * Set `out->size = sizeof(lc_metrics)` first. The library fills the first
+ * min(out->size, its own sizeof(lc_metrics)) bytes and stores that number
+ * in `out->size`: a program built against an older, smaller lc_metrics
+ * gets the fields it knows, and a newer, larger one can tell which fields
+ * this library filled. Nothing is written unless LC_OK is returned.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `db` or `out`, `out->size` smaller
+ * than 8), LC_CLOSED.
+ */
+enum lc_status lc_metrics_get(const struct lc_db *db, struct lc_metrics *out);
+
+/**
+ * The number of WAL segments the recovery at `lc_open` examined, in log
+ * order; `lc_recovery_segment(db, i, ...)` describes segment i for
+ * i < `*out`. 0 for a new database or one with an empty log.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `db` or `out`), LC_CLOSED.
+ */
+enum lc_status lc_recovery_segment_count(const struct lc_db *db, size_t *out);
+
+/**
+ * Fills `*out` with what the recovery at `lc_open` found in segment
+ * `index` (0-based, in log order): its first epoch, the epochs of the
+ * frames kept, frames kept and dropped, and why frames were dropped
+ * (LC_DROP_TORN_TAIL is the normal end of a log after a crash).
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `db` or `out`, `index` >=
+ * `lc_recovery_segment_count`), LC_CLOSED.
+ */
+enum lc_status lc_recovery_segment(const struct lc_db *db,
+                                   size_t index,
+                                   struct lc_segment_report *out);
+
+/**
+ * Copies the file path of segment `index` into `buf` (`cap` bytes) with a
+ * terminating NUL.
+ *
+ * On LC_OK, `buf` holds the path and a NUL, and `*out_len` is the path's
+ * length without the NUL (strlen). On LC_BUFFER_TOO_SMALL (`cap` is less
+ * than the length plus one), `*out_len` is the buffer size needed (the
+ * length plus one) and `buf` is untouched: `buf` may be NULL when `cap` is
+ * 0, which is how to ask for the size. The path starts with the path given
+ * to `lc_open`.
+ *
+ * Returns also LC_INVALID_ARGUMENT (NULL `db`/`out_len`, NULL `buf` with
+ * `cap` > 0, `index` out of range), LC_CLOSED.
+ */
+enum lc_status lc_recovery_segment_path(const struct lc_db *db,
+                                        size_t index,
+                                        uint8_t *buf,
+                                        size_t cap,
+                                        size_t *out_len);
+
+/**
+ * Copies the text of segment `index`'s drop reason into `buf` (`cap`
+ * bytes) with a terminating NUL: "" (LC_DROP_NONE), "torn tail",
+ * "checksum: <what failed>", "gap: <what is missing>", "io: <error>" or
+ * "after corruption". Buffer rules as in `lc_recovery_segment_path`.
+ *
+ * Returns LC_OK, LC_BUFFER_TOO_SMALL, LC_INVALID_ARGUMENT (NULL
+ * `db`/`out_len`, NULL `buf` with `cap` > 0, `index` out of range),
+ * LC_CLOSED.
+ */
+enum lc_status lc_recovery_segment_detail(const struct lc_db *db,
+                                          size_t index,
+                                          uint8_t *buf,
+                                          size_t cap,
+                                          size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

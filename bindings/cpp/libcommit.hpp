@@ -88,7 +88,33 @@ std::optional<std::vector<uint8_t>> read_page(Read read) {
     }
 }
 
+/// Reads a NUL-terminated string through `read(buf, cap, &len)`: asks for
+/// the size, then reads.
+template <typename Read>
+std::string read_text(Read read) {
+    std::vector<char> buf;
+    for (;;) {
+        size_t len = 0;
+        lc_status status = read(buf.empty() ? nullptr : reinterpret_cast<uint8_t *>(buf.data()),
+                                buf.size(), &len);
+        if (status == LC_BUFFER_TOO_SMALL) {
+            buf.resize(len);
+            continue;
+        }
+        check(status);
+        return std::string(buf.data(), len);
+    }
+}
+
 }  // namespace detail
+
+/// One entry of the recovery report at open: lc_recovery_segment plus the
+/// segment's path and the drop reason's text ("" when all frames were kept).
+struct RecoverySegment {
+    lc_segment_report report;
+    std::string path;
+    std::string detail;
+};
 
 /// The library version, "MAJOR.MINOR.PATCH".
 inline std::string version() { return lc_version(); }
@@ -161,6 +187,8 @@ public:
     void write(uint32_t pgno, std::string_view data) { write(pgno, data.data(), data.size()); }
     void write(uint32_t pgno, const std::vector<uint8_t> &data) { write(pgno, data.data(), data.size()); }
     void erase(uint32_t pgno) { detail::check(lc_txn_delete(ptr_.get(), pgno)); }
+    /// lc_txn_set_sync: this commit's durability mode.
+    void set_sync(lc_sync mode) { detail::check(lc_txn_set_sync(ptr_.get(), mode)); }
 
     /// Commits; the transaction is finished afterwards, also when this
     /// throws (e.g. Error with LC_CONFLICT). Returns the commit_seq.
@@ -202,6 +230,48 @@ public:
         uint64_t seq = 0;
         detail::check(lc_commit_batch(ptr_.get(), writes.data(), writes.size(), &seq));
         return seq;
+    }
+    /// lc_commit_batch_sync: the batch with its own durability mode; returns
+    /// the commit_seq (a ticket for wait_durable when not LC_SYNC_FULL).
+    uint64_t commit(const std::vector<lc_page_write> &writes, lc_sync mode) {
+        uint64_t seq = 0;
+        detail::check(lc_commit_batch_sync(ptr_.get(), writes.data(), writes.size(), mode, &seq));
+        return seq;
+    }
+    /// lc_durable_seq: every commit <= this is durable.
+    [[nodiscard]] uint64_t durable_seq() const {
+        uint64_t seq = 0;
+        detail::check(lc_durable_seq(ptr_.get(), &seq));
+        return seq;
+    }
+    /// lc_wait_durable: true once commit `seq` is durable, false on timeout.
+    [[nodiscard]] bool wait_durable(uint64_t seq, uint32_t timeout_ms) {
+        bool durable = false;
+        detail::check(lc_wait_durable(ptr_.get(), seq, timeout_ms, &durable));
+        return durable;
+    }
+    /// lc_metrics_get with this header's sizeof(lc_metrics).
+    [[nodiscard]] lc_metrics metrics() const {
+        lc_metrics metrics{};
+        metrics.size = sizeof metrics;
+        detail::check(lc_metrics_get(ptr_.get(), &metrics));
+        return metrics;
+    }
+    /// The per-segment recovery report of the open, in log order.
+    [[nodiscard]] std::vector<RecoverySegment> recovery_segments() const {
+        size_t count = 0;
+        detail::check(lc_recovery_segment_count(ptr_.get(), &count));
+        std::vector<RecoverySegment> segments(count);
+        for (size_t i = 0; i < count; i++) {
+            detail::check(lc_recovery_segment(ptr_.get(), i, &segments[i].report));
+            segments[i].path = detail::read_text([&](uint8_t *buf, size_t cap, size_t *len) {
+                return lc_recovery_segment_path(ptr_.get(), i, buf, cap, len);
+            });
+            segments[i].detail = detail::read_text([&](uint8_t *buf, size_t cap, size_t *len) {
+                return lc_recovery_segment_detail(ptr_.get(), i, buf, cap, len);
+            });
+        }
+        return segments;
     }
     /// The latest committed image; nullopt if not found.
     [[nodiscard]] std::optional<std::vector<uint8_t>> read(uint32_t pgno) const {

@@ -13,6 +13,11 @@ read pages at MVCC snapshots, and recover the write-ahead log after a crash::
 
 Blocking calls release the GIL, so threads sharing one Database commit
 together (group commit).
+
+Operators: ``db.durable_seq()`` / ``db.wait_durable(seq)`` (commit tickets
+from ``db.commit(writes, sync="normal")``), ``db.metrics()``,
+``db.last_recovery.segments``, and ``libcommit.info(path)`` /
+``libcommit.verify(path)``, also as ``python -m libcommit info|verify PATH``.
 """
 
 from ._errors import (
@@ -30,10 +35,13 @@ from ._native import (
     CheckpointReport,
     Database,
     RecoveryReport,
+    SegmentReport,
     Transaction,
     __version__,
+    info,
     open,
     recover,
+    verify,
 )
 
 # Show the exceptions as libcommit.X in tracebacks and reprs.
@@ -55,9 +63,12 @@ __all__ = [
     "__version__",
     "open",
     "recover",
+    "info",
+    "verify",
     "Database",
     "Transaction",
     "RecoveryReport",
+    "SegmentReport",
     "CheckpointReport",
     "Status",
     "Error",

@@ -2,23 +2,93 @@
 
 import os
 from types import TracebackType
-from typing import Iterable, Mapping, Optional, Tuple, Type, Union, final
+from typing import Callable, Iterable, List, Mapping, Optional, Tuple, Type, Union, final
 
-from typing_extensions import Buffer, Literal, Self, TypeAlias
+from typing_extensions import Buffer, Literal, Self, TypeAlias, TypedDict
 
 _Path: TypeAlias = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 _Data: TypeAlias = Union[bytes, bytearray, memoryview, Buffer]
 _Writes: TypeAlias = Union[
     Mapping[int, Optional[_Data]], Iterable[Tuple[int, Optional[_Data]]]
 ]
+_Sync: TypeAlias = Literal["full", "normal", "off"]
+
+class _Histogram(TypedDict):
+    buckets: List[int]
+    sum: int
+    count: int
+
+class _Metrics(TypedDict):
+    commit_latency_us: _Histogram
+    group_size: _Histogram
+    flush_us: _Histogram
+    oldest_reader_snapshot: Optional[int]
+    oldest_reader_age_commits: int
+    oldest_reader_pinned_versions: int
+
+class _SegmentDict(TypedDict):
+    path: str
+    first_epoch: int
+    epoch_min: int
+    epoch_max: int
+    frames_kept: int
+    frames_dropped: int
+    reason: Optional[str]
+
+class _RecoveryDict(TypedDict):
+    segments_recovered: int
+    records_applied: int
+    commits_recovered: int
+    bytes_read: int
+    last_commit_seq: int
+    partial_segments: List[str]
+    segments: List[_SegmentDict]
+
+class _SegmentFile(TypedDict):
+    path: str
+    first_epoch: int
+    log_start: int
+    capacity: int
+    resume_offset: int
+    file_bytes: int
+
+class _Info(TypedDict):
+    path: str
+    page_size: int
+    db_id: int
+    generation: int
+    checkpoint_seq: int
+    last_commit_seq: int
+    main_pages: int
+    main_file_bytes: int
+    segments: List[_SegmentFile]
+    capsule_segments: List[_SegmentFile]
+    recovery: _RecoveryDict
+    corruption: Optional[str]
+
+class _BadUnit(TypedDict):
+    file: str
+    offset: int
+    what: str
+
+class _Verify(TypedDict):
+    path: str
+    clean: bool
+    units_checked: int
+    bytes_checked: int
+    torn_tail: bool
+    bad: List[_BadUnit]
 
 __all__ = [
     "__version__",
     "open",
     "recover",
+    "info",
+    "verify",
     "Database",
     "Transaction",
     "RecoveryReport",
+    "SegmentReport",
     "CheckpointReport",
 ]
 
@@ -44,6 +114,15 @@ def recover(
 ) -> RecoveryReport:
     """Recovers a closed database offline and reports what it found."""
 
+def info(path: _Path) -> _Info:
+    """Describes the database at `path` from its files (read-only)."""
+
+def verify(
+    path: _Path, *, progress: Optional[Callable[[int, int], object]] = None
+) -> _Verify:
+    """Checks every checksum of the database at `path` (read-only);
+    `progress(done, total)` is called as it goes."""
+
 @final
 class Database:
     """An open database; a context manager that closes on exit."""
@@ -62,8 +141,15 @@ class Database:
         """What recovery replayed when the database was opened."""
     def begin(self) -> Transaction:
         """Starts a transaction reading at the latest commit."""
-    def commit(self, writes: _Writes) -> int:
-        """Atomically applies page writes (None deletes); returns the commit_seq."""
+    def commit(self, writes: _Writes, *, sync: Optional[_Sync] = None) -> int:
+        """Atomically applies page writes (None deletes); returns the commit_seq.
+        `sync` overrides the database's durability mode for this commit."""
+    def durable_seq(self) -> int:
+        """The durable watermark: every commit <= it is on stable storage."""
+    def wait_durable(self, seq: int, timeout: Optional[float] = None) -> bool:
+        """Waits until commit `seq` is durable; False if `timeout` passed first."""
+    def metrics(self) -> _Metrics:
+        """Latency, group-size and flush histograms; the oldest reader's lag."""
     def read(self, pgno: int) -> Optional[bytes]:
         """The latest committed image of page `pgno`, or None."""
     def checkpoint(self) -> CheckpointReport:
@@ -94,6 +180,8 @@ class Transaction:
         """Sets page `pgno` to `data` at commit."""
     def delete(self, pgno: int) -> None:
         """Deletes page `pgno` at commit."""
+    def set_sync(self, mode: _Sync) -> None:
+        """Sets this transaction's durability mode, overriding the database's."""
     def commit(self) -> int:
         """Validates and commits; returns the commit_seq."""
     def abort(self) -> None:
@@ -122,6 +210,27 @@ class RecoveryReport:
     def last_commit_seq(self) -> int: ...
     @property
     def partial_segments(self) -> list[str]: ...
+    @property
+    def segments(self) -> list[SegmentReport]: ...
+
+@final
+class SegmentReport:
+    """What recovery found in one WAL segment."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def first_epoch(self) -> int: ...
+    @property
+    def epoch_min(self) -> int: ...
+    @property
+    def epoch_max(self) -> int: ...
+    @property
+    def frames_kept(self) -> int: ...
+    @property
+    def frames_dropped(self) -> int: ...
+    @property
+    def reason(self) -> Optional[str]: ...
 
 @final
 class CheckpointReport:

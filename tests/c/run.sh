@@ -120,7 +120,7 @@ run_valgrind() {
     fi
 }
 
-for t in test_api test_threads test_recovery; do
+for t in test_api test_threads test_recovery test_operability; do
     if "$CC" "${CFLAGS[@]}" "$SRC/$t.c" -o "$OUT/$t" "${LINK[@]}" >"$OUT/$t.build.log" 2>&1; then
         run_valgrind "$t" "$OUT/$t"
     else

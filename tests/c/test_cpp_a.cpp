@@ -159,6 +159,35 @@ static void test_errors_and_recover() {
     CHECK(e.status() == LC_BUSY);
 }
 
+static void test_tickets_metrics_segments() {
+    libcommit::Database db = libcommit::Database::open(path("tickets.db"));
+    uint64_t seq = db.commit({libcommit::put(1, "ticket")}, LC_SYNC_NORMAL);
+    CHECK(seq == 1);
+    CHECK(db.wait_durable(seq, 30000));
+    CHECK(db.durable_seq() >= seq);
+    CHECK_THROWS(db.wait_durable(seq + 10, 0), LC_INVALID_ARGUMENT);
+    CHECK_THROWS(db.commit({libcommit::put(2, "x")}, static_cast<lc_sync>(7)), LC_INVALID_ARGUMENT);
+    libcommit::Transaction txn = db.begin();
+    txn.write(2, "strict");
+    txn.set_sync(LC_SYNC_FULL);
+    CHECK_THROWS(txn.set_sync(static_cast<lc_sync>(3)), LC_INVALID_ARGUMENT);
+    uint64_t seq2 = txn.commit();
+    CHECK(db.durable_seq() >= seq2);
+    lc_metrics m = db.metrics();
+    CHECK(m.size == sizeof m);
+    uint64_t commits = 0;
+    for (uint64_t n : m.commit_latency_us.buckets) commits += n;
+    CHECK(commits == 2);
+    CHECK(m.has_oldest_reader == 0);
+    db.close();
+    libcommit::Database again = libcommit::Database::open(path("tickets.db"));
+    for (const libcommit::RecoverySegment &s : again.recovery_segments()) {
+        CHECK(s.path.rfind(path("tickets.db-wal-seg-"), 0) == 0);
+        CHECK((s.report.reason == LC_DROP_NONE) == s.detail.empty());
+    }
+    CHECK(as_string(again.read(2)) == "strict");
+}
+
 static void remove_dir() {
     std::string cmd = "rm -rf '" + dir + "'";
     if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir.c_str());
@@ -177,6 +206,7 @@ int main() {
     run("transactions", test_transactions);
     run("txn_outlives_db", test_txn_outlives_db);
     run("errors_and_recover", test_errors_and_recover);
+    run("tickets_metrics_segments", test_tickets_metrics_segments);
     remove_dir();
     std::printf("# test_cpp: %d tests passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

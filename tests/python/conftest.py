@@ -78,6 +78,24 @@ def commit_and_exit(path: str, n: int, sync: str = "full", per_commit: int = 1) 
     run_python(COMMIT_AND_EXIT, path, str(n), sync, str(per_commit))
 
 
+def corrupt_page(path: str, pgno: int) -> str:
+    """Flips a byte in the middle of page pgno's image in its WAL segment."""
+    marker = b"LCPY-%08d-" % pgno
+    for segment in segments(path):
+        with open(segment, "r+b") as f:
+            data = f.read()
+            at = data.find(marker * 4)
+            if at < 0:
+                continue
+            at += 2048
+            f.seek(at)
+            f.write(bytes([data[at] ^ 0xFF]))
+            f.flush()
+            os.fsync(f.fileno())
+            return segment
+    raise AssertionError(f"page {pgno} not found in any segment")
+
+
 def remove_database(path: str) -> None:
     for p in glob.glob(glob.escape(path) + "*"):
         os.remove(p)

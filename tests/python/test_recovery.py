@@ -7,7 +7,7 @@ import os
 import pytest
 
 import libcommit
-from conftest import commit_and_exit, page, segments
+from conftest import commit_and_exit, corrupt_page, page, segments
 
 
 def test_reopen_keeps_everything(path):
@@ -70,24 +70,6 @@ def test_recover_pathlike(tmp_path):
     path = tmp_path / "pl.db"
     commit_and_exit(str(path), 3)
     assert libcommit.recover(path).last_commit_seq == 3
-
-
-def corrupt_page(path: str, pgno: int) -> str:
-    """Flips a byte in the middle of page pgno's image in its WAL segment."""
-    marker = b"LCPY-%08d-" % pgno
-    for segment in segments(path):
-        with open(segment, "r+b") as f:
-            data = f.read()
-            at = data.find(marker * 4)
-            if at < 0:
-                continue
-            at += 2048
-            f.seek(at)
-            f.write(bytes([data[at] ^ 0xFF]))
-            f.flush()
-            os.fsync(f.fileno())
-            return segment
-    raise AssertionError(f"page {pgno} not found in any segment")
 
 
 @pytest.mark.parametrize("sync", ["full", "normal", "off"])

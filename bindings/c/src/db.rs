@@ -1,10 +1,13 @@
 //! Calls on an open `lc_db`: batches, reads, checkpoint, reports.
 
-use libcommit::{Page, PageWrite};
+use libcommit::{Page, PageWrite, SyncMode};
 
 use crate::boundary::{bytes_arg, check_out, write_out, Failure, FfiResult};
-use crate::state::{lc_db, with_db};
-use crate::types::{lc_checkpoint_report, lc_page_write, lc_recovery_report, lc_stats, lc_status};
+use crate::state::{lc_db, with_db, DbState};
+use crate::types::{
+    lc_checkpoint_report, lc_page_write, lc_recovery_report, lc_stats, lc_status, lc_sync_arg,
+    sync_arg,
+};
 
 /// Atomically commits `count` page writes and deletes (`data == NULL`
 /// deletes the page). Blind writes never conflict; the later commit wins.
@@ -24,26 +27,70 @@ pub extern "C" fn lc_commit_batch(
     out_commit_seq: *mut u64,
 ) -> lc_status {
     with_db("lc_commit_batch", db, |state| {
-        if writes.is_null() {
-            return Err(Failure::null("writes"));
-        }
-        if count > isize::MAX as usize / std::mem::size_of::<lc_page_write>() {
-            return Err(Failure::invalid(format!("count {count} is too large")));
-        }
-        // SAFETY: non-NULL, aligned (the caller's array of lc_page_write),
-        // count * size fits isize, and the caller promises count entries.
-        let entries = unsafe { std::slice::from_raw_parts(writes, count) };
-        let page_size = state.db.page_size() as usize;
-        let batch = entries
-            .iter()
-            .enumerate()
-            .map(|(i, entry)| batch_entry(i, entry, page_size))
-            .collect::<Result<Vec<PageWrite<'_>>, Failure>>()?;
-        let seq = state.db.commit_batch(&batch)?;
-        // SAFETY: out_commit_seq is NULL (skipped) or writable.
-        unsafe { write_out(out_commit_seq, seq) };
-        Ok(())
+        commit_batch(state, writes, count, None, out_commit_seq)
     })
+}
+
+/// `lc_commit_batch` with its own durability mode, overriding the
+/// database's for this commit only. LC_SYNC_FULL returns once the commit is
+/// on stable storage. LC_SYNC_NORMAL and LC_SYNC_OFF return once it is
+/// written: the commit_seq is then a ticket that `lc_wait_durable` waits on
+/// (`lc_durable_seq` tells how far durability has got). In a FULL database
+/// a relaxed commit becomes visible to readers when the group flush started
+/// for it completes.
+///
+/// `writes` must not be NULL (even when `count` is 0); the images are
+/// copied. `out_seq` may be NULL; on LC_OK it receives the commit's
+/// commit_seq.
+///
+/// Returns LC_INVALID_ARGUMENT (NULL `db`/`writes`, `sync` not an `lc_sync`
+/// value, page 0, an image longer than page_size: nothing is written),
+/// LC_READ_ONLY, LC_IO, LC_FULL, LC_BUSY, LC_CLOSED.
+#[no_mangle]
+pub extern "C" fn lc_commit_batch_sync(
+    db: *mut lc_db,
+    writes: *const lc_page_write,
+    count: usize,
+    sync: lc_sync_arg,
+    out_seq: *mut u64,
+) -> lc_status {
+    with_db("lc_commit_batch_sync", db, |state| {
+        let sync = sync_arg(sync)?;
+        commit_batch(state, writes, count, Some(sync), out_seq)
+    })
+}
+
+/// The body of `lc_commit_batch` and `lc_commit_batch_sync`: checks the C
+/// array, commits it (with `sync` if given), writes `out_seq` on success.
+fn commit_batch(
+    state: &DbState,
+    writes: *const lc_page_write,
+    count: usize,
+    sync: Option<SyncMode>,
+    out_seq: *mut u64,
+) -> FfiResult {
+    if writes.is_null() {
+        return Err(Failure::null("writes"));
+    }
+    if count > isize::MAX as usize / std::mem::size_of::<lc_page_write>() {
+        return Err(Failure::invalid(format!("count {count} is too large")));
+    }
+    // SAFETY: non-NULL, aligned (the caller's array of lc_page_write),
+    // count * size fits isize, and the caller promises count entries.
+    let entries = unsafe { std::slice::from_raw_parts(writes, count) };
+    let page_size = state.db.page_size() as usize;
+    let batch = entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| batch_entry(i, entry, page_size))
+        .collect::<Result<Vec<PageWrite<'_>>, Failure>>()?;
+    let seq = match sync {
+        None => state.db.commit_batch(&batch)?,
+        Some(sync) => state.db.commit_batch_with_sync(&batch, sync)?,
+    };
+    // SAFETY: out_seq is NULL (skipped) or writable.
+    unsafe { write_out(out_seq, seq) };
+    Ok(())
 }
 
 /// One C batch entry as an engine batch entry. Images longer than a page

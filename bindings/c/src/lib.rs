@@ -37,3 +37,9 @@ pub mod txn;
 pub mod db;
 
 pub mod recover;
+
+pub mod durable;
+
+pub mod metrics;
+
+pub mod segments;

@@ -7,7 +7,7 @@ use crate::handle::{box_from_ptr, box_into_ptr};
 use crate::state::{lc_options, with_options};
 use crate::types::{
     commit_mode_from_arg, isolation_from_arg, lc_commit_mode_arg, lc_isolation_arg, lc_status,
-    lc_sync_arg, sync_from_arg,
+    lc_sync_arg, sync_arg,
 };
 
 /// Creates an options object holding the defaults (page size 4096, sync
@@ -60,8 +60,7 @@ pub extern "C" fn lc_options_set_page_size(opts: *mut lc_options, page_size: u32
 #[no_mangle]
 pub extern "C" fn lc_options_set_sync(opts: *mut lc_options, sync: lc_sync_arg) -> lc_status {
     with_options("lc_options_set_sync", opts, |o| {
-        o.sync = sync_from_arg(sync)
-            .ok_or_else(|| Failure::invalid(format!("sync {sync}: not an lc_sync value")))?;
+        o.sync = sync_arg(sync)?;
         Ok(())
     })
 }

@@ -6,7 +6,7 @@ use crate::boundary::{boundary, bytes_arg, catch, check_out, write_out, Failure}
 use crate::db::{check_image_len, check_read_args, copy_page};
 use crate::handle::{box_from_ptr, box_into_ptr};
 use crate::state::{lc_db, lc_txn, with_db, with_txn, with_txn_ref, FailOnPanic, TxnState};
-use crate::types::lc_status;
+use crate::types::{lc_status, lc_sync_arg, sync_arg};
 
 /// Starts a transaction at the latest visible commit.
 ///
@@ -103,6 +103,23 @@ pub extern "C" fn lc_txn_write(
 pub extern "C" fn lc_txn_delete(txn: *mut lc_txn, pgno: u32) -> lc_status {
     with_txn("lc_txn_delete", txn, |state| {
         state.txn.delete(pgno)?;
+        Ok(())
+    })
+}
+
+/// Sets the durability mode of this transaction's commit, overriding the
+/// database's (see `lc_commit_batch_sync`): with LC_SYNC_NORMAL or
+/// LC_SYNC_OFF, `lc_txn_commit` returns once the commit is written and
+/// `lc_wait_durable` waits for it to be durable; LC_SYNC_FULL makes the
+/// commit durable before it returns even in a NORMAL or OFF database. The
+/// last call wins.
+///
+/// Returns LC_INVALID_ARGUMENT (NULL `txn`, `sync` not an `lc_sync` value:
+/// the transaction is unchanged), LC_CLOSED (its database was closed).
+#[no_mangle]
+pub extern "C" fn lc_txn_set_sync(txn: *mut lc_txn, sync: lc_sync_arg) -> lc_status {
+    with_txn("lc_txn_set_sync", txn, |state| {
+        state.txn.set_sync(sync_arg(sync)?);
         Ok(())
     })
 }

@@ -3,7 +3,12 @@
 
 #![allow(non_camel_case_types)]
 
-use libcommit::{CheckpointReport, CommitMode, Isolation, RecoveryReport, Stats, SyncMode};
+use libcommit::{
+    CheckpointReport, CommitMode, DropReason, HistogramSnapshot, Isolation, Metrics,
+    RecoveryReport, SegmentReport, Stats, SyncMode,
+};
+
+use crate::boundary::Failure;
 
 /// The result of every fallible call. The numbers are part of the ABI and
 /// never change or get reused.
@@ -96,6 +101,13 @@ pub(crate) fn sync_from_arg(value: lc_sync_arg) -> Option<SyncMode> {
         OFF => Some(SyncMode::Off),
         _ => None,
     }
+}
+
+/// An `lc_sync` argument as the engine's mode; LC_INVALID_ARGUMENT for a
+/// value that is not an `lc_sync`.
+pub(crate) fn sync_arg(value: lc_sync_arg) -> Result<SyncMode, Failure> {
+    sync_from_arg(value)
+        .ok_or_else(|| Failure::invalid(format!("sync {value}: not an lc_sync value")))
 }
 
 pub(crate) fn commit_mode_from_arg(value: lc_commit_mode_arg) -> Option<CommitMode> {
@@ -221,6 +233,156 @@ impl From<&Stats> for lc_stats {
             checkpoint_seq: stats.checkpoint_seq,
             active_readers: stats.active_readers,
             retained_versions: stats.retained_versions,
+        }
+    }
+}
+
+/// Why recovery did not replay all of a segment (`lc_segment_report.reason`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum lc_drop_reason {
+    /// Every frame was kept.
+    LC_DROP_NONE = 0,
+    /// The end of the log was torn by a crash: a normal event, the frames
+    /// after the tear were never acknowledged as durable.
+    LC_DROP_TORN_TAIL = 1,
+    /// A checksum or format check failed with valid data after it
+    /// (corruption).
+    LC_DROP_CHECKSUM = 2,
+    /// Commits are missing between this segment and the previous one.
+    LC_DROP_GAP = 3,
+    /// The segment could not be read.
+    LC_DROP_IO = 4,
+    /// The segment comes after the first corrupt one and was not replayed.
+    LC_DROP_AFTER_CORRUPTION = 5,
+}
+
+impl lc_drop_reason {
+    /// The C code of an engine reason (`None`: every frame kept).
+    pub(crate) fn of(reason: Option<&DropReason>) -> lc_drop_reason {
+        match reason {
+            None => lc_drop_reason::LC_DROP_NONE,
+            Some(DropReason::TornTail) => lc_drop_reason::LC_DROP_TORN_TAIL,
+            Some(DropReason::Checksum(_)) => lc_drop_reason::LC_DROP_CHECKSUM,
+            Some(DropReason::Gap(_)) => lc_drop_reason::LC_DROP_GAP,
+            Some(DropReason::Io(_)) => lc_drop_reason::LC_DROP_IO,
+            Some(DropReason::AfterCorruption) => lc_drop_reason::LC_DROP_AFTER_CORRUPTION,
+        }
+    }
+}
+
+/// What recovery found in one WAL segment (`lc_recovery_segment`). The
+/// segment's path and the reason's text come from
+/// `lc_recovery_segment_path` and `lc_recovery_segment_detail`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct lc_segment_report {
+    /// The epoch in the segment's file name.
+    pub first_epoch: u64,
+    /// Lowest epoch among the frames kept (0 if none).
+    pub epoch_min: u64,
+    /// Highest epoch among the frames kept (0 if none).
+    pub epoch_max: u64,
+    /// Frames replayed.
+    pub frames_kept: u64,
+    /// Frames not replayed.
+    pub frames_dropped: u64,
+    /// Why frames were dropped; LC_DROP_NONE when all were kept.
+    pub reason: lc_drop_reason,
+}
+
+impl From<&SegmentReport> for lc_segment_report {
+    fn from(s: &SegmentReport) -> Self {
+        lc_segment_report {
+            first_epoch: s.first_epoch,
+            epoch_min: s.epoch_min,
+            epoch_max: s.epoch_max,
+            frames_kept: s.frames_kept,
+            frames_dropped: s.frames_dropped,
+            reason: lc_drop_reason::of(s.dropped.as_ref()),
+        }
+    }
+}
+
+/// Buckets of an `lc_histogram`.
+pub const LC_HISTOGRAM_BUCKETS: usize = 40;
+
+const _: () = assert!(
+    LC_HISTOGRAM_BUCKETS == libcommit::HISTOGRAM_BUCKETS,
+    "LC_HISTOGRAM_BUCKETS must match the engine's HISTOGRAM_BUCKETS"
+);
+
+/// A histogram with power-of-two buckets: `buckets[0]` counts zeros,
+/// `buckets[i]` (i >= 1) counts values v with 2^(i-1) <= v < 2^i, and the
+/// last bucket also holds everything larger. The number of values is the
+/// sum of the buckets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct lc_histogram {
+    /// Values per bucket.
+    pub buckets: [u64; LC_HISTOGRAM_BUCKETS],
+    /// The sum of all values recorded.
+    pub sum: u64,
+}
+
+impl From<&HistogramSnapshot> for lc_histogram {
+    fn from(h: &HistogramSnapshot) -> Self {
+        lc_histogram {
+            buckets: h.buckets,
+            sum: h.sum,
+        }
+    }
+}
+
+/// Histograms and reader figures from `lc_metrics_get`.
+///
+/// Versioned by size: set `size` to `sizeof(lc_metrics)` before the call.
+/// Later versions of the library only append fields, so a program built
+/// against an older header (a smaller struct) gets the fields it knows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct lc_metrics {
+    /// In: the size of the caller's struct, `sizeof(lc_metrics)`. Out: the
+    /// bytes the library filled (the smaller of that and its own size).
+    pub size: u32,
+    /// 1 if a reader (an open transaction) is registered, else 0 (and the
+    /// oldest_reader_* fields are 0).
+    pub has_oldest_reader: u32,
+    /// Commit latency through this engine, in microseconds.
+    pub commit_latency_us: lc_histogram,
+    /// Commits made durable per group flush.
+    pub group_size: lc_histogram,
+    /// Time each group flush spent syncing, in microseconds.
+    pub flush_us: lc_histogram,
+    /// The snapshot (commit_seq) of the oldest registered reader.
+    pub oldest_reader_snapshot: u64,
+    /// How many commits the oldest reader is behind the latest.
+    pub oldest_reader_age_commits: u64,
+    /// Page versions kept in memory only because of the oldest reader.
+    pub oldest_reader_pinned_versions: u64,
+}
+
+// No padding anywhere: every byte the library copies out is initialised.
+const _: () = assert!(
+    std::mem::size_of::<lc_metrics>() == 8 + 3 * (LC_HISTOGRAM_BUCKETS + 1) * 8 + 3 * 8,
+    "lc_metrics must have no padding"
+);
+
+/// The smallest `lc_metrics.size` accepted: `size` and `has_oldest_reader`.
+pub(crate) const LC_METRICS_SIZE_MIN: usize = 8;
+
+impl lc_metrics {
+    /// The full struct for `m`, with `size` = `filled`.
+    pub(crate) fn new(m: &Metrics, filled: u32) -> Self {
+        lc_metrics {
+            size: filled,
+            has_oldest_reader: u32::from(m.oldest_reader_snapshot.is_some()),
+            commit_latency_us: (&m.commit_latency_us).into(),
+            group_size: (&m.group_size).into(),
+            flush_us: (&m.flush_us).into(),
+            oldest_reader_snapshot: m.oldest_reader_snapshot.unwrap_or(0),
+            oldest_reader_age_commits: m.oldest_reader_age_commits,
+            oldest_reader_pinned_versions: m.oldest_reader_pinned_versions,
         }
     }
 }

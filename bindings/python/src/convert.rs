@@ -4,12 +4,15 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use libcommit::{CommitMode, Isolation, Options, Pgno, SyncMode};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyByteArray, PyBytes, PyList, PyMapping, PyMemoryView, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyList, PyMapping, PyMemoryView, PyString, PyTuple,
+};
 
 use crate::errors::{invalid, to_py_err};
 
@@ -23,19 +26,7 @@ pub(crate) type Entry = (Pgno, Option<Data>);
 /// An `int` in `0..=u32::MAX`.
 pub(crate) fn u32_arg(obj: &Bound<'_, PyAny>, op: &str, name: &str) -> PyResult<u32> {
     let py = obj.py();
-    let value: u64 = match obj.extract::<u64>() {
-        Ok(value) => value,
-        // Negative or beyond 64 bits: the type is right, the value is not.
-        Err(e) if e.is_instance_of::<PyOverflowError>(py) => {
-            return Err(invalid(py, op, format!("{name} {obj} is out of range")));
-        }
-        Err(_) => {
-            return Err(PyTypeError::new_err(format!(
-                "{op}: {name} must be an int, not {}",
-                type_name(obj)
-            )));
-        }
-    };
+    let value = u64_arg(obj, op, name)?;
     u32::try_from(value).map_err(|_| {
         invalid(
             py,
@@ -43,6 +34,22 @@ pub(crate) fn u32_arg(obj: &Bound<'_, PyAny>, op: &str, name: &str) -> PyResult<
             format!("{name} {value} is out of range 0..=4294967295"),
         )
     })
+}
+
+/// An `int` in `0..=u64::MAX`.
+pub(crate) fn u64_arg(obj: &Bound<'_, PyAny>, op: &str, name: &str) -> PyResult<u64> {
+    let py = obj.py();
+    match obj.extract::<u64>() {
+        Ok(value) => Ok(value),
+        // Negative or beyond 64 bits: the type is right, the value is not.
+        Err(e) if e.is_instance_of::<PyOverflowError>(py) => {
+            Err(invalid(py, op, format!("{name} {obj} is out of range")))
+        }
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{op}: {name} must be an int, not {}",
+            type_name(obj)
+        ))),
+    }
 }
 
 /// A page number: an `int` in `1..=2**32-1`.
@@ -187,6 +194,41 @@ fn choice<'c, T: Copy>(
     ))
 }
 
+/// A durability mode: "full", "normal" or "off".
+pub(crate) fn sync_mode(obj: &Bound<'_, PyAny>, op: &str) -> PyResult<SyncMode> {
+    let choices = [
+        ("full", SyncMode::Full),
+        ("normal", SyncMode::Normal),
+        ("off", SyncMode::Off),
+    ];
+    choice(obj, op, "sync", &choices)
+}
+
+/// A timeout in seconds (int or float, >= 0), or `None` for no limit.
+pub(crate) fn timeout(obj: Option<&Bound<'_, PyAny>>, op: &str) -> PyResult<Option<Duration>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{op}: timeout must be a number of seconds, not bool"
+        )));
+    }
+    let seconds: f64 = obj.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{op}: timeout must be a number of seconds or None, not {}",
+            type_name(obj)
+        ))
+    })?;
+    Duration::try_from_secs_f64(seconds).map(Some).map_err(|_| {
+        invalid(
+            obj.py(),
+            op,
+            format!("timeout {seconds}: must be a finite number of seconds >= 0"),
+        )
+    })
+}
+
 /// The keyword arguments of `libcommit.open`, before validation; `None`
 /// (left out) keeps the engine's default.
 pub(crate) struct OpenArgs<'a, 'py> {
@@ -211,12 +253,7 @@ impl OpenArgs<'_, '_> {
             options.set_page_size(value).map_err(engine_err)?;
         }
         if let Some(obj) = self.sync {
-            let choices = [
-                ("full", SyncMode::Full),
-                ("normal", SyncMode::Normal),
-                ("off", SyncMode::Off),
-            ];
-            options.sync = choice(obj, OP, "sync", &choices)?;
+            options.sync = sync_mode(obj, OP)?;
         }
         if let Some(obj) = self.mode {
             let choices = [("wal", CommitMode::Wal), ("native", CommitMode::Native)];

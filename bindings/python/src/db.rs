@@ -6,6 +6,7 @@
 //! waits on it.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use libcommit::{Database, Error, PageWrite, Stats, Transaction};
 use pyo3::prelude::*;
@@ -13,7 +14,11 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::convert;
 use crate::errors::engine;
-use crate::reports::{PyCheckpointReport, PyRecoveryReport};
+use crate::reports::{metrics_dict, PyCheckpointReport, PyRecoveryReport};
+
+/// How long one wait of `wait_durable` lasts with the GIL released before
+/// it checks for signals (Ctrl-C) and waits again.
+const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// An open database. Use it as a context manager (`with libcommit.open(p)
 /// as db:`) to close it on exit. One object may be shared by many threads:
@@ -43,7 +48,22 @@ impl PyDatabase {
     /// object, or None to delete the page - and returns the commit's
     /// sequence number. Blind writes never conflict; one bad entry rejects
     /// the whole batch.
-    fn commit(&self, py: Python<'_>, writes: &Bound<'_, PyAny>) -> PyResult<u64> {
+    ///
+    /// ``sync`` ("full", "normal" or "off") overrides the database's mode
+    /// for this commit: with "normal" or "off" it returns once the commit
+    /// is written, and the sequence number is a ticket for
+    /// ``wait_durable``.
+    #[pyo3(signature = (writes, *, sync=None))]
+    fn commit(
+        &self,
+        py: Python<'_>,
+        writes: &Bound<'_, PyAny>,
+        sync: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let sync = sync
+            .filter(|s| !s.is_none())
+            .map(|s| convert::sync_mode(s, "commit"))
+            .transpose()?;
         let entries = convert::writes(writes, "commit")?;
         let batch: Vec<PageWrite<'_>> = entries
             .iter()
@@ -52,7 +72,57 @@ impl PyDatabase {
                 data: data.as_deref(),
             })
             .collect();
-        engine(py, "commit", || self.db.commit_batch(&batch))
+        engine(py, "commit", || match sync {
+            None => self.db.commit_batch(&batch),
+            Some(sync) => self.db.commit_batch_with_sync(&batch, sync),
+        })
+    }
+
+    /// The durable watermark: every commit with a sequence number <= this
+    /// is on stable storage (with sync="off": handed to the OS).
+    fn durable_seq(&self, py: Python<'_>) -> PyResult<u64> {
+        engine(py, "durable_seq", || self.db.durable_seq())
+    }
+
+    /// Waits until commit `seq` is durable: True once it is, False if
+    /// `timeout` seconds (None: no limit) passed first. Releases the GIL
+    /// while it waits and stays interruptible (KeyboardInterrupt). Raises
+    /// InvalidArgumentError for a `seq` not handed out yet.
+    #[pyo3(signature = (seq, timeout=None))]
+    fn wait_durable(
+        &self,
+        py: Python<'_>,
+        seq: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        const OP: &str = "wait_durable";
+        let seq = convert::u64_arg(seq, OP, "seq")?;
+        let deadline = convert::timeout(timeout, OP)?.map(|t| (Instant::now(), t));
+        loop {
+            let slice = match deadline {
+                None => WAIT_SLICE,
+                Some((start, limit)) => limit.saturating_sub(start.elapsed()).min(WAIT_SLICE),
+            };
+            if engine(py, OP, || self.db.wait_durable(seq, slice))? {
+                return Ok(true);
+            }
+            if let Some((start, limit)) = deadline {
+                if start.elapsed() >= limit {
+                    return Ok(false);
+                }
+            }
+            py.check_signals()?;
+        }
+    }
+
+    /// Histograms and how far the oldest reader lags: a dict with
+    /// "commit_latency_us", "group_size" and "flush_us" (each a dict of
+    /// "buckets" - a list of 40 power-of-two bucket counts - "sum" and
+    /// "count"), "oldest_reader_snapshot" (None without readers),
+    /// "oldest_reader_age_commits" and "oldest_reader_pinned_versions".
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = engine(py, "metrics", || self.db.metrics())?;
+        metrics_dict(py, &m)
     }
 
     /// The latest committed image of page `pgno`, or None if the page was
@@ -234,6 +304,17 @@ impl PyTransaction {
         let pgno = convert::pgno(pgno, "write")?;
         let data = convert::data(data, "write")?;
         self.with_live(py, "write", |txn| txn.write(pgno, &data))
+    }
+
+    /// Sets the durability mode of this transaction's commit ("full",
+    /// "normal" or "off"), overriding the database's; see
+    /// ``Database.commit``.
+    fn set_sync(&self, py: Python<'_>, mode: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mode = convert::sync_mode(mode, "set_sync")?;
+        self.with_live(py, "set_sync", |txn| {
+            txn.set_sync(mode);
+            Ok(())
+        })
     }
 
     /// Deletes page `pgno` when the transaction commits.

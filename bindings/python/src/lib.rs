@@ -8,6 +8,7 @@
 mod convert;
 mod db;
 mod errors;
+mod inspect;
 mod reports;
 
 use libcommit::{Database, RecoveryOptions};
@@ -15,7 +16,7 @@ use pyo3::prelude::*;
 
 use crate::db::{PyDatabase, PyTransaction};
 use crate::errors::engine;
-use crate::reports::{PyCheckpointReport, PyRecoveryReport};
+use crate::reports::{PyCheckpointReport, PyRecoveryReport, PySegmentReport};
 
 /// Opens the database at `path` (str, bytes or os.PathLike), creating it if
 /// missing (unless read-only), and replays its write-ahead log.
@@ -94,9 +95,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", libcommit::VERSION)?;
     m.add_function(wrap_pyfunction!(open_database, m)?)?;
     m.add_function(wrap_pyfunction!(recover, m)?)?;
+    m.add_function(wrap_pyfunction!(inspect::info, m)?)?;
+    m.add_function(wrap_pyfunction!(inspect::verify, m)?)?;
     m.add_class::<PyDatabase>()?;
     m.add_class::<PyTransaction>()?;
     m.add_class::<PyRecoveryReport>()?;
+    m.add_class::<PySegmentReport>()?;
     m.add_class::<PyCheckpointReport>()?;
     Ok(())
 }

@@ -20,6 +20,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::native::CapsuleStore;
 use crate::options::SyncMode;
 use crate::types::CommitSeq;
 use crate::wal::Log;
@@ -27,16 +28,16 @@ use crate::wal::Log;
 /// What a group flush makes durable, in order.
 #[derive(Clone, Copy)]
 pub struct Logs<'a> {
-    /// NATIVE mode's capsule stream, synced first: a capsule must be
-    /// durable before the marker naming it is.
-    pub capsules: Option<&'a Log>,
+    /// NATIVE mode's capsules: a capsule must be durable before the
+    /// marker naming it is.
+    pub capsules: Option<&'a CapsuleStore>,
     pub wal: &'a Log,
 }
 
 impl Logs<'_> {
     fn sync(&self, from: u64, to: u64) -> Result<()> {
         if let Some(c) = self.capsules {
-            c.sync_range(0, u64::MAX)?;
+            c.sync_relaxed()?;
         }
         self.wal.sync_range(from, to)
     }

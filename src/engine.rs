@@ -423,7 +423,9 @@ impl Engine {
                     |off, bytes| self.capsules.log.write_at(off, bytes),
                 ))?
             };
-            if sync == SyncMode::Full {
+            if sync != SyncMode::Full {
+                self.capsules.mark_relaxed();
+            } else {
                 // FSYNC_1: capsules durable before any marker names them.
                 self.capsules
                     .make_durable()
@@ -652,7 +654,7 @@ impl Engine {
     /// The logs a group flush syncs: in NATIVE mode the capsules first.
     fn logs(&self) -> Logs<'_> {
         Logs {
-            capsules: (self.opts.commit_mode == CommitMode::Native).then_some(&self.capsules.log),
+            capsules: (self.opts.commit_mode == CommitMode::Native).then_some(&self.capsules),
             wal: &self.log,
         }
     }

@@ -2,7 +2,8 @@
 //! capsules durable before their markers are appended (FSYNC_1), and the
 //! bookkeeping that lets checkpoints reclaim capsule space.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -21,7 +22,13 @@ pub struct CapsuleStore {
     /// Capsules that may still be needed: offset -> seq (PENDING while
     /// their commit is in flight). Checkpoints drop those <= C.
     live: Mutex<BTreeMap<u64, CommitSeq>>,
+    /// Offsets of capsules whose commits are in flight (PENDING in `live`),
+    /// so FSYNC_1 finds the oldest in O(log n).
+    pending: Mutex<BTreeSet<u64>>,
     barrier: SyncBarrier,
+    /// Set when a capsule is written without FSYNC_1 (a commit below sync
+    /// FULL): the next group flush must sync capsules before markers.
+    relaxed_unsynced: AtomicBool,
 }
 
 impl CapsuleStore {
@@ -33,7 +40,9 @@ impl CapsuleStore {
             log,
             tail: Mutex::new(tail),
             live: Mutex::new(replayed.iter().copied().collect()),
+            pending: Mutex::new(BTreeSet::new()),
             barrier: SyncBarrier::default(),
+            relaxed_unsynced: AtomicBool::new(false),
         }
     }
 
@@ -47,6 +56,7 @@ impl CapsuleStore {
             at
         };
         self.live.lock().insert(at, PENDING);
+        self.pending.lock().insert(at);
         if let Err(e) = self.log.ensure_prepared(at + len, epoch) {
             self.release(at);
             return Err(e);
@@ -57,18 +67,46 @@ impl CapsuleStore {
     /// Forgets a capsule whose commit did not happen (conflict, error).
     pub fn release(&self, offset: u64) {
         self.live.lock().remove(&offset);
+        self.pending.lock().remove(&offset);
     }
 
     /// Records the commit_seq a capsule was committed as.
     pub fn assign(&self, offset: u64, seq: CommitSeq) {
         let prev = self.live.lock().insert(offset, seq);
         debug_assert_eq!(prev, Some(PENDING));
+        self.pending.lock().remove(&offset);
     }
 
     /// FSYNC_1: returns once a sync that started after this call's
-    /// capsule writes has completed.
+    /// capsule writes has completed. Syncs only the segments holding
+    /// capsules whose commits are still in flight.
     pub fn make_durable(&self) -> Result<()> {
-        self.barrier.wait(|| self.log.sync_range(0, u64::MAX))
+        self.barrier.wait(|| self.sync_pending())
+    }
+
+    fn sync_pending(&self) -> Result<()> {
+        let to = *self.tail.lock();
+        let from = self.pending.lock().first().copied().unwrap_or(to);
+        self.log.sync_range(from, to)
+    }
+
+    /// Notes a capsule written without FSYNC_1.
+    pub fn mark_relaxed(&self) {
+        self.relaxed_unsynced.store(true, Ordering::Release);
+    }
+
+    /// Before a group flush syncs markers: syncs the capsules of relaxed
+    /// commits, if any were written. Every marker the flush covers was
+    /// written after its capsule, so a capsule it needs set the flag
+    /// before the flush began.
+    pub fn sync_relaxed(&self) -> Result<()> {
+        if self.relaxed_unsynced.swap(false, Ordering::AcqRel) {
+            if let Err(e) = self.log.sync_range(0, u64::MAX) {
+                self.relaxed_unsynced.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// After a checkpoint at `upto`: forgets capsules of commits <= it and

@@ -2,6 +2,9 @@
 //! (or skipped on request), and a crash at any point of the log yields a
 //! prefix of commits with no gap and no partial commit.
 
+mod common;
+
+use common::flip_file_byte;
 use std::path::{Path, PathBuf};
 
 use libcommit::{recover, Database, Options, PageWrite, RecoveryOptions, Status, SyncMode};
@@ -139,19 +142,6 @@ fn truncating_the_log_anywhere_yields_a_clean_prefix() {
     assert!(seen.len() > 5, "cuts landed at different commits: {seen:?}");
 }
 
-fn flip(path: &Path, offset: u64) {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut b = [0u8; 1];
-    f.read_exact_at(&mut b, offset).unwrap();
-    b[0] ^= 0x40;
-    f.write_all_at(&b, offset).unwrap();
-}
-
 #[test]
 fn corruption_before_valid_commits_is_refused_then_skipped_on_request() {
     let dir = tempfile::tempdir().unwrap();
@@ -161,7 +151,7 @@ fn corruption_before_valid_commits_is_refused_then_skipped_on_request() {
     let first = segs[0].clone();
     // A byte in the middle of the first segment's data; later segments
     // hold commits that were made durable after it.
-    flip(&first, 4096 + 20_000);
+    flip_file_byte(&first, 4096 + 20_000, 0x40);
     let before: Vec<Vec<u8>> = segs.iter().map(|s| std::fs::read(s).unwrap()).collect();
     let e = Database::open(&path, opts()).unwrap_err();
     assert_eq!(e.status(), Status::Corrupt, "{e}");
@@ -298,11 +288,11 @@ fn a_clean_close_seals_the_log_in_every_sync_mode() {
         // this from a torn tail.
         let seg = segments(dir.path()).pop().unwrap();
         let extent = data_extent(&seg);
-        flip(&seg, extent - 60);
+        flip_file_byte(&seg, extent - 60, 0x40);
         let e = Database::open(&path, o.clone()).unwrap_err();
         assert_eq!(e.status(), Status::Corrupt, "{sync:?}: {e}");
         // A reopen/close cycle without commits keeps the log valid.
-        flip(&seg, extent - 60);
+        flip_file_byte(&seg, extent - 60, 0x40);
         let db = Database::open(&path, o.clone()).unwrap();
         db.close().unwrap();
         let db = Database::open(&path, o).unwrap();

@@ -1,6 +1,9 @@
 //! Read-only inspection: info, verify and dump on healthy, torn and
 //! corrupted databases.
 
+mod common;
+
+use common::flip_file_byte;
 use std::path::Path;
 
 use libcommit::{inspect, Database, Options, PageWrite};
@@ -25,19 +28,6 @@ fn populate(path: &Path) {
             .unwrap();
     }
     db.close().unwrap();
-}
-
-fn flip(path: &Path, offset: u64) {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut b = [0u8; 1];
-    f.read_exact_at(&mut b, offset).unwrap();
-    b[0] ^= 1;
-    f.write_all_at(&b, offset).unwrap();
 }
 
 #[test]
@@ -73,7 +63,7 @@ fn verify_names_a_flipped_byte_in_a_checkpointed_page() {
     let path = dir.path().join("i.db");
     populate(&path);
     // Slots start after the two 4 KiB header copies; damage the first one.
-    flip(&path, 8192 + 100);
+    flip_file_byte(&path, 8192 + 100, 1);
     let v = inspect::verify(&path, &mut |_, _| {}).unwrap();
     assert_eq!(v.bad.len(), 1, "{v:?}");
     assert_eq!(v.bad[0].file, path);

@@ -3,6 +3,9 @@
 //! runs one concurrent workload in both modes and with 1 and N lanes and
 //! requires page-for-page identical recovered databases.
 
+mod common;
+
+use common::flip_file_byte;
 use std::path::{Path, PathBuf};
 use std::thread;
 
@@ -99,19 +102,6 @@ fn conflicts_in_native_mode_write_no_marker() {
     );
 }
 
-fn flip(path: &Path, offset: u64) {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut b = [0u8; 1];
-    f.read_exact_at(&mut b, offset).unwrap();
-    b[0] ^= 0x10;
-    f.write_all_at(&b, offset).unwrap();
-}
-
 #[test]
 fn a_marker_whose_capsule_fails_verification_is_corruption() {
     for sync in [SyncMode::Full, SyncMode::Normal] {
@@ -126,7 +116,7 @@ fn a_marker_whose_capsule_fails_verification_is_corruption() {
         db.close().unwrap();
         let cap = files_with(dir.path(), "-cap-seg-").pop().unwrap();
         // Inside the fifth capsule's image (capsules here are 1048 bytes).
-        flip(&cap, 4096 + 4 * 1048 + 500);
+        flip_file_byte(&cap, 4096 + 4 * 1048 + 500, 0x10);
         let e = Database::open(&path, o.clone()).unwrap_err();
         assert_eq!(e.status(), Status::Corrupt, "{sync:?}: {e}");
         let report = libcommit::recover(

@@ -1013,3 +1013,17 @@ impl Anomalies {
         );
     }
 }
+
+/// Flips the bits `mask` of the byte at `offset` of a real file.
+pub fn flip_file_byte(path: &Path, offset: u64, mask: u8) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, offset).unwrap();
+    b[0] ^= mask;
+    f.write_all_at(&b, offset).unwrap();
+}

@@ -197,8 +197,11 @@ impl Database {
                 None => engine.check_pgno(w.pgno)?,
             }
         }
-        for w in writes {
-            set.put(engine.spill_policy(), w.pgno, w.data)?;
+        {
+            let _stage = tracing::trace_span!("stage", pages = writes.len()).entered();
+            for w in writes {
+                set.put(engine.spill_policy(), w.pgno, w.data)?;
+            }
         }
         self.handle.commit(None, set, &[], sync)
     }

@@ -367,6 +367,7 @@ impl Engine {
         let (at, undo) = self.sequence(snapshot, writes, reads, len)?;
         // Write: encode into a lane buffer and copy into the reserved range.
         let written = {
+            let _span = tracing::trace_span!("write", seq = at.seq, bytes = len).entered();
             let mut lane = self.lanes.acquire();
             let db_id = self.main.header().db_id;
             stage::encode(db_id, writes, at, &mut lane, |off, bytes| {
@@ -560,6 +561,7 @@ impl Engine {
         reads: &[Pgno],
         len: u64,
     ) -> Result<(Placement, Undo)> {
+        let _span = tracing::trace_span!("sequence", pages = writes.len()).entered();
         loop {
             let outcome = {
                 let mut sq = self.seq.lock();
@@ -615,6 +617,7 @@ impl Engine {
         offsets: impl Iterator<Item = u64>,
         inline: bool,
     ) {
+        let _span = tracing::trace_span!("publish", seq).entered();
         for ((&pgno, w), image_at) in writes.iter().zip(offsets) {
             let data = match w {
                 None => VersionData::Deleted,
@@ -702,6 +705,7 @@ impl Engine {
     }
 
     fn checkpoint_locked(&self) -> Result<CheckpointReport> {
+        let _span = tracing::debug_span!("checkpoint").entered();
         if self.opts.sync == SyncMode::Normal {
             // The log must be durable before pages reach the main file.
             self.pipe.flush_all(self.logs())?;

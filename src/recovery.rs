@@ -82,6 +82,7 @@ pub fn scan(
     main: &MainHeader,
     writable: bool,
 ) -> Result<Replay> {
+    let _span = tracing::debug_span!("recovery", path = %db_path.display()).entered();
     let (named, capsule_named, tmp) = list_log_files(storage, db_path)?;
     let capsule_segments = open_capsule_segments(storage, capsule_named, main, writable)?;
     let WalSegments {

@@ -172,8 +172,12 @@ impl Engine {
         if restart {
             log.restart(tail, replay.end, replay.last_epoch + 1)?;
         }
+        // The conflict index covers every commit since the checkpoint, so a
+        // snapshot as old as the checkpoint still validates correctly.
+        let mut sequencer = Sequencer::new(replay.last_seq, tail);
         let versions = VersionStore::default();
         for r in replay.records {
+            sequencer.note_writer(r.pgno, r.seq);
             versions.install(r.pgno, r.seq, r.data);
         }
         let pipe = Pipeline::new(
@@ -190,7 +194,7 @@ impl Engine {
             main,
             log,
             capsules,
-            seq: Mutex::new(Sequencer::new(replay.last_seq, tail)),
+            seq: Mutex::new(sequencer),
             pipe,
             versions,
             readers: Arc::new(ReaderTable::default()),

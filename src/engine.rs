@@ -86,6 +86,9 @@ pub struct Engine {
     path: PathBuf,
     opts: Options,
     main: MainFile,
+    /// The database id, fixed at creation (read on every commit, so kept
+    /// here rather than behind the main file's state lock).
+    db_id: u64,
     log: Log,
     /// NATIVE mode's capsules (read in any mode: a database may have been
     /// written in NATIVE mode before).
@@ -191,6 +194,7 @@ impl Engine {
         let engine = Arc::new(Engine {
             path: path.to_path_buf(),
             opts: opts.clone(),
+            db_id: header.db_id,
             main,
             log,
             capsules,
@@ -373,7 +377,7 @@ impl Engine {
         let written = {
             let _span = tracing::trace_span!("write", seq = at.seq, bytes = len).entered();
             let mut lane = self.lanes.acquire();
-            let db_id = self.main.header().db_id;
+            let db_id = self.db_id;
             stage::encode(db_id, writes, at, &mut lane, |off, bytes| {
                 self.log.write_at(off, bytes)
             })
@@ -414,7 +418,7 @@ impl Engine {
         }
         let cap_len = capsule::capsule_len(writes);
         let cap_off = self.fail_stop_on_io(self.capsules.reserve(cap_len, self.pipe.epoch()))?;
-        let db_id = self.main.header().db_id;
+        let db_id = self.db_id;
         let persisted = (|| {
             let digest = {
                 let mut lane = self.lanes.acquire();
@@ -524,7 +528,7 @@ impl Engine {
                 payload_len,
                 payload_crc: 0,
             }
-            .encode(self.main.header().db_id, &mut header);
+            .encode(self.db_id, &mut header);
             self.log.write_at(at.log_offset, &header)
         };
         if write_void(at.seq - 1).is_err() {
@@ -853,7 +857,7 @@ impl Engine {
             payload_len: 0,
             payload_crc: crc32c(&[]),
         }
-        .encode(self.main.header().db_id, &mut header);
+        .encode(self.db_id, &mut header);
         self.log.write_at(at, &header)?;
         self.log.sync_range(at, at + len)
     }

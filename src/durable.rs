@@ -280,6 +280,66 @@ impl Pipeline {
         }
     }
 
+    /// Takes on commits another process wrote, up to `last_seq` (ending at
+    /// `end`; `ends` are theirs in order). They are visible there, so they
+    /// are here; they are durable as far as `durable_hint` says, and this
+    /// process's next flush syncs from there on. Called only while this
+    /// process has no commit in flight.
+    pub fn adopt(
+        &self,
+        last_seq: CommitSeq,
+        end: u64,
+        ends: Vec<(CommitSeq, u64)>,
+        epoch: u64,
+        durable_hint: CommitSeq,
+    ) {
+        let mut st = self.state.lock();
+        if last_seq <= st.written_upto {
+            return;
+        }
+        assert!(
+            st.out_of_order.is_empty() && !st.flushing,
+            "adopting commits while this process has commits in flight"
+        );
+        st.written_upto = last_seq;
+        st.written_end = end;
+        st.ends.extend(ends);
+        st.epoch = st.epoch.max(epoch);
+        self.epoch.store(st.epoch, Ordering::Release);
+        let durable = durable_hint.min(last_seq);
+        if durable > st.durable_upto {
+            let i = st.ends.partition_point(|&(s, _)| s < durable);
+            if let Some(&(s, e)) = st.ends.get(i).filter(|&&(s, _)| s == durable) {
+                st.durable_upto = s;
+                st.durable_end = e;
+                self.durable.fetch_max(s, Ordering::AcqRel);
+            }
+        }
+        self.written.store(last_seq, Ordering::Release);
+        self.visible.fetch_max(last_seq, Ordering::AcqRel);
+        drop(st);
+        self.cv.notify_all();
+    }
+
+    /// After another process's checkpoint at `seq` (whose commits after it
+    /// begin at `log_start`) overtook everything this process knew.
+    pub fn jump_to_checkpoint(&self, seq: CommitSeq, log_start: u64) {
+        let mut st = self.state.lock();
+        if seq <= st.written_upto {
+            return;
+        }
+        assert!(st.out_of_order.is_empty() && !st.flushing);
+        st.ends.clear();
+        st.ends.push_back((seq, log_start));
+        st.written_upto = seq;
+        st.written_end = log_start;
+        st.durable_upto = seq;
+        st.durable_end = log_start;
+        self.written.store(seq, Ordering::Release);
+        self.durable.fetch_max(seq, Ordering::AcqRel);
+        self.visible.fetch_max(seq, Ordering::AcqRel);
+    }
+
     /// Records the ends of commits replayed by recovery.
     pub fn seed_ends(&self, ends: Vec<(CommitSeq, u64)>) {
         self.state.lock().ends.extend(ends);

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::capsule;
+use crate::lease::{Lease, Wait};
+use crate::shm::Shm;
 use crate::durable::{Logs, Pipeline};
 use crate::error::{Error, Result};
 use crate::format::{crc32c, frame_len, SEGMENT_HEADER_BLOCK_BYTES};
@@ -35,6 +37,38 @@ const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(2);
 /// Attempts to re-read a log-resident version that a checkpoint may have
 /// moved into the main file meanwhile.
 const LOGGED_READ_ATTEMPTS: usize = 3;
+/// Attempts to load another process's checkpoint while yet another one may
+/// be overwriting what it freed.
+const ADOPT_CHECKPOINT_ATTEMPTS: usize = 5;
+/// Attempts of a reader to catch up and pin a snapshot while other
+/// processes checkpoint past it.
+const BEGIN_ATTEMPTS: usize = 16;
+
+/// How often a process sharing a database shows it is alive (its slot's
+/// heartbeat) and looks for background work.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How this engine keeps other engines off its database.
+enum Coord {
+    /// Storage that cannot be shared: `{path}-lock` for the engine's life.
+    Alone(Option<Box<dyn StorageFile>>),
+    /// Shared with other processes; true when this one is the first.
+    Shared(Lease, bool),
+}
+
+/// Inside the writer lease; leaving publishes this process's progress.
+struct LeaseGuard<'a> {
+    engine: &'a Engine,
+}
+
+impl Drop for LeaseGuard<'_> {
+    fn drop(&mut self) {
+        self.engine.publish();
+        if let Some(l) = &self.engine.lease {
+            l.exit();
+        }
+    }
+}
 
 /// A registered snapshot held by a transaction or a read.
 pub struct ReaderGuard {
@@ -104,9 +138,16 @@ pub struct Engine {
     spill: SpillPolicy,
     /// This boot's tag, written into commit records (see `Storage::boot_tag`).
     boot_tag: u32,
-    /// Held for the engine's life: the writer lease (kernel-released if
-    /// the process dies).
+    /// Storage that cannot be shared between processes: `{path}-lock`,
+    /// held for the engine's life (kernel-released if the process dies).
     lock_file: Mutex<Option<Box<dyn StorageFile>>>,
+    /// Storage shared between processes: the writer lease, taken per
+    /// commit group, and this process's slot in `{path}-shm`.
+    lease: Option<Lease>,
+    /// Serializes catching up on other processes' commits.
+    catch_up_lock: Mutex<()>,
+    /// The shm segment generation this process last looked at.
+    segments_seen: AtomicU64,
     signal: Arc<(Mutex<WorkerSignal>, Condvar)>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -114,7 +155,6 @@ pub struct Engine {
 impl Engine {
     /// Opens (creating if needed) and recovers the database at `path`.
     pub fn open(path: &Path, opts: &Options) -> Result<Arc<Engine>> {
-        let storage = Arc::clone(&opts.storage);
         let capacity = opts.segment_size_bytes - SEGMENT_HEADER_BLOCK_BYTES;
         if capacity < 2 * frame_len(opts.page_size as usize) {
             return Err(Error::invalid(format!(
@@ -122,10 +162,58 @@ impl Engine {
                 opts.segment_size_bytes, opts.page_size
             )));
         }
-        let sync = opts.sync != SyncMode::Off;
-        check_existing(&storage, path, opts.page_size)?;
+        crate::mainfile::require_parent_dir(opts.storage.as_ref(), path)?;
+        // Judged before anything is created beside the file (and again
+        // under the lease).
+        Self::check_openable(path, opts)?;
+        let shm = match Shm::open(&opts.storage, path) {
+            Ok(shm) => shm,
+            // A reader on read-only media: nobody can write there either.
+            Err(Error::Io { source, .. })
+                if opts.read_only
+                    && matches!(
+                        source.kind(),
+                        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                    ) =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(shm) = shm else {
+            let lock_file = take_lock(opts, path, opts.read_only)?;
+            return Self::open_locked(path, opts, Coord::Alone(lock_file));
+        };
+        let busy = Duration::from_millis(u64::from(opts.busy_timeout_ms));
+        let first = shm.attach(busy)?;
+        if first {
+            shm.clear();
+        }
+        let shm = Arc::new(shm);
+        let slot = shm.claim_slot()?;
+        let lease = Lease::new(Arc::clone(&shm), slot, busy);
+        // Recovery and loading run under the lease: no commit or checkpoint
+        // of another process moves the log or the main file meanwhile.
+        lease.enter(Wait::Busy, || Ok(()))?;
+        let engine = Self::open_locked(path, opts, Coord::Shared(lease, first));
+        if let Ok(e) = &engine {
+            if let Some(l) = &e.lease {
+                l.exit();
+            }
+        }
+        if first {
+            shm.share()?;
+        }
+        engine
+    }
+
+    /// Refuses a file that is not a database (or has another page size),
+    /// and a read-only open of a database that does not exist.
+    fn check_openable(path: &Path, opts: &Options) -> Result<()> {
+        check_existing(&opts.storage, path, opts.page_size)?;
         if opts.read_only
-            && !storage
+            && !opts
+                .storage
                 .exists(path)
                 .map_err(|e| Error::io("stat main file", path, e))?
         {
@@ -135,7 +223,15 @@ impl Engine {
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));
         }
-        let lock_file = take_lock(opts, path, opts.read_only)?;
+        Ok(())
+    }
+
+    fn open_locked(path: &Path, opts: &Options, coord: Coord) -> Result<Arc<Engine>> {
+        let storage = Arc::clone(&opts.storage);
+        let capacity = opts.segment_size_bytes - SEGMENT_HEADER_BLOCK_BYTES;
+        let sync = opts.sync != SyncMode::Off;
+        let shared = matches!(coord, Coord::Shared(..));
+        Self::check_openable(path, opts)?;
         let main = MainFile::open(&storage, path, opts.page_size, opts.read_only, sync)?
             .with_cache(opts.page_cache_bytes);
         let header = main.header();
@@ -160,6 +256,7 @@ impl Engine {
             page_size: opts.page_size,
             capacity,
             sync,
+            shared,
         };
         let capsules = open_capsules(
             &cfg,
@@ -191,6 +288,30 @@ impl Engine {
             replay.last_epoch,
         );
         pipe.seed_ends(replay.ends);
+        let (lock_file, lease, readers) = match coord {
+            Coord::Alone(f) => (f, None, ReaderTable::default()),
+            Coord::Shared(lease, first) => {
+                let shm = Arc::clone(&lease.shm);
+                if first {
+                    shm.set_identity(opts.page_size, header.db_id);
+                    shm.reset_tips(replay.last_seq, header.checkpoint_seq, header.generation);
+                } else {
+                    shm.check(opts.page_size, header.db_id)?;
+                }
+                if restart {
+                    shm.bump_segment_generation();
+                }
+                let slot = lease.slot;
+                let hook_shm = Arc::clone(&shm);
+                let readers = ReaderTable::with_hook(Box::new(move |oldest| {
+                    hook_shm.set_snapshot(slot, oldest)
+                }));
+                (None, Some(lease), readers)
+            }
+        };
+        let segments_seen = lease
+            .as_ref()
+            .map_or(0, |l| l.shm.segment_generation());
         let engine = Arc::new(Engine {
             path: path.to_path_buf(),
             opts: opts.clone(),
@@ -201,7 +322,7 @@ impl Engine {
             seq: Mutex::new(sequencer),
             pipe,
             versions,
-            readers: Arc::new(ReaderTable::default()),
+            readers: Arc::new(readers),
             lanes: Lanes::new(opts.effective_lanes()),
             checkpoint_lock: Mutex::new(()),
             last_recovery: replay.report,
@@ -213,6 +334,9 @@ impl Engine {
                 threshold_bytes: opts.spill_threshold_bytes,
             },
             lock_file: Mutex::new(lock_file),
+            lease,
+            catch_up_lock: Mutex::new(()),
+            segments_seen: AtomicU64::new(segments_seen),
             signal: Arc::new((Mutex::new(WorkerSignal::default()), Condvar::new())),
             worker: Mutex::new(None),
         });
@@ -222,6 +346,175 @@ impl Engine {
             engine.start_worker();
         }
         Ok(engine)
+    }
+
+    /// Enters the writer lease when other processes may share the
+    /// database (None when they cannot): waits up to busy_timeout, then
+    /// Busy; with `Wait::No`, Ok(None) also when another process has it.
+    fn enter_lease(&self, wait: Wait) -> Result<Option<LeaseGuard<'_>>> {
+        let Some(lease) = &self.lease else {
+            return Ok(None);
+        };
+        let entered = lease.enter(wait, || self.catch_up(true))?;
+        if !entered {
+            return Err(Error::Busy(format!(
+                "{}: another process holds the writer lease",
+                self.path.display()
+            )));
+        }
+        Ok(Some(LeaseGuard { engine: self }))
+    }
+
+    /// Like [`Engine::enter_lease`] without waiting: None when the lease is
+    /// elsewhere (or the storage is not shared: then Some(None)).
+    fn try_enter_lease(&self) -> Result<Option<Option<LeaseGuard<'_>>>> {
+        match self.enter_lease(Wait::No) {
+            Ok(g) => Ok(Some(g)),
+            Err(Error::Busy(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Tells other processes how far this one's commits have got.
+    fn publish(&self) {
+        if let Some(l) = &self.lease {
+            l.shm.publish(self.pipe.visible(), self.pipe.durable());
+        }
+    }
+
+    /// Catches up on what other processes did since this one last looked:
+    /// their checkpoints, then their commits. `holder`: this process has
+    /// just taken the writer lease, so nobody writes meanwhile - read to the
+    /// very end of the log, and repair a tail a dead holder left. Otherwise
+    /// (a reader) read up to the published commit tip only.
+    fn catch_up(&self, holder: bool) -> Result<()> {
+        let Some(lease) = &self.lease else {
+            return Ok(());
+        };
+        let shm = &lease.shm;
+        let _serial = self.catch_up_lock.lock();
+        if holder {
+            if self.main.disk_generation()? > self.main.header().generation {
+                self.adopt_checkpoint()?;
+            }
+        } else if shm.checkpoint_generation() > self.main.header().generation {
+            self.adopt_checkpoint()?;
+        }
+        let target = if holder {
+            None
+        } else {
+            let tip = shm.commit_tip();
+            if tip <= self.pipe.written() {
+                return Ok(());
+            }
+            Some(tip)
+        };
+        let seen = shm.segment_generation();
+        if seen != self.segments_seen.load(Ordering::Acquire) {
+            self.log.adopt_new_segments()?;
+            self.capsules.log.adopt_new_segments()?;
+            self.segments_seen.store(seen, Ordering::Release);
+        }
+        let (last, tail) = {
+            let sq = self.seq.lock();
+            (sq.next_seq_hint(), sq.tail())
+        };
+        let header = self.main.header();
+        let t = recovery::scan_tail(
+            &self.log.segments_from(tail),
+            &self.capsules.log.segments(),
+            &header,
+            self.boot_tag,
+            tail,
+            last,
+            target,
+        );
+        if let Some(c) = &t.corruption {
+            let e = Error::Corrupt(format!(
+                "{}: catching up on other processes' commits: {}",
+                self.path.display(),
+                c.reason
+            ));
+            if holder {
+                self.pipe.fail(&e);
+            }
+            return Err(e);
+        }
+        if let Some(tip) = target {
+            if t.last_seq < tip {
+                return Err(Error::Internal(format!(
+                    "{}: commit {tip} is published but the log ends after commit {}",
+                    self.path.display(),
+                    t.last_seq
+                )));
+            }
+        }
+        if t.last_seq == last && !t.dirty_tail {
+            return Ok(());
+        }
+        {
+            let mut sq = self.seq.lock();
+            for r in &t.records {
+                sq.note_writer(r.pgno, r.seq);
+            }
+        }
+        for r in t.records {
+            self.versions.install(r.pgno, r.seq, r.data);
+        }
+        self.capsules.adopt(&t.capsules, t.capsules_end);
+        let mut new_tail = t.end;
+        if holder && t.dirty_tail && !self.opts.read_only {
+            // A holder died mid-commit: its unfinished frames lie past the
+            // end. Never write over them in place; continue in a fresh
+            // segment that voids them, as recovery does.
+            new_tail = self.log.prepared_end();
+            let epoch = self.pipe.epoch().max(t.last_epoch) + 1;
+            self.fail_stop_on_io(self.log.restart(new_tail, t.end, epoch))?;
+            shm.bump_segment_generation();
+            self.segments_seen.fetch_add(1, Ordering::AcqRel);
+        }
+        self.seq.lock().adopt(t.last_seq, new_tail);
+        let durable_hint = shm.state().durable_tip;
+        self.pipe
+            .adopt(t.last_seq, t.end, t.ends, t.last_epoch, durable_hint);
+        if holder && self.opts.sync == SyncMode::Full && self.pipe.durable() < self.pipe.written() {
+            // What the last holder left unsynced (it ran below FULL, or
+            // died) becomes durable before anything is built on it.
+            self.pipe.flush_all(self.logs())?;
+        }
+        Ok(())
+    }
+
+    /// Takes on a checkpoint another process made: its main-file state,
+    /// and everything it made unnecessary here. Every snapshot of this
+    /// process is at or past it (the checkpointer respected our slot).
+    fn adopt_checkpoint(&self) -> Result<()> {
+        let mut attempt = 0;
+        let header = loop {
+            match self.main.reload() {
+                Ok(Some(h)) => break h,
+                Ok(None) => return Ok(()),
+                // A checkpoint running meanwhile reused what we were reading.
+                Err(Error::Corrupt(_)) if attempt < ADOPT_CHECKPOINT_ATTEMPTS => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        let c = header.checkpoint_seq;
+        self.versions.gc(c);
+        let oldest = self.readers.oldest_or(|| self.pipe.visible());
+        {
+            let mut sq = self.seq.lock();
+            if c > sq.next_seq_hint() {
+                // We were idle past it: nothing we knew is needed.
+                sq.adopt(c, header.log_start);
+            }
+            sq.prune(oldest);
+        }
+        self.pipe.jump_to_checkpoint(c, header.log_start);
+        self.pipe.trim_ends(c);
+        self.log.retire_before(header.log_start)?;
+        self.capsules.checkpointed(c)?;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -269,11 +562,36 @@ impl Engine {
         &self.spill
     }
 
-    /// Registers a reader at the latest visible commit.
+    /// Registers a reader at the latest visible commit - in any process:
+    /// commits other processes published are caught up on first.
     pub fn begin_read(&self) -> Result<ReaderGuard> {
-        Ok(ReaderGuard {
-            token: self.readers.register(|| self.pipe.visible()),
-        })
+        let Some(lease) = &self.lease else {
+            return Ok(ReaderGuard {
+                token: self.readers.register(|| self.pipe.visible()),
+            });
+        };
+        let mut last_err = None;
+        for _ in 0..BEGIN_ATTEMPTS {
+            if let Err(e) = self.catch_up(false) {
+                // A checkpoint elsewhere may have retired what we were
+                // reading: look again.
+                last_err = Some(e);
+                continue;
+            }
+            // The slot now shows our snapshot (the table's hook, SeqCst);
+            // a checkpoint that read the slots before that has published
+            // its target first, so we see it here and start over.
+            let token = self.readers.register(|| self.pipe.visible());
+            if lease.shm.checkpoint_target() <= token.snapshot() {
+                return Ok(ReaderGuard { token });
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            Error::Busy(format!(
+                "{}: checkpoints in other processes kept overtaking this reader",
+                self.path.display()
+            ))
+        }))
     }
 
     /// The image of `pgno` at `snapshot`.
@@ -350,6 +668,9 @@ impl Engine {
         let _span = tracing::debug_span!("commit", pages = writes.len()).entered();
         self.check_writable()?;
         let sync = sync.unwrap_or(self.opts.sync);
+        // Held until the commit is done (durable or written, as `sync`
+        // asks): the next holder continues after every byte of it.
+        let _lease = self.enter_lease(Wait::Busy)?;
         let r = match self.opts.commit_mode {
             CommitMode::Wal => self.commit_wal(snapshot, &writes, reads, sync),
             CommitMode::Native => self.commit_native(snapshot, &writes, reads, sync),
@@ -417,7 +738,12 @@ impl Engine {
             }
         }
         let cap_len = capsule::capsule_len(writes);
-        let cap_off = self.fail_stop_on_io(self.capsules.reserve(cap_len, self.pipe.epoch()))?;
+        let cap_before = self.capsules.log.prepared_end();
+        let cap_off = self.fail_stop_on_io(self.capsules.reserve(cap_len, self.pipe.epoch()));
+        if self.capsules.log.prepared_end() != cap_before {
+            self.announce_segment();
+        }
+        let cap_off = cap_off?;
         let db_id = self.db_id;
         let persisted = (|| {
             let digest = {
@@ -493,7 +819,20 @@ impl Engine {
     /// ordinary error (nothing was sequenced); any other failure - a
     /// write, a sync, a rename, a directory sync - is fail-stop.
     fn prepare_log(&self, end: u64) -> Result<()> {
-        self.fail_stop_on_io(self.log.ensure_prepared(end, self.pipe.epoch()))
+        let before = self.log.prepared_end();
+        let r = self.fail_stop_on_io(self.log.ensure_prepared(end, self.pipe.epoch()));
+        if self.log.prepared_end() != before {
+            self.announce_segment();
+        }
+        r
+    }
+
+    /// Tells other processes that a log segment was added.
+    fn announce_segment(&self) {
+        if let Some(l) = &self.lease {
+            l.shm.bump_segment_generation();
+            self.segments_seen.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     fn fail_stop_on_io<T>(&self, r: Result<T>) -> Result<T> {
@@ -653,6 +992,7 @@ impl Engine {
             self.pipe
                 .complete(self.logs(), at.seq, at.log_offset + len, sync)?;
         }
+        self.publish();
         if self.opts.sync == SyncMode::Full && sync != SyncMode::Full {
             let (lock, cv) = &*self.signal;
             lock.lock().flush = true;
@@ -701,6 +1041,14 @@ impl Engine {
     /// Moves every commit up to the oldest reader's snapshot into the main
     /// file and retires the segments that then hold nothing needed.
     pub fn checkpoint(&self) -> Result<CheckpointReport> {
+        self.check_writable()?;
+        let _lease = self.enter_lease(Wait::Busy)?;
+        self.checkpoint_leased()
+    }
+
+    /// The checkpoint of a process that already holds the lease (or needs
+    /// none).
+    fn checkpoint_leased(&self) -> Result<CheckpointReport> {
         let _only_one = self.checkpoint_lock.lock();
         self.check_writable()?;
         let result = self.checkpoint_locked();
@@ -719,7 +1067,17 @@ impl Engine {
             self.pipe.flush_all(self.logs())?;
         }
         let old = self.main.header();
-        let target = self.readers.oldest_or(|| self.pipe.visible());
+        let mut target = self.readers.oldest_or(|| self.pipe.visible());
+        if let Some(l) = &self.lease {
+            // Never past a live reader of another process: announce the
+            // target, then read their snapshots (a reader publishes its
+            // snapshot, then reads the target - one of us sees the other).
+            l.shm.set_checkpoint_target(target);
+            if let Some(theirs) = l.shm.oldest_other_snapshot(l.slot) {
+                target = target.min(theirs).max(old.checkpoint_seq);
+                l.shm.set_checkpoint_target(target);
+            }
+        }
         if target <= old.checkpoint_seq {
             return Ok(CheckpointReport {
                 pages_written: 0,
@@ -750,6 +1108,10 @@ impl Engine {
             target,
             log_start,
         )?;
+        if let Some(l) = &self.lease {
+            l.shm
+                .publish_checkpoint(target, self.main.header().generation);
+        }
         self.versions.gc(target);
         let oldest = self.readers.oldest_or(|| self.pipe.visible());
         self.seq.lock().prune(oldest);
@@ -792,9 +1154,10 @@ impl Engine {
     fn start_worker(self: &Arc<Self>) {
         let weak: Weak<Engine> = Arc::downgrade(self);
         let signal = Arc::clone(&self.signal);
+        let heartbeat = self.lease.is_some().then_some(HEARTBEAT_INTERVAL);
         let handle = std::thread::Builder::new()
             .name("libcommit-worker".into())
-            .spawn(move || worker_loop(weak, signal))
+            .spawn(move || worker_loop(weak, signal, heartbeat))
             .ok();
         *self.worker.lock() = handle;
     }
@@ -815,7 +1178,7 @@ impl Engine {
         let result = if self.opts.read_only || self.pipe.check_failed().is_err() {
             Ok(())
         } else {
-            self.seal()
+            self.close_log()
         };
         // Stray users of this engine (none should remain) now fail, and the
         // writer lock goes even if something still holds the engine.
@@ -824,6 +1187,35 @@ impl Engine {
             self.path.display()
         )));
         self.lock_file.lock().take();
+        if let Some(l) = &self.lease {
+            l.shm.release_slot(l.slot);
+            l.shm.detach();
+        }
+        result
+    }
+
+    /// At close: the last process seals the log; another one only makes
+    /// its NORMAL-mode commits durable (a seal mid-log, while others go
+    /// on, would vouch for frames still being written).
+    fn close_log(&self) -> Result<()> {
+        let Some(l) = &self.lease else {
+            return self.seal();
+        };
+        let alone = l.shm.try_alone()?;
+        let result = match self.enter_lease(Wait::Busy) {
+            Ok(_lease) if alone => self.seal(),
+            Ok(_lease) if self.opts.sync == SyncMode::Normal => {
+                self.pipe.flush_all(self.logs()).map(|_| ())
+            }
+            Ok(_) => Ok(()),
+            // Another process holds the lease: our commits are in the log
+            // already; the seal is only an aid to recovery.
+            Err(Error::Busy(_)) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if alone {
+            l.shm.share()?;
+        }
         result
     }
 
@@ -865,11 +1257,19 @@ impl Engine {
     /// Background duty: keep a prepared segment ahead of the tail and
     /// checkpoint when the log passes its threshold.
     fn background_step(&self) {
+        if let Some(l) = &self.lease {
+            l.shm.heartbeat(l.slot);
+        }
         let capacity = self.log.config().capacity;
-        let tail = self.seq.lock().tail();
         if self.pipe.check_failed().is_err() {
             return;
         }
+        // Log and checkpoint work needs the lease; when another process
+        // has it, that process does the work.
+        let Ok(Some(_lease)) = self.try_enter_lease() else {
+            return;
+        };
+        let tail = self.seq.lock().tail();
         if self.log.prepared_end().saturating_sub(tail) < capacity / 2 {
             // Out of space here is not fatal: a committer that needs the
             // space prepares it itself and reports Full. An I/O failure
@@ -878,18 +1278,29 @@ impl Engine {
         }
         let threshold = self.opts.checkpoint_threshold_bytes;
         if threshold > 0 && tail.saturating_sub(self.main.header().log_start) > threshold {
-            let _ = self.checkpoint();
+            let _ = self.checkpoint_leased();
         }
     }
 }
 
-fn worker_loop(engine: Weak<Engine>, signal: Arc<(Mutex<WorkerSignal>, Condvar)>) {
+fn worker_loop(
+    engine: Weak<Engine>,
+    signal: Arc<(Mutex<WorkerSignal>, Condvar)>,
+    heartbeat: Option<Duration>,
+) {
     let (lock, cv) = &*signal;
     loop {
         {
             let mut s = lock.lock();
             while !s.wake && !s.flush && !s.stop {
-                cv.wait(&mut s);
+                match heartbeat {
+                    Some(every) => {
+                        if cv.wait_for(&mut s, every).timed_out() {
+                            break;
+                        }
+                    }
+                    None => cv.wait(&mut s),
+                }
             }
             if s.stop {
                 return;
@@ -903,6 +1314,7 @@ fn worker_loop(engine: Weak<Engine>, signal: Arc<(Mutex<WorkerSignal>, Condvar)>
             if flush {
                 // Errors poison the pipeline; every waiter sees them.
                 let _ = e.pipe.flush_all(e.logs());
+                e.publish();
             }
             e.background_step();
         }

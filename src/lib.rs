@@ -38,6 +38,7 @@ mod durable;
 mod engine;
 mod error;
 mod format;
+mod lease;
 #[cfg(test)]
 mod fuzz;
 pub mod inspect;
@@ -50,6 +51,7 @@ mod pagecache;
 mod recovery;
 mod registry;
 mod sequence;
+mod shm;
 mod spill;
 mod stage;
 pub mod storage;

@@ -335,6 +335,42 @@ impl MainFile {
         Ok(map)
     }
 
+    /// The generation of the newest valid header on disk (another process
+    /// may have checkpointed); 0 when neither copy reads back valid.
+    pub fn disk_generation(&self) -> Result<u64> {
+        let mut best = 0;
+        for copy in 0..2u64 {
+            let mut buf = [0u8; MAIN_HEADER_BYTES];
+            match self.file.read_at(&mut buf, copy * MAIN_HEADER_BLOCK_BYTES) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => continue,
+                Err(e) => return Err(Error::io("read main header", &self.path, e)),
+            }
+            if let Ok(h) = MainHeader::decode(&buf) {
+                best = best.max(h.generation);
+            }
+        }
+        Ok(best)
+    }
+
+    /// Loads the state another process's checkpoint left on disk, if it is
+    /// newer than ours; returns its header then. A checkpoint running in
+    /// another process meanwhile can make what we read inconsistent: that
+    /// shows as a checksum error, and the caller retries.
+    pub fn reload(&self) -> Result<Option<MainHeader>> {
+        let len = self
+            .file
+            .len()
+            .map_err(|e| Error::io("stat main file", &self.path, e))?;
+        let fresh = Self::load(self.file.as_ref(), &self.path, len)?;
+        let mut st = self.state.write();
+        if fresh.header.generation <= st.header.generation {
+            return Ok(None);
+        }
+        *st = fresh;
+        Ok(Some(st.header))
+    }
+
     pub fn header(&self) -> MainHeader {
         self.state.read().header
     }

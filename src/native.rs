@@ -64,6 +64,14 @@ impl CapsuleStore {
         Ok(at)
     }
 
+    /// Takes on the capsules of commits another process made: they stay
+    /// live until checkpointed, and new capsules go after all of them.
+    pub fn adopt(&self, capsules: &[(u64, CommitSeq)], end: u64) {
+        let mut tail = self.tail.lock();
+        *tail = (*tail).max(end);
+        self.live.lock().extend(capsules.iter().copied());
+    }
+
     /// Forgets a capsule whose commit did not happen (conflict, error).
     pub fn release(&self, offset: u64) {
         self.live.lock().remove(&offset);

@@ -61,6 +61,8 @@ pub struct Replay {
     pub capsule_segments: Vec<Segment>,
     /// (capsule offset, seq) of each replayed NATIVE commit.
     pub capsules: Vec<(u64, CommitSeq)>,
+    /// Just past the last byte of any replayed capsule.
+    pub capsules_end: u64,
     /// (seq, end offset) of each replayed commit.
     pub ends: Vec<(CommitSeq, u64)>,
     pub last_seq: CommitSeq,
@@ -99,6 +101,7 @@ pub fn scan(
         records: Vec::new(),
         capsule_segments: Vec::new(),
         capsules: Vec::new(),
+        capsules_end: 0,
         ends: Vec::new(),
         last_seq: main.checkpoint_seq,
         end: main.log_start,
@@ -108,8 +111,8 @@ pub fn scan(
         report: RecoveryReport::default(),
     };
     let mut scanner = Scanner::new(
-        &segments[..scan_upto],
-        &capsule_segments,
+        segments[..scan_upto].iter().collect(),
+        capsule_segments.iter().collect(),
         main.db_id,
         main.page_size,
         storage.boot_tag(),
@@ -184,6 +187,57 @@ pub fn scan(
     replay.segments = segments;
     replay.capsule_segments = capsule_segments;
     Ok(replay)
+}
+
+/// Replays what was appended to the log after `start`, where commit
+/// `last_seq` ended: another process's commits, caught up on. With
+/// `stop_after`, stops once that commit is replayed and looks no further
+/// (a writer may be appending past it right now); without, reads to the
+/// end and judges what lies past it, as recovery does. Segments are those
+/// that may hold `start` onwards, in log order.
+pub fn scan_tail(
+    segs: &[Arc<Segment>],
+    capsules: &[Arc<Segment>],
+    main: &MainHeader,
+    boot_tag: u32,
+    start: u64,
+    last_seq: CommitSeq,
+    stop_after: Option<CommitSeq>,
+) -> Replay {
+    let mut replay = Replay {
+        segments: Vec::new(),
+        stale: Vec::new(),
+        tmp: Vec::new(),
+        records: Vec::new(),
+        capsule_segments: Vec::new(),
+        capsules: Vec::new(),
+        capsules_end: 0,
+        ends: Vec::new(),
+        last_seq,
+        end: start,
+        dirty_tail: false,
+        last_epoch: 0,
+        corruption: None,
+        report: RecoveryReport::default(),
+    };
+    let mut scanner = Scanner::new(
+        segs.iter().map(|s| &**s).collect(),
+        capsules.iter().map(|s| &**s).collect(),
+        main.db_id,
+        main.page_size,
+        boot_tag,
+    );
+    scanner.stop_after = stop_after;
+    let outcome = scanner.replay(start, last_seq, &mut replay);
+    if outcome.corrupt {
+        replay.corruption = Some(Corruption {
+            first_bad: scanner.index_of(outcome.stop_pos).unwrap_or(0),
+            log_offset: Some(outcome.stop_pos),
+            reason: outcome.stop_reason.unwrap_or_default(),
+        });
+    }
+    replay.dirty_tail = outcome.valid_after_end;
+    replay
 }
 
 /// WAL segments and capsule segments beside `db_path` (epoch, path),
@@ -392,8 +446,8 @@ struct Outcome {
 
 /// Sequential reader over the valid ranges of the log.
 struct Scanner<'a> {
-    segs: &'a [Segment],
-    capsules: &'a [Segment],
+    segs: Vec<&'a Segment>,
+    capsules: Vec<&'a Segment>,
     /// End of valid data in each segment (a later restart may void a tail).
     valid_end: Vec<u64>,
     db_id: u64,
@@ -405,17 +459,21 @@ struct Scanner<'a> {
     kept: Vec<Kept>,
     /// The current boot's tag (see `Storage::boot_tag`).
     boot_tag: u32,
+    /// Stop once this commit is replayed (catching up to a published tip,
+    /// past which another process may be writing right now).
+    stop_after: Option<CommitSeq>,
 }
 
 impl<'a> Scanner<'a> {
     fn new(
-        segs: &'a [Segment],
-        capsules: &'a [Segment],
+        segs: Vec<&'a Segment>,
+        capsules: Vec<&'a Segment>,
         db_id: u64,
         page_size: u32,
         boot_tag: u32,
     ) -> Scanner<'a> {
         let mut valid_end: Vec<u64> = segs.iter().map(|s| s.window_end()).collect();
+        let kept = vec![Kept::default(); segs.len()];
         let mut min_resume = u64::MAX;
         for i in (0..segs.len()).rev() {
             valid_end[i] = valid_end[i].min(min_resume).max(segs[i].header.log_start);
@@ -431,8 +489,9 @@ impl<'a> Scanner<'a> {
             buf_start: 0,
             scratch: Vec::new(),
             bytes_read: 0,
-            kept: vec![Kept::default(); segs.len()],
+            kept,
             boot_tag,
+            stop_after: None,
         }
     }
 
@@ -565,6 +624,16 @@ impl<'a> Scanner<'a> {
         let mut capsule_damaged = false;
         let stop_reason: Option<String>;
         loop {
+            if self.stop_after.is_some_and(|t| expected > t) {
+                // Reached the target; nothing past it is looked at.
+                return Ok(Outcome {
+                    stop_pos: pos,
+                    stop_reason: None,
+                    dropped_frames: 0,
+                    corrupt: false,
+                    valid_after_end: false,
+                });
+            }
             let Some(p) = self.normalize(pos) else {
                 stop_reason = (!pending.is_empty()).then(|| "log ends inside a commit".to_string());
                 break;
@@ -645,7 +714,7 @@ impl<'a> Scanner<'a> {
                         stop_reason = Some(format!("bad marker at log offset {pos}"));
                         break;
                     };
-                    let capsules = self.capsules;
+                    let capsules = &self.capsules;
                     let entries = capsule::verify(
                         self.db_id,
                         m.capsule_offset,
@@ -684,6 +753,7 @@ impl<'a> Scanner<'a> {
                     let end = pos + h.frame_len();
                     self.keep(seg_i, Some(m.commit.epoch));
                     out.capsules.push((m.capsule_offset, h.commit_seq));
+                    out.capsules_end = out.capsules_end.max(m.capsule_offset + m.capsule_len);
                     out.ends.push((h.commit_seq, end));
                     out.last_seq = h.commit_seq;
                     out.end = end;
@@ -916,12 +986,16 @@ pub fn newest_per_page(records: &[Record]) -> Vec<(Pgno, VersionData)> {
 
 /// Reads `buf.len()` bytes at `offset` of a stream from its segments
 /// (sorted by log_start); false when some of them are not there.
-pub fn read_segments(segs: &[Segment], offset: u64, buf: &mut [u8]) -> Result<bool> {
+pub fn read_segments<S: std::borrow::Borrow<Segment>>(
+    segs: &[S],
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<bool> {
     let mut done = 0usize;
     while done < buf.len() {
         let at = offset + done as u64;
-        let i = segs.partition_point(|s| s.window_end() <= at);
-        let Some(seg) = segs.get(i).filter(|s| s.contains(at)) else {
+        let i = segs.partition_point(|s| s.borrow().window_end() <= at);
+        let Some(seg) = segs.get(i).map(|s| s.borrow()).filter(|s| s.contains(at)) else {
             return Ok(false);
         };
         let n = ((seg.window_end() - at) as usize).min(buf.len() - done);

@@ -113,12 +113,25 @@ pub fn exclusive_offline(storage: &Arc<dyn Storage>, path: &Path) -> Result<Offl
         busy_timeout_ms: 0,
         ..Options::default()
     };
+    let file = crate::engine::take_writer_lock(&opts, path)?;
+    let shm = crate::shm::Shm::open(storage, path)?;
+    if let Some(shm) = &shm {
+        if !shm.try_alone()? {
+            return Err(Error::Busy(format!(
+                "{} is open in another process",
+                path.display()
+            )));
+        }
+    }
     Ok(OfflineLease {
-        _file: crate::engine::take_writer_lock(&opts, path)?,
+        _file: file,
+        _shm: shm,
     })
 }
 
-/// Holds the writer lock for an offline operation.
+/// Keeps every engine off the database during an offline operation.
 pub struct OfflineLease {
     _file: Box<dyn crate::storage::StorageFile>,
+    /// Its open byte held exclusively: no process is attached.
+    _shm: Option<crate::shm::Shm>,
 }

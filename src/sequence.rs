@@ -114,10 +114,22 @@ impl Sequencer {
         }
     }
 
+    /// Continues after commits another process made: the next commit is
+    /// `last_seq + 1`, placed at `tail`.
+    pub fn adopt(&mut self, last_seq: CommitSeq, tail: u64) {
+        assert!(
+            last_seq + 1 >= self.next_seq && tail >= self.tail,
+            "the log went backwards: commit {last_seq} at {tail} after {} at {}",
+            self.next_seq - 1,
+            self.tail
+        );
+        self.next_seq = last_seq + 1;
+        self.tail = tail;
+    }
+
     /// Records that commit `seq` wrote `pgno` (rebuilding the index from
     /// recovered commits, which arrive in seq order).
     pub fn note_writer(&mut self, pgno: Pgno, seq: CommitSeq) {
-        debug_assert!(seq < self.next_seq);
         let e = self.last_writer.entry(pgno).or_insert(seq);
         *e = (*e).max(seq);
     }

@@ -11,10 +11,15 @@ use parking_lot::Mutex;
 
 use crate::types::CommitSeq;
 
+/// Told the oldest snapshot in use (None: none) whenever it changes,
+/// under the table's lock - so what it publishes is never stale.
+pub type OldestHook = Box<dyn Fn(Option<CommitSeq>) + Send + Sync>;
+
 /// Snapshots in use, with how many readers hold each.
 #[derive(Default)]
 pub struct ReaderTable {
     snapshots: Mutex<BTreeMap<CommitSeq, usize>>,
+    on_oldest: Option<OldestHook>,
 }
 
 /// A registered snapshot; unregisters on drop.
@@ -24,12 +29,23 @@ pub struct ReaderToken {
 }
 
 impl ReaderTable {
+    /// A table that tells `hook` its oldest snapshot as it changes.
+    pub fn with_hook(hook: OldestHook) -> ReaderTable {
+        ReaderTable {
+            snapshots: Mutex::default(),
+            on_oldest: Some(hook),
+        }
+    }
+
     /// Registers a reader at the snapshot `current()` returns, atomically
     /// with respect to [`ReaderTable::oldest_or`].
     pub fn register(self: &Arc<Self>, current: impl FnOnce() -> CommitSeq) -> ReaderToken {
         let mut snaps = self.snapshots.lock();
         let snapshot = current();
         *snaps.entry(snapshot).or_insert(0) += 1;
+        if let Some(hook) = &self.on_oldest {
+            hook(snaps.keys().next().copied());
+        }
         ReaderToken {
             table: Arc::clone(self),
             snapshot,
@@ -62,6 +78,9 @@ impl Drop for ReaderToken {
             *n -= 1;
             if *n == 0 {
                 snaps.remove(&self.snapshot);
+                if let Some(hook) = &self.table.on_oldest {
+                    hook(snaps.keys().next().copied());
+                }
             }
         }
     }

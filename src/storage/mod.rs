@@ -14,10 +14,13 @@
 //!   `sync_dir` of its directory.
 
 mod real;
+mod shared;
 mod sim;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 pub use real::RealStorage;
 pub use sim::{
@@ -69,6 +72,35 @@ pub trait Storage: Send + Sync + 'static {
     fn instance_id(&self) -> usize {
         self as *const Self as *const u8 as usize
     }
+
+    /// Maps `path` (created and sized to `len` bytes when needed) as memory
+    /// shared with every process that maps it, with byte-range locks that
+    /// the kernel releases when their holder dies. `None` when this storage
+    /// cannot be shared between processes: the engine then keeps the
+    /// database to itself (one process at a time).
+    fn open_shared(&self, _path: &Path, _len: usize) -> io::Result<Option<Box<dyn SharedRegion>>> {
+        Ok(None)
+    }
+}
+
+/// Memory shared between processes, plus advisory locks on single bytes of
+/// its file. Locks belong to this region (its open file description): two
+/// regions on one file conflict even within one process.
+pub trait SharedRegion: Send + Sync {
+    /// The region as 64-bit words; all access is atomic.
+    fn words(&self) -> &[AtomicU64];
+    /// Locks byte `byte` without waiting (shared or exclusive); false when
+    /// another holder conflicts. Converts a lock this region already holds.
+    fn try_lock(&self, byte: u64, exclusive: bool) -> io::Result<bool>;
+    /// Releases this region's lock on `byte`.
+    fn unlock(&self, byte: u64) -> io::Result<()>;
+    /// True when another region (in any process) holds a lock on `byte`.
+    fn locked_by_other(&self, byte: u64) -> io::Result<bool>;
+    /// Sleeps while the low 32 bits of word `word` equal `expected`, at most
+    /// `timeout` (futex); may return early.
+    fn wait(&self, word: usize, expected: u32, timeout: Duration);
+    /// Wakes every process sleeping in [`SharedRegion::wait`] on `word`.
+    fn wake(&self, word: usize);
 }
 
 /// An open file.

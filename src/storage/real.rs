@@ -83,6 +83,14 @@ impl Storage for RealStorage {
         // Every RealStorage is the one real file system.
         0
     }
+
+    fn open_shared(
+        &self,
+        path: &Path,
+        len: usize,
+    ) -> io::Result<Option<Box<dyn super::SharedRegion>>> {
+        super::shared::MappedRegion::open(path, len).map(|r| Some(Box::new(r) as Box<_>))
+    }
 }
 
 impl StorageFile for RealFile {

@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::segment::{prepare_segment, segment_path, tmp_segment_path, Segment, Source, Stream};
+use super::segment::{
+    classify, open_segment, prepare_segment, segment_path, tmp_segment_path, LogFileName, Segment,
+    Source, Stream,
+};
 use crate::error::{Error, Result};
 use crate::format::SegmentHeader;
 use crate::storage::{parent_dir, Storage};
@@ -32,6 +35,10 @@ pub struct LogConfig {
     pub capacity: u64,
     /// False in sync mode OFF: no fsync of files or directories.
     pub sync: bool,
+    /// Other processes may use the log too: retired segments are removed
+    /// (never recycled - another process may still read one through its
+    /// open file), and new segments may appear that they prepared.
+    pub shared: bool,
 }
 
 struct Prep {
@@ -64,7 +71,8 @@ impl Log {
             prep: Mutex::new(Prep {
                 failed: None,
                 last_epoch,
-                tmp_counter: 0,
+                // Temporary names must not collide with another process's.
+                tmp_counter: u64::from(std::process::id()) << 32,
                 recycle: Vec::new(),
             }),
             prepared_end: AtomicU64::new(prepared_end),
@@ -83,6 +91,74 @@ impl Log {
     /// fsync/fdatasync calls made on log files.
     pub fn syncs(&self) -> u64 {
         self.syncs.load(Ordering::Relaxed)
+    }
+
+    /// The segments holding `log_offset` and everything after it.
+    pub fn segments_from(&self, log_offset: u64) -> Vec<Arc<Segment>> {
+        let segs = self.segments.read();
+        let i = segs.partition_point(|s| s.window_end() <= log_offset);
+        segs[i..].to_vec()
+    }
+
+    /// Every segment, in log order.
+    pub fn segments(&self) -> Vec<Arc<Segment>> {
+        self.segments.read().clone()
+    }
+
+    /// Opens the segments other processes prepared since this one last
+    /// looked: those named with a newer epoch than any seen here, that
+    /// continue the log past its prepared end. Returns how many.
+    pub fn adopt_new_segments(&self) -> Result<usize> {
+        let dir = parent_dir(&self.cfg.db_path);
+        let mut prep = self.prep.lock();
+        let listing = self
+            .cfg
+            .storage
+            .list(&dir)
+            .map_err(|e| Error::io("list directory", &dir, e))?;
+        let mut found: Vec<Segment> = Vec::new();
+        for p in listing {
+            match classify(&self.cfg.db_path, &p) {
+                LogFileName::Segment(stream, epoch)
+                    if stream == self.cfg.stream && epoch > prep.last_epoch =>
+                {
+                    let seg = match open_segment(self.cfg.storage.as_ref(), &p, true) {
+                        Ok(s) => s,
+                        // Retired by a checkpoint between listing and opening.
+                        Err(Error::Io { source, .. })
+                            if source.kind() == std::io::ErrorKind::NotFound =>
+                        {
+                            continue
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let h = &seg.header;
+                    if h.db_id != self.cfg.db_id
+                        || h.page_size != self.cfg.page_size
+                        || h.first_epoch != epoch
+                    {
+                        return Err(Error::corrupt(format!(
+                            "segment {}: header does not belong to this database",
+                            p.display()
+                        )));
+                    }
+                    found.push(seg);
+                }
+                _ => {}
+            }
+        }
+        found.sort_by_key(|s| s.header.log_start);
+        let mut adopted = 0;
+        let mut segs = self.segments.write();
+        for seg in found {
+            prep.last_epoch = prep.last_epoch.max(seg.header.first_epoch);
+            if seg.header.log_start >= self.prepared_end() {
+                self.prepared_end.store(seg.window_end(), Ordering::Release);
+                segs.push(Arc::new(seg));
+                adopted += 1;
+            }
+        }
+        Ok(adopted)
     }
 
     fn segment_for(&self, log_offset: u64) -> Option<Arc<Segment>> {
@@ -254,6 +330,15 @@ impl Log {
         let mut prep = self.prep.lock();
         let mut removed_any = false;
         for seg in retired {
+            if self.cfg.shared {
+                // Whoever checkpointed may have removed it already.
+                match self.cfg.storage.remove(&seg.path) {
+                    Ok(()) => removed_any = true,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove segment", &seg.path, e)),
+                }
+                continue;
+            }
             match Arc::try_unwrap(seg) {
                 Ok(seg) if prep.recycle.len() < RECYCLE_POOL_MAX => prep.recycle.push(seg),
                 Ok(seg) => {

@@ -1,0 +1,468 @@
+//! `{path}-shm`: what the processes sharing a database tell each other.
+//!
+//! A small file every process maps (see docs/FORMAT.md for the layout):
+//! a header - checksummed identity (magic, version, page size, db id) and
+//! the published state (commit tip, durable tip, checkpoint) - and a table
+//! of slots, one cache line per attached process (pid, the oldest snapshot
+//! it reads at, heartbeat, whether it waits for the writer lease).
+//!
+//! Locks on single bytes of the file (never on its content) carry what
+//! must die with a process: every attached process holds the open byte
+//! shared (the first opener holds it exclusively while it recovers), the
+//! writer lease is the lease byte held exclusively, and each slot's owner
+//! holds that slot's byte - so a slot whose byte nobody holds belongs to a
+//! dead process, whatever its pid field says.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::storage::{SharedRegion, Storage};
+use crate::types::CommitSeq;
+
+/// "LCSHM001" little-endian.
+pub const SHM_MAGIC: u64 = u64::from_le_bytes(*b"LCSHM001");
+pub const SHM_VERSION: u32 = 1;
+/// Processes that can attach to one database at once.
+pub const SHM_SLOTS: usize = 126;
+/// Words of the header: identity in the first cache line, published state
+/// in the second.
+const HEADER_WORDS: usize = 16;
+/// Words of one slot: one cache line, so processes do not share lines.
+const SLOT_WORDS: usize = 8;
+/// Size of the file.
+pub const SHM_BYTES: usize = (HEADER_WORDS + SHM_SLOTS * SLOT_WORDS) * 8;
+
+// Header words.
+const W_MAGIC: usize = 0;
+const W_VERSION_PAGE_SIZE: usize = 1;
+const W_DB_ID: usize = 2;
+const W_SLOT_COUNT: usize = 3;
+const W_IDENTITY_CRC: usize = 4;
+const W_COMMIT_TIP: usize = 8;
+const W_DURABLE_TIP: usize = 9;
+const W_CHECKPOINT_SEQ: usize = 10;
+const W_CHECKPOINT_GEN: usize = 11;
+const W_CHECKPOINT_TARGET: usize = 12;
+const W_WRITER_PID: usize = 13;
+/// Bumped whenever the lease changes hands; waiters sleep on it (futex).
+const W_LEASE_GEN: usize = 14;
+/// One past the highest slot ever claimed: scans stop there.
+const W_SLOT_HIGH: usize = 15;
+/// Bumped whenever a process adds a log segment, so others know to look.
+const W_SEGMENT_GEN: usize = 5;
+
+// Slot words.
+const S_PID: usize = 0;
+const S_SNAPSHOT: usize = 1;
+const S_HEARTBEAT_MS: usize = 2;
+const S_WANTS_LEASE: usize = 3;
+
+/// A slot's snapshot word when its process reads nothing.
+const NO_SNAPSHOT: u64 = u64::MAX;
+
+// Lock bytes.
+const OPEN_LOCK_BYTE: u64 = 0;
+const LEASE_LOCK_BYTE: u64 = 1;
+const SLOT_LOCK_BASE: u64 = 2;
+
+/// How often a process waiting to attach retries.
+const ATTACH_RETRY: Duration = Duration::from_millis(1);
+/// Longest sleep between looks at the lease: a holder that dies frees the
+/// lock without waking anyone.
+const LEASE_POLL_MAX: Duration = Duration::from_millis(2);
+
+/// One process's slot, as `lcctl info` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotInfo {
+    pub index: usize,
+    pub pid: u32,
+    /// Oldest snapshot the process reads at, if any.
+    pub snapshot: Option<CommitSeq>,
+    /// Milliseconds since the Unix epoch of its last heartbeat.
+    pub heartbeat_ms: u64,
+    pub wants_lease: bool,
+    /// False when the process is gone (its slot is free to reclaim).
+    pub alive: bool,
+}
+
+/// The published state, as `lcctl info` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShmState {
+    pub commit_tip: CommitSeq,
+    pub durable_tip: CommitSeq,
+    pub checkpoint_seq: CommitSeq,
+    pub checkpoint_generation: u64,
+    pub writer_pid: u32,
+}
+
+/// The mapped `{path}-shm` of one database.
+pub struct Shm {
+    region: Box<dyn SharedRegion>,
+    path: PathBuf,
+}
+
+/// `{path}-shm`.
+pub fn shm_path(db_path: &Path) -> PathBuf {
+    let mut p = db_path.as_os_str().to_owned();
+    p.push("-shm");
+    PathBuf::from(p)
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Shm {
+    /// Maps the shm file of `db_path`; `None` when `storage` cannot share
+    /// memory between processes.
+    pub fn open(storage: &Arc<dyn Storage>, db_path: &Path) -> Result<Option<Shm>> {
+        let path = shm_path(db_path);
+        let region = storage
+            .open_shared(&path, SHM_BYTES)
+            .map_err(|e| Error::io("map shared-memory file", &path, e))?;
+        Ok(region.map(|region| Shm { region, path }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn w(&self, i: usize) -> &AtomicU64 {
+        &self.region.words()[i]
+    }
+
+    fn slot_word(&self, slot: usize, i: usize) -> &AtomicU64 {
+        debug_assert!(slot < SHM_SLOTS && i < SLOT_WORDS);
+        self.w(HEADER_WORDS + slot * SLOT_WORDS + i)
+    }
+
+    fn lock_err(&self, what: &str, e: std::io::Error) -> Error {
+        Error::io(what, &self.path, e)
+    }
+
+    /// Joins the processes using the database, waiting up to `busy` while
+    /// a first opener recovers. True when this process is alone: it holds
+    /// the open byte exclusively and must [`Shm::initialize`] and then
+    /// [`Shm::share`].
+    pub fn attach(&self, busy: Duration) -> Result<bool> {
+        let deadline = Instant::now() + busy;
+        loop {
+            if self
+                .region
+                .try_lock(OPEN_LOCK_BYTE, true)
+                .map_err(|e| self.lock_err("lock shared-memory file", e))?
+            {
+                return Ok(true);
+            }
+            if self
+                .region
+                .try_lock(OPEN_LOCK_BYTE, false)
+                .map_err(|e| self.lock_err("lock shared-memory file", e))?
+            {
+                return Ok(false);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Busy(format!(
+                    "{}: another process is opening or recovering the database (waited {} ms)",
+                    self.path.display(),
+                    busy.as_millis()
+                )));
+            }
+            std::thread::sleep(ATTACH_RETRY);
+        }
+    }
+
+    /// True when no other process is attached (takes the open byte
+    /// exclusively; [`Shm::share`] gives it back).
+    pub fn try_alone(&self) -> Result<bool> {
+        self.region
+            .try_lock(OPEN_LOCK_BYTE, true)
+            .map_err(|e| self.lock_err("lock shared-memory file", e))
+    }
+
+    /// Turns this process's exclusive hold of the open byte into a shared
+    /// one, letting other processes attach.
+    pub fn share(&self) -> Result<()> {
+        let ok = self
+            .region
+            .try_lock(OPEN_LOCK_BYTE, false)
+            .map_err(|e| self.lock_err("lock shared-memory file", e))?;
+        assert!(ok, "downgrading a held lock cannot conflict");
+        Ok(())
+    }
+
+    /// The first opener's reset: published state and every slot (of
+    /// processes that are all gone) cleared, identity invalid until
+    /// [`Shm::set_identity`].
+    pub fn clear(&self) {
+        for i in 0..SHM_BYTES / 8 {
+            self.w(i).store(0, Ordering::Relaxed);
+        }
+        for s in 0..SHM_SLOTS {
+            self.slot_word(s, S_SNAPSHOT)
+                .store(NO_SNAPSHOT, Ordering::Relaxed);
+        }
+        fence(Ordering::SeqCst);
+    }
+
+    /// The first opener, once it knows the database: writes the identity.
+    pub fn set_identity(&self, page_size: u32, db_id: u64) {
+        self.w(W_VERSION_PAGE_SIZE)
+            .store(u64::from(SHM_VERSION) | u64::from(page_size) << 32, Ordering::Relaxed);
+        self.w(W_DB_ID).store(db_id, Ordering::Relaxed);
+        self.w(W_SLOT_COUNT).store(SHM_SLOTS as u64, Ordering::Relaxed);
+        self.w(W_IDENTITY_CRC)
+            .store(u64::from(self.identity_crc()), Ordering::Relaxed);
+        // The magic last: a reader that sees it sees the rest.
+        self.w(W_MAGIC).store(SHM_MAGIC, Ordering::Release);
+    }
+
+    fn identity_crc(&self) -> u32 {
+        let mut bytes = Vec::with_capacity(4 * 8);
+        for i in [W_MAGIC, W_VERSION_PAGE_SIZE, W_DB_ID, W_SLOT_COUNT] {
+            let v = if i == W_MAGIC {
+                SHM_MAGIC
+            } else {
+                self.w(i).load(Ordering::Relaxed)
+            };
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        crate::format::crc32c(&bytes)
+    }
+
+    /// Checks the identity a first opener wrote against this database.
+    pub fn check(&self, page_size: u32, db_id: u64) -> Result<()> {
+        let bad = |why: String| Err(Error::corrupt(format!("{}: {why}", self.path.display())));
+        if self.w(W_MAGIC).load(Ordering::Acquire) != SHM_MAGIC {
+            return bad("not a libcommit shared-memory file".into());
+        }
+        if self.w(W_IDENTITY_CRC).load(Ordering::Relaxed) != u64::from(self.identity_crc()) {
+            return bad("header checksum mismatch".into());
+        }
+        let vp = self.w(W_VERSION_PAGE_SIZE).load(Ordering::Relaxed);
+        if vp as u32 != SHM_VERSION {
+            return bad(format!("version {} (expected {SHM_VERSION})", vp as u32));
+        }
+        if (vp >> 32) as u32 != page_size || self.w(W_DB_ID).load(Ordering::Relaxed) != db_id {
+            return bad("belongs to another database".into());
+        }
+        Ok(())
+    }
+
+    /// Claims a free slot for this process: one whose lock byte nobody
+    /// holds (never used, or its process died).
+    pub fn claim_slot(&self) -> Result<usize> {
+        for s in 0..SHM_SLOTS {
+            if self
+                .region
+                .try_lock(SLOT_LOCK_BASE + s as u64, true)
+                .map_err(|e| self.lock_err("lock reader slot", e))?
+            {
+                self.slot_word(s, S_SNAPSHOT)
+                    .store(NO_SNAPSHOT, Ordering::SeqCst);
+                self.slot_word(s, S_WANTS_LEASE).store(0, Ordering::SeqCst);
+                self.slot_word(s, S_HEARTBEAT_MS)
+                    .store(now_ms(), Ordering::Relaxed);
+                self.slot_word(s, S_PID)
+                    .store(u64::from(std::process::id()), Ordering::Release);
+                self.w(W_SLOT_HIGH).fetch_max(s as u64 + 1, Ordering::AcqRel);
+                return Ok(s);
+            }
+        }
+        Err(Error::Busy(format!(
+            "{}: all {SHM_SLOTS} process slots are in use",
+            self.path.display()
+        )))
+    }
+
+    /// Gives slot `s` back (clean close).
+    pub fn release_slot(&self, s: usize) {
+        self.slot_word(s, S_SNAPSHOT)
+            .store(NO_SNAPSHOT, Ordering::SeqCst);
+        self.slot_word(s, S_WANTS_LEASE).store(0, Ordering::SeqCst);
+        self.slot_word(s, S_PID).store(0, Ordering::Release);
+        let _ = self.region.unlock(SLOT_LOCK_BASE + s as u64);
+    }
+
+    fn slot_high(&self) -> usize {
+        (self.w(W_SLOT_HIGH).load(Ordering::Acquire) as usize).min(SHM_SLOTS)
+    }
+
+    /// Whether slot `s` (not ours) belongs to a live process: its lock byte
+    /// is held, and its pid - when recorded - still exists.
+    fn slot_alive(&self, s: usize) -> bool {
+        let held = self
+            .region
+            .locked_by_other(SLOT_LOCK_BASE + s as u64)
+            .unwrap_or(true);
+        let pid = self.slot_word(s, S_PID).load(Ordering::Acquire) as u32;
+        held && (pid == 0 || crate::spill::process_alive(pid))
+    }
+
+    /// Publishes the oldest snapshot this process reads at (`None`: none).
+    /// SeqCst, paired with [`Shm::checkpoint_target`]: see
+    /// `Engine::begin_read`.
+    pub fn set_snapshot(&self, s: usize, oldest: Option<CommitSeq>) {
+        self.slot_word(s, S_SNAPSHOT)
+            .store(oldest.unwrap_or(NO_SNAPSHOT), Ordering::SeqCst);
+    }
+
+    pub fn heartbeat(&self, s: usize) {
+        self.slot_word(s, S_HEARTBEAT_MS)
+            .store(now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn set_wants_lease(&self, s: usize, wants: bool) {
+        self.slot_word(s, S_WANTS_LEASE)
+            .store(u64::from(wants), Ordering::SeqCst);
+    }
+
+    /// True when a live process other than `me` waits for the lease.
+    pub fn others_want_lease(&self, me: usize) -> bool {
+        (0..self.slot_high()).any(|s| {
+            s != me
+                && self.slot_word(s, S_WANTS_LEASE).load(Ordering::Acquire) != 0
+                && self.slot_alive(s)
+        })
+    }
+
+    /// The oldest snapshot any live process other than `me` reads at.
+    pub fn oldest_other_snapshot(&self, me: usize) -> Option<CommitSeq> {
+        fence(Ordering::SeqCst);
+        (0..self.slot_high())
+            .filter(|&s| s != me)
+            .filter_map(|s| {
+                let snap = self.slot_word(s, S_SNAPSHOT).load(Ordering::SeqCst);
+                (snap != NO_SNAPSHOT && self.slot_alive(s)).then_some(snap)
+            })
+            .min()
+    }
+
+    /// Every claimed slot, live or dead.
+    pub fn slots(&self) -> Vec<SlotInfo> {
+        (0..self.slot_high())
+            .filter_map(|s| {
+                let pid = self.slot_word(s, S_PID).load(Ordering::Acquire) as u32;
+                let snap = self.slot_word(s, S_SNAPSHOT).load(Ordering::Acquire);
+                (pid != 0).then(|| SlotInfo {
+                    index: s,
+                    pid,
+                    snapshot: (snap != NO_SNAPSHOT).then_some(snap),
+                    heartbeat_ms: self.slot_word(s, S_HEARTBEAT_MS).load(Ordering::Relaxed),
+                    wants_lease: self.slot_word(s, S_WANTS_LEASE).load(Ordering::Relaxed) != 0,
+                    alive: self.slot_alive(s),
+                })
+            })
+            .collect()
+    }
+
+    pub fn state(&self) -> ShmState {
+        ShmState {
+            commit_tip: self.commit_tip(),
+            durable_tip: self.w(W_DURABLE_TIP).load(Ordering::Acquire),
+            checkpoint_seq: self.w(W_CHECKPOINT_SEQ).load(Ordering::Acquire),
+            checkpoint_generation: self.checkpoint_generation(),
+            writer_pid: self.w(W_WRITER_PID).load(Ordering::Acquire) as u32,
+        }
+    }
+
+    // --- the writer lease ---
+
+    /// Takes the lease without waiting.
+    pub fn try_lease(&self) -> Result<bool> {
+        let got = self
+            .region
+            .try_lock(LEASE_LOCK_BYTE, true)
+            .map_err(|e| self.lock_err("lock writer lease", e))?;
+        if got {
+            self.w(W_WRITER_PID)
+                .store(u64::from(std::process::id()), Ordering::Release);
+            self.w(W_LEASE_GEN).fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(got)
+    }
+
+    /// Gives the lease up and wakes the processes waiting for it.
+    pub fn release_lease(&self) -> Result<()> {
+        self.w(W_WRITER_PID).store(0, Ordering::Release);
+        self.region
+            .unlock(LEASE_LOCK_BYTE)
+            .map_err(|e| self.lock_err("unlock writer lease", e))?;
+        self.w(W_LEASE_GEN).fetch_add(1, Ordering::AcqRel);
+        self.region.wake(W_LEASE_GEN);
+        Ok(())
+    }
+
+    pub fn lease_generation(&self) -> u64 {
+        self.w(W_LEASE_GEN).load(Ordering::Acquire)
+    }
+
+    /// Sleeps until the lease changes hands (or `timeout`, capped so that
+    /// a dead holder's silently freed lock is noticed soon).
+    pub fn wait_lease_change(&self, seen: u64, timeout: Duration) {
+        self.region
+            .wait(W_LEASE_GEN, seen as u32, timeout.min(LEASE_POLL_MAX));
+    }
+
+    // --- published state ---
+
+    pub fn commit_tip(&self) -> CommitSeq {
+        self.w(W_COMMIT_TIP).load(Ordering::Acquire)
+    }
+
+    /// Publishes commits up to `visible` as visible and `durable` as
+    /// durable (never moving either back).
+    pub fn publish(&self, visible: CommitSeq, durable: CommitSeq) {
+        self.w(W_DURABLE_TIP).fetch_max(durable, Ordering::AcqRel);
+        self.w(W_COMMIT_TIP).fetch_max(visible, Ordering::AcqRel);
+    }
+
+    /// Resets the published tips (first opener, after recovery).
+    pub fn reset_tips(&self, last: CommitSeq, checkpoint_seq: CommitSeq, generation: u64) {
+        self.w(W_COMMIT_TIP).store(last, Ordering::Release);
+        self.w(W_DURABLE_TIP).store(last, Ordering::Release);
+        self.publish_checkpoint(checkpoint_seq, generation);
+    }
+
+    pub fn segment_generation(&self) -> u64 {
+        self.w(W_SEGMENT_GEN).load(Ordering::Acquire)
+    }
+
+    /// Announces a new segment (after it is in place under its name).
+    pub fn bump_segment_generation(&self) {
+        self.w(W_SEGMENT_GEN).fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Detaches this process (clean close): the open byte goes, so that a
+    /// later first opener knows it is alone.
+    pub fn detach(&self) {
+        let _ = self.region.unlock(OPEN_LOCK_BYTE);
+    }
+
+    pub fn checkpoint_generation(&self) -> u64 {
+        self.w(W_CHECKPOINT_GEN).load(Ordering::Acquire)
+    }
+
+    pub fn publish_checkpoint(&self, seq: CommitSeq, generation: u64) {
+        self.w(W_CHECKPOINT_SEQ).store(seq, Ordering::Release);
+        self.w(W_CHECKPOINT_GEN).store(generation, Ordering::Release);
+    }
+
+    /// What a checkpoint in progress (or the last one) may reach. SeqCst,
+    /// paired with the slots' snapshots: a reader publishes its snapshot
+    /// and then reads this; a checkpointer stores this and then reads the
+    /// snapshots - so at least one of them sees the other.
+    pub fn checkpoint_target(&self) -> CommitSeq {
+        self.w(W_CHECKPOINT_TARGET).load(Ordering::SeqCst)
+    }
+
+    pub fn set_checkpoint_target(&self, target: CommitSeq) {
+        self.w(W_CHECKPOINT_TARGET).store(target, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+}

@@ -40,6 +40,8 @@ rust-test:
 	@awk '/^TOTALS /{ for (i = 3; i <= NF; i++) { split($$i, kv, "="); sum[kv[1]] += kv[2] } } \
 	  END { printf "fault suites: cut_points=%d kills=%d faults_injected=%d flips_tried=%d anomalies=%d\n", \
 	  sum["cut_points"], sum["kills"], sum["faults_injected"], sum["flips_tried"], sum["anomalies"]; \
+	  printf "many processes: processes=%d commits=%d holder_kills=%d holder_stops=%d reader_kills=%d bank_transfers=%d\n", \
+	  sum["mp_processes"], sum["mp_commits"], sum["mp_holder_kills"], sum["mp_stops"], sum["mp_reader_kills"], sum["mp_bank_transfers"]; \
 	  exit (sum["anomalies"] != 0) }' build/rust-test.log
 
 include mk/c.mk

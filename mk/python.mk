@@ -6,6 +6,7 @@
 #   make py-venv   a fresh virtualenv build/venv (the machine's python3)
 #                  with the pinned maturin, pytest and mypy
 #   make py-test   py-venv, then `pip install .` into it (builds the wheel),
+#                  the C library (mk/c.mk c-lib, for the C + Python test),
 #                  mypy stubtest on the package, mypy --strict on the
 #                  quickstart, and pytest on tests/python
 #   make py-demo   run examples/quickstart.py with the installed package
@@ -44,11 +45,18 @@ py-install:
 	  tags = [l.split(": ")[1] for l in m.distribution("libcommit").read_text("WHEEL").splitlines() if l.startswith("Tag:")]; \
 	  print("installed libcommit", libcommit.__version__, "wheel tag", ", ".join(tags))'
 
+# tests/python/test_mix_c_python.py runs a C program beside Python: it
+# links build/lib, built here, and fails rather than skips when
+# LIBCOMMIT_C_LIB_DIR is set and the library or compiler is missing.
+PY_C_LIBDIR := $(PY_REPO)/build/lib
+
 py-test: py-venv
 	$(MAKE) --no-print-directory -f $(PY_REPO)/mk/python.mk py-install
+	$(MAKE) --no-print-directory -f $(PY_REPO)/mk/c.mk c-lib
 	cd $(PY_VENV) && $(PY) -m mypy.stubtest libcommit
 	cd $(PY_VENV) && $(PY) -m mypy --strict --no-incremental $(PY_REPO)/examples/quickstart.py
-	cd $(PY_REPO) && $(PY) -m pytest -p no:cacheprovider -ra $(PY_PYTEST_ARGS) tests/python
+	cd $(PY_REPO) && LIBCOMMIT_C_LIB_DIR=$(PY_C_LIBDIR) $(PY) -m pytest -p no:cacheprovider -ra \
+	  $(PY_PYTEST_ARGS) tests/python
 
 py-demo:
 	@$(PY) -c 'import libcommit' 2>/dev/null || $(MAKE) --no-print-directory -f $(PY_REPO)/mk/python.mk py-install

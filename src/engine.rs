@@ -469,9 +469,10 @@ impl Engine {
             // segment that voids them, as recovery does.
             new_tail = self.log.prepared_end();
             let epoch = self.pipe.epoch().max(t.last_epoch) + 1;
-            self.fail_stop_on_io(self.log.restart(new_tail, t.end, epoch))?;
-            shm.bump_segment_generation();
-            self.segments_seen.fetch_add(1, Ordering::AcqRel);
+            self.announce_segment();
+            let restarted = self.fail_stop_on_io(self.log.restart(new_tail, t.end, epoch));
+            self.announce_segment();
+            restarted?;
         }
         self.seq.lock().adopt(t.last_seq, new_tail);
         let durable_hint = shm.state().durable_tip;
@@ -738,11 +739,10 @@ impl Engine {
             }
         }
         let cap_len = capsule::capsule_len(writes);
-        let cap_before = self.capsules.log.prepared_end();
+        // Reserving may prepare a capsule segment: announced around it.
+        self.announce_segment();
         let cap_off = self.fail_stop_on_io(self.capsules.reserve(cap_len, self.pipe.epoch()));
-        if self.capsules.log.prepared_end() != cap_before {
-            self.announce_segment();
-        }
+        self.announce_segment();
         let cap_off = cap_off?;
         let db_id = self.db_id;
         let persisted = (|| {
@@ -819,15 +819,18 @@ impl Engine {
     /// ordinary error (nothing was sequenced); any other failure - a
     /// write, a sync, a rename, a directory sync - is fail-stop.
     fn prepare_log(&self, end: u64) -> Result<()> {
-        let before = self.log.prepared_end();
-        let r = self.fail_stop_on_io(self.log.ensure_prepared(end, self.pipe.epoch()));
-        if self.log.prepared_end() != before {
-            self.announce_segment();
+        if self.log.prepared_end() >= end {
+            return Ok(());
         }
+        self.announce_segment();
+        let r = self.fail_stop_on_io(self.log.ensure_prepared(end, self.pipe.epoch()));
+        self.announce_segment();
         r
     }
 
-    /// Tells other processes that a log segment was added.
+    /// Tells other processes that log segments were (or are about to be)
+    /// added. Called before and after: a process that dies in between
+    /// leaves the generation changed, so the next holder looks.
     fn announce_segment(&self) {
         if let Some(l) = &self.lease {
             l.shm.bump_segment_generation();

@@ -65,7 +65,7 @@ impl Drop for LeaseGuard<'_> {
     fn drop(&mut self) {
         self.engine.publish();
         if let Some(l) = &self.engine.lease {
-            l.exit();
+            l.exit(self.engine.pipe.check_failed().is_ok());
         }
     }
 }
@@ -194,11 +194,11 @@ impl Engine {
         let lease = Lease::new(Arc::clone(&shm), slot, busy);
         // Recovery and loading run under the lease: no commit or checkpoint
         // of another process moves the log or the main file meanwhile.
-        lease.enter(Wait::Busy, || Ok(()))?;
+        lease.enter(Wait::Busy, |_| Ok(()))?;
         let engine = Self::open_locked(path, opts, Coord::Shared(lease, first));
         if let Ok(e) = &engine {
             if let Some(l) = &e.lease {
-                l.exit();
+                l.exit(true);
             }
         }
         if first {
@@ -355,7 +355,7 @@ impl Engine {
         let Some(lease) = &self.lease else {
             return Ok(None);
         };
-        let entered = lease.enter(wait, || self.catch_up(true))?;
+        let entered = lease.enter(wait, |died| self.catch_up(Some(died)))?;
         if !entered {
             return Err(Error::Busy(format!(
                 "{}: another process holds the writer lease",
@@ -386,8 +386,12 @@ impl Engine {
     /// their checkpoints, then their commits. `holder`: this process has
     /// just taken the writer lease, so nobody writes meanwhile - read to the
     /// very end of the log, and repair a tail a dead holder left. Otherwise
-    /// (a reader) read up to the published commit tip only.
-    fn catch_up(&self, holder: bool) -> Result<()> {
+    /// (a reader) read up to the published commit tip only. `holder` is
+    /// Some(whether the previous holder died holding the lease) for a
+    /// holder, None for a reader.
+    fn catch_up(&self, holder: Option<bool>) -> Result<()> {
+        let writer_died = holder == Some(true);
+        let holder = holder.is_some();
         let Some(lease) = &self.lease else {
             return Ok(());
         };
@@ -428,6 +432,7 @@ impl Engine {
             tail,
             last,
             target,
+            writer_died,
         );
         if let Some(c) = &t.corruption {
             let e = Error::Corrupt(format!(
@@ -573,7 +578,7 @@ impl Engine {
         };
         let mut last_err = None;
         for _ in 0..BEGIN_ATTEMPTS {
-            if let Err(e) = self.catch_up(false) {
+            if let Err(e) = self.catch_up(None) {
                 // A checkpoint elsewhere may have retired what we were
                 // reading: look again.
                 last_err = Some(e);

@@ -29,6 +29,10 @@ struct State {
     /// Set when the lease was given up to a waiting process: its
     /// generation then, and when.
     yielded: Option<(u64, Instant)>,
+    /// Times this process has taken the lease. A thread that waited while
+    /// it was taken joins even when another process waits too: threads
+    /// queued for a turn share it (and its group sync).
+    turns: u64,
 }
 
 /// One process's side of the writer lease of one database.
@@ -63,12 +67,18 @@ impl Lease {
 
     /// Enters the lease, taking it from the OS when this process does not
     /// hold it; `caught_up` runs right after taking it, before any thread
-    /// enters (an error there gives the lease back). Every Ok(true) must be
-    /// paired with [`Lease::exit`].
-    pub fn enter(&self, wait: Wait, caught_up: impl FnOnce() -> Result<()>) -> Result<bool> {
+    /// enters, told whether the previous holder died holding it (an error
+    /// there gives the lease back). Every Ok(true) must be paired with
+    /// [`Lease::exit`].
+    pub fn enter(&self, wait: Wait, caught_up: impl FnOnce(bool) -> Result<()>) -> Result<bool> {
         let deadline = Instant::now() + self.busy;
         let mut st = self.state.lock();
+        let mut queued_at: Option<u64> = None;
         loop {
+            if st.held && queued_at.is_some_and(|t| st.turns > t) {
+                st.users += 1;
+                return Ok(true);
+            }
             if st.held && !st.draining {
                 if self.shm.others_want_lease(self.slot) {
                     st.draining = true;
@@ -87,10 +97,10 @@ impl Lease {
                     if !got {
                         return Ok(false);
                     }
-                    match caught_up() {
+                    match caught_up(self.shm.mark_holder_dirty()) {
                         Ok(()) => Ok(true),
                         Err(e) => {
-                            let _ = self.shm.release_lease();
+                            let _ = self.shm.release_lease(false);
                             Err(e)
                         }
                     }
@@ -100,6 +110,7 @@ impl Lease {
                 if let Ok(true) = got {
                     st.held = true;
                     st.draining = false;
+                    st.turns += 1;
                     st.users += 1;
                 }
                 return got;
@@ -107,6 +118,7 @@ impl Lease {
             if wait == Wait::No {
                 return Ok(false);
             }
+            queued_at.get_or_insert(st.turns);
             if self.cv.wait_until(&mut st, deadline).timed_out() {
                 return Err(self.busy_error());
             }
@@ -114,7 +126,8 @@ impl Lease {
     }
 
     /// Leaves the lease; the last thread out gives it back to the OS.
-    pub fn exit(&self) {
+    /// `clean`: this process has not failed (its frames are whole).
+    pub fn exit(&self, clean: bool) {
         let mut st = self.state.lock();
         assert!(st.held && st.users > 0, "lease exit without enter");
         st.users -= 1;
@@ -124,7 +137,7 @@ impl Lease {
         let wanted = st.draining || self.shm.others_want_lease(self.slot);
         st.held = false;
         st.draining = false;
-        if let Err(e) = self.shm.release_lease() {
+        if let Err(e) = self.shm.release_lease(clean) {
             // The kernel frees it when the process exits; nothing else to do.
             tracing::error!("giving up the writer lease failed: {e}");
         }

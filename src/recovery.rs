@@ -30,6 +30,9 @@ use crate::wal::{classify, open_segment, LogFileName, Segment, Stream, CORRUPT_S
 
 /// Bytes read from a segment at a time while scanning.
 const SCAN_CHUNK_BYTES: usize = 1 << 20;
+/// Catching up reads a little past what other processes appended since
+/// the last look: smaller reads.
+const CATCH_UP_CHUNK_BYTES: usize = 64 << 10;
 
 /// One replayed page record.
 pub struct Record {
@@ -193,8 +196,9 @@ pub fn scan(
 /// `last_seq` ended: another process's commits, caught up on. With
 /// `stop_after`, stops once that commit is replayed and looks no further
 /// (a writer may be appending past it right now); without, reads to the
-/// end and judges what lies past it, as recovery does. Segments are those
-/// that may hold `start` onwards, in log order.
+/// end, and when `writer_died` judges what lies past it, as recovery does.
+/// Segments are those that may hold `start` onwards, in log order.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 pub fn scan_tail(
     segs: &[Arc<Segment>],
     capsules: &[Arc<Segment>],
@@ -203,6 +207,7 @@ pub fn scan_tail(
     start: u64,
     last_seq: CommitSeq,
     stop_after: Option<CommitSeq>,
+    writer_died: bool,
 ) -> Replay {
     let mut replay = Replay {
         segments: Vec::new(),
@@ -228,6 +233,8 @@ pub fn scan_tail(
         boot_tag,
     );
     scanner.stop_after = stop_after;
+    scanner.judge_tail = writer_died;
+    scanner.chunk = CATCH_UP_CHUNK_BYTES;
     let outcome = scanner.replay(start, last_seq, &mut replay);
     if outcome.corrupt {
         replay.corruption = Some(Corruption {
@@ -462,6 +469,10 @@ struct Scanner<'a> {
     /// Stop once this commit is replayed (catching up to a published tip,
     /// past which another process may be writing right now).
     stop_after: Option<CommitSeq>,
+    /// Look past the end for evidence (recovery, or after a writer died);
+    /// false when the log is known to end cleanly where frames stop.
+    judge_tail: bool,
+    chunk: usize,
 }
 
 impl<'a> Scanner<'a> {
@@ -492,6 +503,8 @@ impl<'a> Scanner<'a> {
             kept,
             boot_tag,
             stop_after: None,
+            judge_tail: true,
+            chunk: SCAN_CHUNK_BYTES,
         }
     }
 
@@ -528,7 +541,7 @@ impl<'a> Scanner<'a> {
         };
         if pos + len as u64 <= self.valid_end[i] {
             let seg = &self.segs[i];
-            let want = (self.valid_end[i] - pos).min(SCAN_CHUNK_BYTES.max(len) as u64) as usize;
+            let want = (self.valid_end[i] - pos).min(self.chunk.max(len) as u64) as usize;
             let avail = self.present(i, pos, want)?;
             if avail < len {
                 return Ok(None);
@@ -820,7 +833,11 @@ impl<'a> Scanner<'a> {
             pos += h.frame_len();
         }
         let dropped_frames = pending.len() as u64;
-        let (vouched, valid_after_end) = self.evidence_after(out.end, expected)?;
+        let (vouched, valid_after_end) = if self.judge_tail {
+            self.evidence_after(out.end, expected)?
+        } else {
+            (false, false)
+        };
         Ok(Outcome {
             stop_pos: pos,
             stop_reason,

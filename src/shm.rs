@@ -53,6 +53,10 @@ const W_LEASE_GEN: usize = 14;
 const W_SLOT_HIGH: usize = 15;
 /// Bumped whenever a process adds a log segment, so others know to look.
 const W_SEGMENT_GEN: usize = 5;
+/// 1 while a holder of the lease may have frames half-written; cleared
+/// when it gives the lease up cleanly. Found set by the next holder: the
+/// last one died (or failed) holding it.
+const W_HOLDER_DIRTY: usize = 6;
 
 // Slot words.
 const S_PID: usize = 0;
@@ -387,8 +391,18 @@ impl Shm {
         Ok(got)
     }
 
-    /// Gives the lease up and wakes the processes waiting for it.
-    pub fn release_lease(&self) -> Result<()> {
+    /// Marks the log as being written by this holder; true when the
+    /// previous holder never gave the lease up cleanly.
+    pub fn mark_holder_dirty(&self) -> bool {
+        self.w(W_HOLDER_DIRTY).swap(1, Ordering::AcqRel) != 0
+    }
+
+    /// Gives the lease up and wakes the processes waiting for it; `clean`
+    /// when every frame this holder started is whole.
+    pub fn release_lease(&self, clean: bool) -> Result<()> {
+        if clean {
+            self.w(W_HOLDER_DIRTY).store(0, Ordering::Release);
+        }
         self.w(W_WRITER_PID).store(0, Ordering::Release);
         self.region
             .unlock(LEASE_LOCK_BYTE)

@@ -56,8 +56,8 @@ int main(int argc, char **argv) {
         !parse_u32(argv[4], &commits) || !parse_u32(argv[5], &shared) ||
         (argc == 7 && !parse_u32(argv[6], &busy_ms)) || first == 0 || npages == 0 ||
         npages > MP_MAX_PAGES || (uint64_t)first + npages - 1 > UINT32_MAX || shared == 0) {
-        fprintf(stderr, "usage: mp_writer DB FIRST_PGNO NPAGES(1..%d) COMMITS SHARED_PGNO [BUSY_MS]\n",
-                MP_MAX_PAGES);
+        fprintf(stderr, "usage: mp_writer DB FIRST_PGNO NPAGES(1..%d) COMMITS SHARED_PGNO"
+                        " [BUSY_MS]\n", MP_MAX_PAGES);
         return 2;
     }
 

@@ -150,7 +150,7 @@ def expect(conn: Connection, tag: str) -> Any:
 Acked = tuple[int, int, dict[int, bytes]]
 
 
-def writer_process(path: str, proc: int, start: Any, end: Any) -> dict[str, Any]:
+def writer_process(path: str, mode: str, proc: int, start: Any, end: Any) -> dict[str, Any]:
     """THREADS threads of one process commit COMMITS_PER_THREAD commits each.
 
     Even counters are blind batches writing two own pages and SHARED_PGNO;
@@ -162,7 +162,7 @@ def writer_process(path: str, proc: int, start: Any, end: Any) -> dict[str, Any]
     finished (end barrier) sees. On any error both barriers are broken, so
     the other processes fail at once instead of waiting for this one."""
     try:
-        with libcommit.open(path, busy_timeout_ms=BUSY_TIMEOUT_MS) as db:
+        with libcommit.open(path, mode=mode, busy_timeout_ms=BUSY_TIMEOUT_MS) as db:
             acked = commit_from_threads(db, proc, start)
             stats = db.stats()
             # Every process has finished committing once this returns.
@@ -231,13 +231,14 @@ def describe(data: bytes | None) -> object:
         return f"undecodable ({e})"
 
 
-def test_processes_and_threads_commit_dense_and_durable(path: str) -> None:
+@pytest.mark.parametrize("mode", ["wal", "native"])
+def test_processes_and_threads_commit_dense_and_durable(path: str, mode: str) -> None:
     # Every process opens the (not yet existing) database at once, and none
     # commits before all have it open.
     start = CTX.Barrier(PROCESSES * THREADS)
     end = CTX.Barrier(PROCESSES)
     results = run_children(
-        {f"writer-{p}": (writer_process, (path, p, start, end)) for p in range(PROCESSES)}
+        {f"writer-{p}": (writer_process, (path, mode, p, start, end)) for p in range(PROCESSES)}
     )
 
     history: list[tuple[int, int, int, int, dict[int, bytes]]] = []
@@ -275,7 +276,7 @@ def test_processes_and_threads_commit_dense_and_durable(path: str) -> None:
         assert r["last_commit_seq_after"] == total, (p, r["last_commit_seq_after"])
         assert r["shared_after"] == expected[SHARED_PGNO], p
 
-    with libcommit.open(path) as db:
+    with libcommit.open(path, mode=mode) as db:
         stats = db.stats()
         assert stats["last_commit_seq"] == total, stats
         assert stats["durable_commit_seq"] == total, stats
@@ -283,9 +284,12 @@ def test_processes_and_threads_commit_dense_and_durable(path: str) -> None:
             got = db.read(pgno)
             assert got == data, (pgno, describe(got), describe(data))
         assert decode(db.read(SHARED_PGNO))[:3] == last_batch[1:4]
+    # How often the lease changed hands, to show the processes interleaved.
+    switches = sum(1 for a, b in zip(history, history[1:]) if a[1] != b[1])
     print(
-        f"multiprocess: {PROCESSES} processes x {THREADS} threads, {total} acknowledged "
-        f"commits, seqs 1..{total} dense, {len(expected)} pages verified",
+        f"multiprocess ({mode}): {PROCESSES} processes x {THREADS} threads, {total} acknowledged "
+        f"commits, seqs 1..{total} dense, {len(expected)} pages verified, "
+        f"{switches} process switches",
         flush=True,
     )
 

@@ -111,7 +111,10 @@ fn run(dir: &Path, procs: u32, threads: u32, seconds: f64, pages: u32) -> f64 {
     let mut dir_entries = std::fs::read_dir(dir).expect("dir");
     while let Some(Ok(e)) = dir_entries.next() {
         let name = e.file_name();
-        if name.to_string_lossy().starts_with(&format!("mp-{procs}x{threads}.db")) {
+        if name
+            .to_string_lossy()
+            .starts_with(&format!("mp-{procs}x{threads}.db"))
+        {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -139,7 +142,10 @@ fn main() {
         .get(1)
         .map_or_else(std::env::temp_dir, std::path::PathBuf::from);
     let pages: u32 = args.get(2).map_or(1, |s| s.parse().expect("pages"));
-    println!("{pages}-page 4 KiB commits, sync FULL, {seconds} s per point, in {}", dir.display());
+    println!(
+        "{pages}-page 4 KiB commits, sync FULL, {seconds} s per point, in {}",
+        dir.display()
+    );
     println!("| processes x threads | commits/s | x 1 process x 16 threads |");
     println!("|---|---|---|");
     let base = run(&dir, 1, 16, seconds, pages);

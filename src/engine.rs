@@ -11,11 +11,10 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::capsule;
-use crate::lease::{Lease, Wait};
-use crate::shm::Shm;
 use crate::durable::{Logs, Pipeline};
 use crate::error::{Error, Result};
 use crate::format::{crc32c, frame_len, SEGMENT_HEADER_BLOCK_BYTES};
+use crate::lease::{Lease, Wait};
 use crate::mainfile::{CheckpointPage, MainFile};
 use crate::mvcc::{ReaderTable, ReaderToken, VersionData, VersionStore};
 use crate::native::CapsuleStore;
@@ -23,6 +22,7 @@ use crate::options::CommitMode;
 use crate::options::{Isolation, Options, SyncMode};
 use crate::recovery;
 use crate::sequence::{Sequenced, Sequencer, Undo};
+use crate::shm::Shm;
 use crate::spill;
 use crate::stage::{self, Image, Placement, SpillPolicy, WriteSet};
 use crate::storage::{parent_dir, OpenMode, StorageFile};
@@ -173,7 +173,8 @@ impl Engine {
                 if opts.read_only
                     && matches!(
                         source.kind(),
-                        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                        std::io::ErrorKind::PermissionDenied
+                            | std::io::ErrorKind::ReadOnlyFilesystem
                     ) =>
             {
                 None
@@ -309,9 +310,7 @@ impl Engine {
                 (None, Some(lease), readers)
             }
         };
-        let segments_seen = lease
-            .as_ref()
-            .map_or(0, |l| l.shm.segment_generation());
+        let segments_seen = lease.as_ref().map_or(0, |l| l.shm.segment_generation());
         let engine = Arc::new(Engine {
             path: path.to_path_buf(),
             opts: opts.clone(),

@@ -18,6 +18,8 @@ use crate::storage::{RealStorage, Storage};
 use crate::types::{CommitSeq, RecoveryReport};
 use crate::wal::{Segment, Stream};
 
+pub use crate::shm::{now_ms, ShmState, SlotInfo};
+
 /// One segment file as found on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentInfo {
@@ -50,6 +52,31 @@ pub struct DatabaseInfo {
     /// The last commit of the recoverable prefix: what opening now would
     /// reach (commits past a corruption are not counted).
     pub last_commit_seq: CommitSeq,
+    /// What `{path}-shm` says about the processes sharing the database;
+    /// None when there is no such file (never opened with shared storage).
+    pub shared: Option<SharedInfo>,
+}
+
+/// The published state and process slots of `{path}-shm`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedInfo {
+    pub state: ShmState,
+    /// Slots of attached processes (and of dead ones not yet reclaimed).
+    pub slots: Vec<SlotInfo>,
+}
+
+fn shared_info(storage: &Arc<dyn Storage>, path: &Path) -> Result<Option<SharedInfo>> {
+    let shm_path = crate::shm::shm_path(path);
+    if !storage
+        .exists(&shm_path)
+        .map_err(|e| Error::io("stat shared-memory file", &shm_path, e))?
+    {
+        return Ok(None);
+    }
+    Ok(crate::shm::Shm::open(storage, path)?.map(|shm| SharedInfo {
+        state: shm.state(),
+        slots: shm.slots(),
+    }))
 }
 
 fn segment_info(s: &Segment) -> SegmentInfo {
@@ -95,6 +122,7 @@ pub fn info_with(storage: &Arc<dyn Storage>, path: &Path) -> Result<DatabaseInfo
         corruption: replay.corruption.as_ref().map(|c| c.reason.clone()),
         last_commit_seq: replay.last_seq,
         recovery: replay.report,
+        shared: shared_info(storage, path)?,
     })
 }
 

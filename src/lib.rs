@@ -38,10 +38,10 @@ mod durable;
 mod engine;
 mod error;
 mod format;
-mod lease;
 #[cfg(test)]
 mod fuzz;
 pub mod inspect;
+mod lease;
 mod mainfile;
 mod metrics;
 mod mvcc;

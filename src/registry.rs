@@ -113,25 +113,30 @@ pub fn exclusive_offline(storage: &Arc<dyn Storage>, path: &Path) -> Result<Offl
         busy_timeout_ms: 0,
         ..Options::default()
     };
-    let file = crate::engine::take_writer_lock(&opts, path)?;
-    let shm = crate::shm::Shm::open(storage, path)?;
-    if let Some(shm) = &shm {
-        if !shm.try_alone()? {
-            return Err(Error::Busy(format!(
-                "{} is open in another process",
-                path.display()
-            )));
+    crate::mainfile::require_parent_dir(storage.as_ref(), path)?;
+    match crate::shm::Shm::open(storage, path)? {
+        Some(shm) => {
+            if !shm.try_alone()? {
+                return Err(Error::Busy(format!(
+                    "{} is open in another process",
+                    path.display()
+                )));
+            }
+            Ok(OfflineLease::Shared { _shm: shm })
         }
+        None => Ok(OfflineLease::Alone {
+            _file: crate::engine::take_writer_lock(&opts, path)?,
+        }),
     }
-    Ok(OfflineLease {
-        _file: file,
-        _shm: shm,
-    })
 }
 
 /// Keeps every engine off the database during an offline operation.
-pub struct OfflineLease {
-    _file: Box<dyn crate::storage::StorageFile>,
-    /// Its open byte held exclusively: no process is attached.
-    _shm: Option<crate::shm::Shm>,
+pub enum OfflineLease {
+    /// Shared storage: `{path}-shm`'s open byte held exclusively, so no
+    /// process is attached and none can attach.
+    Shared { _shm: crate::shm::Shm },
+    /// Storage that cannot be shared: `{path}-lock`.
+    Alone {
+        _file: Box<dyn crate::storage::StorageFile>,
+    },
 }

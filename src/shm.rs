@@ -216,10 +216,13 @@ impl Shm {
 
     /// The first opener, once it knows the database: writes the identity.
     pub fn set_identity(&self, page_size: u32, db_id: u64) {
-        self.w(W_VERSION_PAGE_SIZE)
-            .store(u64::from(SHM_VERSION) | u64::from(page_size) << 32, Ordering::Relaxed);
+        self.w(W_VERSION_PAGE_SIZE).store(
+            u64::from(SHM_VERSION) | u64::from(page_size) << 32,
+            Ordering::Relaxed,
+        );
         self.w(W_DB_ID).store(db_id, Ordering::Relaxed);
-        self.w(W_SLOT_COUNT).store(SHM_SLOTS as u64, Ordering::Relaxed);
+        self.w(W_SLOT_COUNT)
+            .store(SHM_SLOTS as u64, Ordering::Relaxed);
         self.w(W_IDENTITY_CRC)
             .store(u64::from(self.identity_crc()), Ordering::Relaxed);
         // The magic last: a reader that sees it sees the rest.
@@ -274,7 +277,8 @@ impl Shm {
                     .store(now_ms(), Ordering::Relaxed);
                 self.slot_word(s, S_PID)
                     .store(u64::from(std::process::id()), Ordering::Release);
-                self.w(W_SLOT_HIGH).fetch_max(s as u64 + 1, Ordering::AcqRel);
+                self.w(W_SLOT_HIGH)
+                    .fetch_max(s as u64 + 1, Ordering::AcqRel);
                 return Ok(s);
             }
         }
@@ -464,7 +468,8 @@ impl Shm {
 
     pub fn publish_checkpoint(&self, seq: CommitSeq, generation: u64) {
         self.w(W_CHECKPOINT_SEQ).store(seq, Ordering::Release);
-        self.w(W_CHECKPOINT_GEN).store(generation, Ordering::Release);
+        self.w(W_CHECKPOINT_GEN)
+            .store(generation, Ordering::Release);
     }
 
     /// What a checkpoint in progress (or the last one) may reach. SeqCst,

@@ -331,7 +331,11 @@ impl Acks {
         match f.first() {
             Some(&"ACK") => {
                 let seq: u64 = f[1].parse().unwrap();
-                let v = (f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap());
+                let v = (
+                    f[2].parse().unwrap(),
+                    f[3].parse().unwrap(),
+                    f[4].parse().unwrap(),
+                );
                 if self.by_seq.insert(seq, v).is_some() {
                     self.dup.push(seq);
                 }
@@ -345,11 +349,18 @@ impl Acks {
     /// Every acknowledged commit is in `db`: its own page verifies and
     /// the shared counters count at least every acknowledged increment.
     fn check(&self, db: &Database, exact_counters: bool) {
-        assert!(self.dup.is_empty(), "commit seqs acknowledged twice: {:?}", self.dup);
+        assert!(
+            self.dup.is_empty(),
+            "commit seqs acknowledged twice: {:?}",
+            self.dup
+        );
         let last = db.stats().unwrap().last_commit_seq;
         let mut per_counter: BTreeMap<Pgno, u64> = BTreeMap::new();
         for (&seq, &(writer, i, counter)) in &self.by_seq {
-            assert!(seq <= last, "acknowledged commit {seq} past the last one {last}");
+            assert!(
+                seq <= last,
+                "acknowledged commit {seq} past the last one {last}"
+            );
             let pgno = own_page(writer, i);
             let page = db
                 .read(pgno)
@@ -385,7 +396,9 @@ fn wait_stopped(pid: i32) {
     loop {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         // "pid (comm) S ...": the state follows the last ')'.
-        let state = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().next();
+        let state = stat[stat.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .next();
         if state == Some("T") {
             return;
         }
@@ -434,7 +447,11 @@ fn four_processes_of_four_threads_commit_densely() {
     assert_eq!(acks.by_seq.len() as u64, total);
     // Dense: the acknowledged seqs are exactly 1..=total.
     let seqs: Vec<u64> = acks.by_seq.keys().copied().collect();
-    assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "commit_seq not dense");
+    assert_eq!(
+        seqs,
+        (1..=total).collect::<Vec<_>>(),
+        "commit_seq not dense"
+    );
     let db = Database::open(&path, opts()).unwrap();
     assert_eq!(db.stats().unwrap().last_commit_seq, total);
     acks.check(&db, true);
@@ -548,8 +565,7 @@ fn a_stopped_holder_makes_others_busy_after_their_timeout() {
         let took = started.elapsed();
         assert_eq!(e.status(), Status::Busy, "{e}");
         assert!(
-            took >= Duration::from_millis(busy_ms)
-                && took <= Duration::from_millis(busy_ms + 250),
+            took >= Duration::from_millis(busy_ms) && took <= Duration::from_millis(busy_ms + 250),
             "Busy after {took:?}, busy_timeout {busy_ms} ms"
         );
     }

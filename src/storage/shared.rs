@@ -31,7 +31,10 @@ pub struct MappedRegion {
 
 impl MappedRegion {
     pub fn open(path: &Path, len: usize) -> io::Result<MappedRegion> {
-        assert!(len % WORD_BYTES == 0 && len > 0, "region length in whole words");
+        assert!(
+            len % WORD_BYTES == 0 && len > 0,
+            "region length in whole words"
+        );
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -56,7 +59,12 @@ impl MappedRegion {
         Ok(MappedRegion { file, map })
     }
 
-    fn ofd_lock(&self, cmd: libc::c_int, kind: libc::c_short, byte: u64) -> io::Result<libc::flock> {
+    fn ofd_lock(
+        &self,
+        cmd: libc::c_int,
+        kind: libc::c_short,
+        byte: u64,
+    ) -> io::Result<libc::flock> {
         // SAFETY: an all-zero flock is a valid value of this plain C struct.
         let mut fl: libc::flock = unsafe { std::mem::zeroed() };
         fl.l_type = kind;
@@ -94,7 +102,11 @@ impl SharedRegion for MappedRegion {
     }
 
     fn try_lock(&self, byte: u64, exclusive: bool) -> io::Result<bool> {
-        let kind = if exclusive { libc::F_WRLCK } else { libc::F_RDLCK };
+        let kind = if exclusive {
+            libc::F_WRLCK
+        } else {
+            libc::F_RDLCK
+        };
         match self.ofd_lock(libc::F_OFD_SETLK, kind as libc::c_short, byte) {
             Ok(_) => Ok(true),
             Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {

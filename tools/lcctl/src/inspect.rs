@@ -12,10 +12,30 @@ use serde::Serialize;
 use crate::view::{file_name, text, Lines, RecoveryView, SegmentView};
 use crate::{show_progress, DumpArgs, Failure, Outcome, PathArgs, EXIT_CORRUPT, EXIT_OK};
 
-/// The reader table is per process until the engine keeps one on disk, so
-/// an offline tool has no reader slots to show.
-const READER_SLOTS_NOTE: &str = "none recorded (per-process only)";
+/// Shown when the database has no `{path}-shm` (no process ever shared it).
+const NO_SHM_NOTE: &str = "none (no process has the database open)";
 
+/// One process attached to the database, from `{path}-shm`.
+#[derive(Serialize)]
+struct SlotView {
+    slot: usize,
+    pid: u32,
+    /// Oldest snapshot the process reads at (pins checkpoints), if any.
+    snapshot: Option<u64>,
+    /// Milliseconds since its last heartbeat.
+    heartbeat_age_ms: u64,
+    wants_lease: bool,
+    /// False: the process is gone; its slot is reclaimed by the next
+    /// process that needs one and pins nothing meanwhile.
+    alive: bool,
+}
+
+#[derive(Serialize)]
+struct SharedView {
+    commit_tip: u64,
+    durable_tip: u64,
+    writer_pid: Option<u32>,
+}
 #[derive(Serialize)]
 struct InfoDoc {
     path: String,
@@ -33,8 +53,10 @@ struct InfoDoc {
     /// Opening now would fail with Corrupt.
     open_would_fail: bool,
     corruption: Option<String>,
-    /// Always null: no cross-process reader table exists yet.
-    reader_slots: Option<u64>,
+    /// Published state of `{path}-shm` (null without one).
+    shared: Option<SharedView>,
+    /// Process slots of `{path}-shm` (null without one).
+    reader_slots: Option<Vec<SlotView>>,
 }
 
 fn info_doc(i: &DatabaseInfo) -> InfoDoc {
@@ -52,7 +74,25 @@ fn info_doc(i: &DatabaseInfo) -> InfoDoc {
         recovery: RecoveryView::from(&i.recovery),
         open_would_fail: i.corruption.is_some(),
         corruption: i.corruption.clone(),
-        reader_slots: None,
+        shared: i.shared.as_ref().map(|s| SharedView {
+            commit_tip: s.state.commit_tip,
+            durable_tip: s.state.durable_tip,
+            writer_pid: (s.state.writer_pid != 0).then_some(s.state.writer_pid),
+        }),
+        reader_slots: i.shared.as_ref().map(|s| {
+            let now = libcommit::inspect::now_ms();
+            s.slots
+                .iter()
+                .map(|x| SlotView {
+                    slot: x.index,
+                    pid: x.pid,
+                    snapshot: x.snapshot,
+                    heartbeat_age_ms: now.saturating_sub(x.heartbeat_ms),
+                    wants_lease: x.wants_lease,
+                    alive: x.alive,
+                })
+                .collect()
+        }),
     }
 }
 
@@ -93,7 +133,41 @@ fn info_human(d: &InfoDoc) -> String {
         Some(why) => out.kv("open", format!("would FAIL: corrupt: {why}")),
         None => out.kv("open", "would succeed"),
     }
-    out.kv("reader slots", READER_SLOTS_NOTE);
+    match (&d.shared, &d.reader_slots) {
+        (Some(sh), Some(slots)) => {
+            let live = slots.iter().filter(|s| s.alive).count();
+            let writer = sh
+                .writer_pid
+                .map_or("none".to_string(), |p| format!("pid {p}"));
+            out.kv(
+                "reader slots",
+                format!(
+                    "{live} process(es) attached; writer lease: {writer}; published tip {} (durable {})",
+                    sh.commit_tip, sh.durable_tip
+                ),
+            );
+            for s in slots {
+                let snap = s
+                    .snapshot
+                    .map_or("no snapshot".to_string(), |v| format!("snapshot {v}"));
+                let state = if s.alive {
+                    format!("heartbeat {} ms ago", s.heartbeat_age_ms)
+                } else {
+                    "DEAD (reclaimable, pins nothing)".to_string()
+                };
+                let wants = if s.wants_lease {
+                    ", waiting for the lease"
+                } else {
+                    ""
+                };
+                out.raw(&format!(
+                    "  slot {}: pid {}, {snap}, {state}{wants}",
+                    s.slot, s.pid
+                ));
+            }
+        }
+        _ => out.kv("reader slots", NO_SHM_NOTE),
+    }
     out.0
 }
 

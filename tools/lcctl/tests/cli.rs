@@ -73,6 +73,27 @@ fn populate() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+#[test]
+fn info_lists_the_processes_sharing_the_database() {
+    let (_dir, path) = populate();
+    let db = Database::open(&path, opts()).unwrap();
+    let t = db.begin().unwrap();
+    let j = json(&["info"], &path, 0);
+    let slots = j["reader_slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 1, "{j}");
+    assert_eq!(slots[0]["pid"], std::process::id());
+    assert_eq!(slots[0]["snapshot"], t.snapshot());
+    assert_eq!(slots[0]["alive"], true);
+    let out = human(&["info"], &path, 0);
+    let want = format!("pid {}, snapshot {}", std::process::id(), t.snapshot());
+    assert!(out.contains("1 process(es) attached"), "{out}");
+    assert!(out.contains(&want), "missing {want:?} in\n{out}");
+    drop(t);
+    db.close().unwrap();
+    let j = json(&["info"], &path, 0);
+    assert_eq!(j["reader_slots"].as_array().unwrap().len(), 0);
+}
+
 fn flip(path: &Path, offset: u64) {
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new()
@@ -126,10 +147,18 @@ fn flip_wal_image(path: &Path, seq: u64) -> (PathBuf, u64) {
     (seg, frame)
 }
 
-/// Every file in `dir` with its contents.
+/// Every file in `dir` with its contents, but `{path}-shm`: what processes
+/// sharing the database tell each other, rewritten by every open.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .unwrap()
+        .filter(|e| {
+            !e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with("-shm")
+        })
         .map(|e| {
             let e = e.unwrap();
             (
@@ -154,7 +183,7 @@ fn info_describes_a_healthy_database() {
         "would replay 30 commits (30 records",
         "frames kept",
         "open             would succeed",
-        "reader slots     none recorded (per-process only)",
+        "reader slots     0 process(es) attached; writer lease: none; published tip 60",
     ] {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
@@ -163,7 +192,8 @@ fn info_describes_a_healthy_database() {
     assert_eq!(j["checkpoint_seq"], 30);
     assert_eq!(j["last_commit_seq"], 60);
     assert_eq!(j["main_pages"], 30);
-    assert!(j["reader_slots"].is_null());
+    assert_eq!(j["reader_slots"].as_array().unwrap().len(), 0);
+    assert_eq!(j["shared"]["commit_tip"], 60);
     assert_eq!(j["open_would_fail"], false);
     assert!(j["corruption"].is_null());
     assert_eq!(j["recovery"]["commits_recovered"], 30);
@@ -261,18 +291,21 @@ fn checkpoint_reports_and_busy_exits_3() {
     assert_eq!(j["pages_written"], 0);
     assert_eq!(j["recovery_on_open"]["commits_recovered"], 0);
 
-    // Another process (this one) holds the writer lock.
+    // Another process (this one) has the database open: a checkpoint
+    // joins it (and sees its commits); offline recovery is refused.
     let db = Database::open(&path, opts()).unwrap();
-    let o = run(&["checkpoint", "--busy-timeout-ms", "50"], &path);
+    db.commit_batch(&[PageWrite::put(61, &[61u8; 100])])
+        .unwrap();
+    let j = json(&["checkpoint", "--busy-timeout-ms", "2000"], &path, 0);
+    assert_eq!(j["checkpoint_seq"], 61);
+    let o = run(&["recover"], &path);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(
-        stderr(&o).starts_with("lcctl checkpoint: busy:"),
+        stderr(&o).starts_with("lcctl recover: busy:"),
         "{}",
         stderr(&o)
     );
-    let o = run(&["recover"], &path);
-    assert_eq!(code(&o), 3, "{}", stderr(&o));
-    let j = json(&["checkpoint", "--busy-timeout-ms", "50"], &path, 3);
+    let j = json(&["recover"], &path, 3);
     assert_eq!(j["error"]["status"], "busy");
     db.close().unwrap();
 }

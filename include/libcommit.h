@@ -604,8 +604,9 @@ enum lc_status lc_options_set_lanes(struct lc_options *opts, uint32_t lanes);
 enum lc_status lc_options_set_max_flush_delay_us(struct lc_options *opts, uint32_t us);
 
 /**
- * Sets how long to wait for another process's lock before LC_BUSY, in
- * milliseconds (default 5000; any value).
+ * Sets how long to wait for another process's lock - the writer lease a
+ * commit or checkpoint needs, or the lock of a process opening the
+ * database - before LC_BUSY, in milliseconds (default 5000; any value).
  *
  * Returns LC_INVALID_ARGUMENT if `opts` is NULL.
  */
@@ -649,7 +650,8 @@ enum lc_status lc_options_set_checkpoint_threshold_bytes(struct lc_options *opts
  * option), LC_CORRUPT (a file that is not a database, or a corrupt log:
  * the files are left as they were; see `lc_recover`), LC_IO (e.g. a
  * missing directory, a read-only open of a database that does not exist),
- * LC_BUSY (another process has the database open, past busy_timeout),
+ * LC_BUSY (another process is opening and recovering it, or holds the
+ * writer lease, past busy_timeout; processes share a database otherwise),
  * LC_FULL.
  */
 enum lc_status lc_open(const char *path, const struct lc_options *opts, struct lc_db **out);

@@ -154,6 +154,13 @@ impl Pipeline {
     /// relaxed below a FULL database's mode becomes visible with the next
     /// flush.
     pub fn complete(&self, logs: Logs<'_>, seq: CommitSeq, end: u64, wait: SyncMode) -> Result<()> {
+        self.mark_written(seq, end);
+        self.wait_done(logs, seq, wait)
+    }
+
+    /// The first half of [`Pipeline::complete`]: records commit `seq` as
+    /// written (its bytes are all in the log), without waiting.
+    pub fn mark_written(&self, seq: CommitSeq, end: u64) {
         let mut st = self.state.lock();
         st.out_of_order.insert(seq, end);
         let mut advanced = false;
@@ -174,6 +181,12 @@ impl Pipeline {
             self.visible.store(st.written_upto, Ordering::Release);
             self.cv.notify_all();
         }
+    }
+
+    /// The second half of [`Pipeline::complete`]: waits as `wait` says
+    /// for written commit `seq`, leading a group flush when none runs.
+    pub fn wait_done(&self, logs: Logs<'_>, seq: CommitSeq, wait: SyncMode) -> Result<()> {
+        let mut st = self.state.lock();
         loop {
             if let Some(e) = &st.failed {
                 return Err(closed_by(e));
@@ -284,10 +297,10 @@ impl Pipeline {
     }
 
     /// Takes on commits another process wrote, up to `last_seq` (ending at
-    /// `end`; `ends` are theirs in order). They are visible there, so they
-    /// are here; they are durable as far as `durable_hint` says, and this
-    /// process's next flush syncs from there on. Called only while this
-    /// process has no commit in flight.
+    /// `end`; `ends` are theirs in order). They are durable as far as
+    /// `durable_hint` says, and this process's next flush syncs from there
+    /// on; visible now, or (`visible_when_durable`) once durable. Called
+    /// only while this process has no commit in flight.
     pub fn adopt(
         &self,
         last_seq: CommitSeq,
@@ -295,6 +308,7 @@ impl Pipeline {
         ends: Vec<(CommitSeq, u64)>,
         epoch: u64,
         durable_hint: CommitSeq,
+        visible_when_durable: bool,
     ) {
         let mut st = self.state.lock();
         if last_seq <= st.written_upto {
@@ -321,9 +335,23 @@ impl Pipeline {
             }
         }
         self.written.store(last_seq, Ordering::Release);
-        self.visible.fetch_max(last_seq, Ordering::AcqRel);
+        // Under FULL a holder shows them once durable (its next flush);
+        // a reader catches up only to what was published visible.
+        let visible = if visible_when_durable {
+            st.durable_upto
+        } else {
+            last_seq
+        };
+        self.visible.fetch_max(visible, Ordering::AcqRel);
         drop(st);
         self.cv.notify_all();
+    }
+
+    /// Another process published commits up to `seq` as visible (and so,
+    /// under FULL, durable); this process has them written already.
+    pub fn raise_visible(&self, seq: CommitSeq) {
+        let seq = seq.min(self.written());
+        self.visible.fetch_max(seq, Ordering::AcqRel);
     }
 
     /// After another process's checkpoint at `seq` (whose commits after it

@@ -408,6 +408,9 @@ impl Engine {
         } else {
             let tip = shm.commit_tip();
             if tip <= self.pipe.written() {
+                // Written here already (caught up under the lease), and
+                // published visible - so durable - by its writer since.
+                self.pipe.raise_visible(tip);
                 return Ok(());
             }
             Some(tip)
@@ -480,13 +483,18 @@ impl Engine {
         }
         self.seq.lock().adopt(t.last_seq, new_tail);
         let durable_hint = shm.state().durable_tip;
-        self.pipe
-            .adopt(t.last_seq, t.end, t.ends, t.last_epoch, durable_hint);
-        if holder && self.opts.sync == SyncMode::Full && self.pipe.durable() < self.pipe.written() {
-            // What the last holder left unsynced (it ran below FULL, or
-            // died) becomes durable before anything is built on it.
-            self.pipe.flush_all(self.logs())?;
-        }
+        // A holder may find the last holder's commits written but not yet
+        // synced (it syncs after giving the lease up, or ran below FULL, or
+        // died): this process's next flush covers them, and under FULL they
+        // become visible here only then.
+        self.pipe.adopt(
+            t.last_seq,
+            t.end,
+            t.ends,
+            t.last_epoch,
+            durable_hint,
+            holder && self.opts.sync == SyncMode::Full,
+        );
         Ok(())
     }
 
@@ -675,11 +683,23 @@ impl Engine {
         let sync = sync.unwrap_or(self.opts.sync);
         // Held until the commit is done (durable or written, as `sync`
         // asks): the next holder continues after every byte of it.
-        let _lease = self.enter_lease(Wait::Busy)?;
+        let mut lease = self.enter_lease(Wait::Busy)?;
         let r = match self.opts.commit_mode {
-            CommitMode::Wal => self.commit_wal(snapshot, &writes, reads, sync),
-            CommitMode::Native => self.commit_native(snapshot, &writes, reads, sync),
+            CommitMode::Wal => self.commit_wal(snapshot, &writes, reads, sync, &mut lease),
+            CommitMode::Native => self.commit_native(snapshot, &writes, reads, sync, &mut lease),
         };
+        drop(lease);
+        if let Err(Error::Conflict { commit_seq, .. }) = &r {
+            if *commit_seq > self.pipe.visible() {
+                // The winner is another process's commit, written but not
+                // yet visible here (its sync is running, or its process
+                // died before it): make it durable so that a retry's
+                // snapshot sees it, instead of conflicting again.
+                let busy = Duration::from_millis(u64::from(self.opts.busy_timeout_ms));
+                let _ = self.pipe.wait_durable(self.logs(), *commit_seq, busy);
+                self.publish();
+            }
+        }
         if r.is_ok() {
             self.pipe
                 .metrics
@@ -696,6 +716,7 @@ impl Engine {
         writes: &WriteSet,
         reads: &[Pgno],
         sync: SyncMode,
+        lease: &mut Option<LeaseGuard<'_>>,
     ) -> Result<CommitSeq> {
         let len = stage::commit_log_len(writes);
         let (at, undo) = self.sequence(snapshot, writes, reads, len)?;
@@ -719,7 +740,7 @@ impl Engine {
             offsets,
             len <= INLINE_COMMIT_MAX_BYTES,
         );
-        self.finish(at, len, sync)
+        self.finish(at, len, sync, lease.take())
     }
 
     /// NATIVE mode: the committer persists its capsule itself; the
@@ -730,6 +751,7 @@ impl Engine {
         writes: &WriteSet,
         reads: &[Pgno],
         sync: SyncMode,
+        lease: &mut Option<LeaseGuard<'_>>,
     ) -> Result<CommitSeq> {
         // A cheap early check so a doomed commit does not write a capsule;
         // the sequencer validates again.
@@ -816,7 +838,7 @@ impl Engine {
             cap_len <= INLINE_COMMIT_MAX_BYTES,
         );
         // FSYNC_2 (under FULL): markers durable before success.
-        self.finish(at, len, sync)
+        self.finish(at, len, sync, lease.take())
     }
 
     /// Prepares WAL segments up to `end`. Running out of space is an
@@ -992,12 +1014,21 @@ impl Engine {
     /// Make durable and visible (as `sync` asks), then nudge background
     /// work. A commit relaxed below a FULL database's mode is made durable
     /// (and so visible) by the worker's next flush, started now.
-    fn finish(&self, at: Placement, len: u64, sync: SyncMode) -> Result<CommitSeq> {
+    /// The commit's bytes are written: the writer lease (if any) goes
+    /// now - the next holder appends while this commit's group syncs.
+    fn finish(
+        &self,
+        at: Placement,
+        len: u64,
+        sync: SyncMode,
+        lease: Option<LeaseGuard<'_>>,
+    ) -> Result<CommitSeq> {
         self.bytes_logged.fetch_add(len, Ordering::Relaxed);
         {
             let _span = tracing::trace_span!("durable", seq = at.seq).entered();
-            self.pipe
-                .complete(self.logs(), at.seq, at.log_offset + len, sync)?;
+            self.pipe.mark_written(at.seq, at.log_offset + len);
+            drop(lease);
+            self.pipe.wait_done(self.logs(), at.seq, sync)?;
         }
         self.publish();
         if self.opts.sync == SyncMode::Full && sync != SyncMode::Full {
@@ -1270,6 +1301,12 @@ impl Engine {
         let capacity = self.log.config().capacity;
         if self.pipe.check_failed().is_err() {
             return;
+        }
+        if self.lease.is_some() && self.pipe.durable() < self.pipe.written() {
+            // Commits of another process adopted before its sync finished
+            // (or it died first): durable, and visible, within a heartbeat.
+            let _ = self.pipe.flush_all(self.logs());
+            self.publish();
         }
         // Log and checkpoint work needs the lease; when another process
         // has it, that process does the work.

@@ -83,6 +83,8 @@ pub struct Options {
     /// How long a group-commit leader waits for more committers; 0 = sync
     /// as soon as a leader is free.
     pub max_flush_delay_us: u32,
+    /// How long to wait for another process - one holding the writer lease
+    /// (commits, checkpoints) or one opening the database - before Busy.
     pub busy_timeout_ms: u32,
     pub read_only: bool,
     /// WAL bytes past which commits trigger a checkpoint; 0 = never.

@@ -226,6 +226,16 @@ fn child_entry() {
     let Ok(spec) = std::env::var(CHILD_ENV) else {
         return;
     };
+    // A child outlives a failed parent only as long as it takes to notice.
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: as above.
+        if unsafe { libc::getppid() } != parent {
+            std::process::exit(3);
+        }
+    });
     let a: Vec<&str> = spec.split('|').collect();
     let n = |i: usize| a[i].parse::<u64>().unwrap();
     match a[0] {

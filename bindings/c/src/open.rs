@@ -22,7 +22,8 @@ use crate::types::lc_status;
 /// option), LC_CORRUPT (a file that is not a database, or a corrupt log:
 /// the files are left as they were; see `lc_recover`), LC_IO (e.g. a
 /// missing directory, a read-only open of a database that does not exist),
-/// LC_BUSY (another process has the database open, past busy_timeout),
+/// LC_BUSY (another process is opening and recovering it, or holds the
+/// writer lease, past busy_timeout; processes share a database otherwise),
 /// LC_FULL.
 #[no_mangle]
 pub extern "C" fn lc_open(

@@ -125,8 +125,9 @@ pub extern "C" fn lc_options_set_max_flush_delay_us(opts: *mut lc_options, us: u
     })
 }
 
-/// Sets how long to wait for another process's lock before LC_BUSY, in
-/// milliseconds (default 5000; any value).
+/// Sets how long to wait for another process's lock - the writer lease a
+/// commit or checkpoint needs, or the lock of a process opening the
+/// database - before LC_BUSY, in milliseconds (default 5000; any value).
 ///
 /// Returns LC_INVALID_ARGUMENT if `opts` is NULL.
 #[no_mangle]

@@ -396,11 +396,15 @@ impl Engine {
         };
         let shm = &lease.shm;
         let _serial = self.catch_up_lock.lock();
-        if holder {
-            if self.main.disk_generation()? > self.main.header().generation {
-                self.adopt_checkpoint()?;
-            }
-        } else if shm.checkpoint_generation() > self.main.header().generation {
+        // A checkpointer publishes its generation right after its header
+        // is durable; only one that died holding the lease (and so maybe in
+        // between) makes the next holder look at the main file itself.
+        let newer_checkpoint = if writer_died {
+            self.main.disk_generation()? > self.main.header().generation
+        } else {
+            shm.checkpoint_generation() > self.main.header().generation
+        };
+        if newer_checkpoint {
             self.adopt_checkpoint()?;
         }
         let target = if holder {

@@ -92,7 +92,11 @@ def run_round(path: str, first: int, mode: str, rng: random.Random) -> list[tupl
         time.sleep(rng.uniform(0.0, 0.1))
     finally:
         child.send_signal(signal.SIGKILL)
-    rest, err = child.communicate(timeout=60)
+    child.wait(timeout=60)
+    # Read the rest through the same buffered reader: communicate() would
+    # read the raw pipe and lose what readline() had buffered already.
+    rest = child.stdout.read()
+    err = child.stderr.read() if child.stderr is not None else b""
     assert child.returncode == -signal.SIGKILL, err.decode()
     lines.extend(rest.splitlines(keepends=True))
     acked = []

@@ -65,6 +65,12 @@ impl Drop for LeaseGuard<'_> {
     fn drop(&mut self) {
         self.engine.publish();
         if let Some(l) = &self.engine.lease {
+            // Every commit this process numbered is written by now (the
+            // last thread out releases); another may still be going on
+            // in this process - then the lease stays.
+            l.shm.publish_written(self.engine.pipe.written());
+        }
+        if let Some(l) = &self.engine.lease {
             l.exit(self.engine.pipe.check_failed().is_ok());
         }
     }
@@ -148,6 +154,9 @@ pub struct Engine {
     catch_up_lock: Mutex<()>,
     /// The shm segment generation this process last looked at.
     segments_seen: AtomicU64,
+    /// Serializes [`Engine::while_alone`]: one thread's `share()` must not
+    /// end another's exclusive stretch while it still recycles files.
+    alone_turn: Mutex<()>,
     signal: Arc<(Mutex<WorkerSignal>, Condvar)>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -336,6 +345,7 @@ impl Engine {
             lease,
             catch_up_lock: Mutex::new(()),
             segments_seen: AtomicU64::new(segments_seen),
+            alone_turn: Mutex::new(()),
             signal: Arc::new((Mutex::new(WorkerSignal::default()), Condvar::new())),
             worker: Mutex::new(None),
         });
@@ -419,6 +429,10 @@ impl Engine {
             }
             Some(tip)
         };
+        if holder && !writer_died && shm.written_tip() <= self.pipe.written() {
+            // Nobody wrote since we last looked.
+            return Ok(());
+        }
         let seen = shm.segment_generation();
         if seen != self.segments_seen.load(Ordering::Acquire) {
             self.log.adopt_new_segments()?;
@@ -771,7 +785,12 @@ impl Engine {
         let cap_len = capsule::capsule_len(writes);
         // Reserving may prepare a capsule segment: announced around it.
         self.announce_segment();
-        let cap_off = self.fail_stop_on_io(self.capsules.reserve(cap_len, self.pipe.epoch()));
+        let reserve = || self.fail_stop_on_io(self.capsules.reserve(cap_len, self.pipe.epoch()));
+        let cap_off = if self.capsules.needs_segment(cap_len) {
+            self.while_alone(reserve)
+        } else {
+            reserve()
+        };
         self.announce_segment();
         let cap_off = cap_off?;
         let db_id = self.db_id;
@@ -853,8 +872,31 @@ impl Engine {
             return Ok(());
         }
         self.announce_segment();
-        let r = self.fail_stop_on_io(self.log.ensure_prepared(end, self.pipe.epoch()));
+        let r = self
+            .while_alone(|| self.fail_stop_on_io(self.log.ensure_prepared(end, self.pipe.epoch())));
         self.announce_segment();
+        r
+    }
+
+    /// Runs `f` knowing whether this process is alone with the database;
+    /// if it is, nobody can attach meanwhile, and the logs may recycle
+    /// retired segments (which another process could still be reading).
+    fn while_alone<T>(&self, f: impl FnOnce() -> T) -> T {
+        let Some(l) = &self.lease else {
+            return f();
+        };
+        let _turn = self.alone_turn.lock();
+        let alone = l.shm.try_alone().unwrap_or(false);
+        self.log.set_alone(alone);
+        self.capsules.log.set_alone(alone);
+        let r = f();
+        if alone {
+            self.log.set_alone(false);
+            self.capsules.log.set_alone(false);
+            if let Err(e) = l.shm.share() {
+                tracing::error!("sharing the database again failed: {e}");
+            }
+        }
         r
     }
 
@@ -1158,8 +1200,9 @@ impl Engine {
         let oldest = self.readers.oldest_or(|| self.pipe.visible());
         self.seq.lock().prune(oldest);
         self.pipe.trim_ends(target);
-        let segments_removed =
-            self.log.retire_before(log_start)? + self.capsules.checkpointed(target)?;
+        let segments_removed = self.while_alone(|| -> Result<u64> {
+            Ok(self.log.retire_before(log_start)? + self.capsules.checkpointed(target)?)
+        })?;
         Ok(CheckpointReport {
             pages_written,
             segments_removed,

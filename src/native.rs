@@ -72,6 +72,11 @@ impl CapsuleStore {
         self.live.lock().extend(capsules.iter().copied());
     }
 
+    /// True when reserving `len` bytes would need a new segment.
+    pub fn needs_segment(&self, len: u64) -> bool {
+        *self.tail.lock() + len > self.log.prepared_end()
+    }
+
     /// Forgets a capsule whose commit did not happen (conflict, error).
     pub fn release(&self, offset: u64) {
         self.live.lock().remove(&offset);

@@ -53,6 +53,10 @@ const W_LEASE_GEN: usize = 14;
 const W_SLOT_HIGH: usize = 15;
 /// Bumped whenever a process adds a log segment, so others know to look.
 const W_SEGMENT_GEN: usize = 5;
+/// Highest commit_seq whose frames are all written, published by a holder
+/// as it gives the lease up (its commits may still be syncing): the next
+/// holder has nothing to read when it knows this far already.
+const W_WRITTEN_TIP: usize = 7;
 /// 1 while a holder of the lease may have frames half-written; cleared
 /// when it gives the lease up cleanly. Found set by the next holder: the
 /// last one died (or failed) holding it.
@@ -106,6 +110,8 @@ pub struct ShmState {
 pub struct Shm {
     region: Box<dyn SharedRegion>,
     path: PathBuf,
+    /// This process's id (getpid is a system call; the lease asks often).
+    pid: u32,
 }
 
 /// `{path}-shm`.
@@ -129,7 +135,11 @@ impl Shm {
         let region = storage
             .open_shared(&path, SHM_BYTES)
             .map_err(|e| Error::io("map shared-memory file", &path, e))?;
-        Ok(region.map(|region| Shm { region, path }))
+        Ok(region.map(|region| Shm {
+            region,
+            path,
+            pid: std::process::id(),
+        }))
     }
 
     pub fn path(&self) -> &Path {
@@ -276,7 +286,7 @@ impl Shm {
                 self.slot_word(s, S_HEARTBEAT_MS)
                     .store(now_ms(), Ordering::Relaxed);
                 self.slot_word(s, S_PID)
-                    .store(u64::from(std::process::id()), Ordering::Release);
+                    .store(u64::from(self.pid), Ordering::Release);
                 self.w(W_SLOT_HIGH)
                     .fetch_max(s as u64 + 1, Ordering::AcqRel);
                 return Ok(s);
@@ -389,7 +399,7 @@ impl Shm {
             .map_err(|e| self.lock_err("lock writer lease", e))?;
         if got {
             self.w(W_WRITER_PID)
-                .store(u64::from(std::process::id()), Ordering::Release);
+                .store(u64::from(self.pid), Ordering::Release);
             self.w(W_LEASE_GEN).fetch_add(1, Ordering::AcqRel);
         }
         Ok(got)
@@ -411,9 +421,19 @@ impl Shm {
         self.region
             .unlock(LEASE_LOCK_BYTE)
             .map_err(|e| self.lock_err("unlock writer lease", e))?;
-        self.w(W_LEASE_GEN).fetch_add(1, Ordering::AcqRel);
-        self.region.wake(W_LEASE_GEN);
+        self.w(W_LEASE_GEN).fetch_add(1, Ordering::SeqCst);
+        // A waiter announces itself before it looks at the generation: it
+        // either sees this bump or is seen here and woken (SeqCst both).
+        if self.any_waiter() {
+            self.region.wake(W_LEASE_GEN);
+        }
         Ok(())
+    }
+
+    /// True when any process's slot says it waits for the lease.
+    fn any_waiter(&self) -> bool {
+        fence(Ordering::SeqCst);
+        (0..self.slot_high()).any(|s| self.slot_word(s, S_WANTS_LEASE).load(Ordering::SeqCst) != 0)
     }
 
     pub fn lease_generation(&self) -> u64 {
@@ -440,10 +460,20 @@ impl Shm {
         self.w(W_COMMIT_TIP).fetch_max(visible, Ordering::AcqRel);
     }
 
+    /// Publishes commits up to `seq` as written (by the holder, at release).
+    pub fn publish_written(&self, seq: CommitSeq) {
+        self.w(W_WRITTEN_TIP).fetch_max(seq, Ordering::AcqRel);
+    }
+
+    pub fn written_tip(&self) -> CommitSeq {
+        self.w(W_WRITTEN_TIP).load(Ordering::Acquire)
+    }
+
     /// Resets the published tips (first opener, after recovery).
     pub fn reset_tips(&self, last: CommitSeq, checkpoint_seq: CommitSeq, generation: u64) {
         self.w(W_COMMIT_TIP).store(last, Ordering::Release);
         self.w(W_DURABLE_TIP).store(last, Ordering::Release);
+        self.w(W_WRITTEN_TIP).store(last, Ordering::Release);
         self.publish_checkpoint(checkpoint_seq, generation);
     }
 

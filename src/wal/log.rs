@@ -4,7 +4,7 @@
 //! write in parallel and a range may span two segments.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -58,6 +58,9 @@ pub struct Log {
     /// End of the last segment's window: reservations must stay below it.
     prepared_end: AtomicU64,
     syncs: AtomicU64,
+    /// On shared storage: set while no other process is attached, when
+    /// retired segments may be kept for reuse and reused.
+    recycle_alone: AtomicBool,
 }
 
 impl Log {
@@ -77,11 +80,22 @@ impl Log {
             }),
             prepared_end: AtomicU64::new(prepared_end),
             syncs: AtomicU64::new(0),
+            recycle_alone: AtomicBool::new(false),
         }
     }
 
     pub fn config(&self) -> &LogConfig {
         &self.cfg
+    }
+
+    /// On shared storage, says whether this process is alone with the
+    /// database (then retired segments are recycled as in a private log).
+    pub fn set_alone(&self, alone: bool) {
+        self.recycle_alone.store(alone, Ordering::Release);
+    }
+
+    fn may_recycle(&self) -> bool {
+        !self.cfg.shared || self.recycle_alone.load(Ordering::Acquire)
     }
 
     pub fn prepared_end(&self) -> u64 {
@@ -291,8 +305,20 @@ impl Log {
         prep.tmp_counter += 1;
         let tmp = tmp_segment_path(&self.cfg.db_path, self.cfg.stream, prep.tmp_counter);
         let final_path = segment_path(&self.cfg.db_path, self.cfg.stream, epoch);
-        let source = match prep.recycle.pop() {
-            Some(old) if old.header.capacity == self.cfg.capacity => Source::Recycled(old),
+        let reuse = if self.may_recycle() {
+            prep.recycle.pop()
+        } else {
+            None
+        };
+        let source = match reuse {
+            // A process that opened the database meanwhile may have deleted
+            // it (under its old name it looks like a stale segment).
+            Some(old)
+                if old.header.capacity == self.cfg.capacity
+                    && self.cfg.storage.exists(&old.path).unwrap_or(false) =>
+            {
+                Source::Recycled(old)
+            }
             _ => Source::Fresh { zero_fill },
         };
         let seg = prepare_segment(
@@ -329,8 +355,9 @@ impl Log {
         let count = retired.len() as u64;
         let mut prep = self.prep.lock();
         let mut removed_any = false;
+        let recycle = self.may_recycle();
         for seg in retired {
-            if self.cfg.shared {
+            if !recycle {
                 // Whoever checkpointed may have removed it already.
                 match self.cfg.storage.remove(&seg.path) {
                     Ok(()) => removed_any = true,

@@ -14,6 +14,25 @@ import pytest
 import libcommit
 
 
+# Lines a test prints starting with this are shown after the run (pytest
+# captures a passing test's output), so `make test` prints what the
+# multi-process tests counted.
+COUNTS_PREFIX = "COUNTS "
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    lines = [
+        line[len(COUNTS_PREFIX) :]
+        for report in terminalreporter.stats.get("passed", [])
+        for line in report.capstdout.splitlines()
+        if line.startswith(COUNTS_PREFIX)
+    ]
+    if lines:
+        terminalreporter.section("counts")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def path(tmp_path) -> str:
     """A database path in a fresh directory (the database does not exist)."""

@@ -192,7 +192,7 @@ def test_c_and_python_processes_commit_to_one_database(tmp_path: Path) -> None:
         )
     switches = sum(1 for a, b in zip(history, history[1:]) if a[1] != b[1])
     print(
-        f"mix C+Python: {total} acknowledged commits ({COMMITS} C, {COMMITS} Python), "
+        f"COUNTS mix C+Python: {total} acknowledged commits ({COMMITS} C, {COMMITS} Python), "
         f"seqs 1..{total} dense, writer switched {switches} times",
         flush=True,
     )

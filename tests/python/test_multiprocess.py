@@ -287,7 +287,7 @@ def test_processes_and_threads_commit_dense_and_durable(path: str, mode: str) ->
     # How often the lease changed hands, to show the processes interleaved.
     switches = sum(1 for a, b in zip(history, history[1:]) if a[1] != b[1])
     print(
-        f"multiprocess ({mode}): {PROCESSES} processes x {THREADS} threads, {total} acknowledged "
+        f"COUNTS multiprocess ({mode}): {PROCESSES} processes x {THREADS} threads, {total} acknowledged "
         f"commits, seqs 1..{total} dense, {len(expected)} pages verified, "
         f"{switches} process switches",
         flush=True,

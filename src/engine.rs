@@ -429,15 +429,18 @@ impl Engine {
             }
             Some(tip)
         };
-        if holder && !writer_died && shm.written_tip() <= self.pipe.written() {
-            // Nobody wrote since we last looked.
-            return Ok(());
-        }
+        // Segments first, even when nobody wrote a commit since: another
+        // holder may have prepared the next one, and appending past our
+        // last known segment must find its file, not make a second one.
         let seen = shm.segment_generation();
         if seen != self.segments_seen.load(Ordering::Acquire) {
             self.log.adopt_new_segments()?;
             self.capsules.log.adopt_new_segments()?;
             self.segments_seen.store(seen, Ordering::Release);
+        }
+        if holder && !writer_died && shm.written_tip() <= self.pipe.written() {
+            // Nobody wrote since we last looked.
+            return Ok(());
         }
         let (last, tail) = {
             let sq = self.seq.lock();

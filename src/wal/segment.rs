@@ -229,6 +229,19 @@ pub fn prepare_segment(
         file.sync_all()
             .map_err(|e| Error::io("sync new segment", tmp_path, e))?;
     }
+    // A segment's name is its first epoch, handed out once: an existing
+    // file means two writers (processes) disagree about the log, and
+    // renaming over it would silently unlink the other's appends.
+    let taken = storage
+        .exists(final_path)
+        .map_err(|e| Error::io("look for segment", final_path, e))?;
+    if taken {
+        let _ = storage.remove(tmp_path);
+        return Err(Error::Internal(format!(
+            "segment {} already exists: the log was extended by someone this writer did not see",
+            final_path.display()
+        )));
+    }
     storage
         .rename(tmp_path, final_path)
         .map_err(|e| Error::io("rename new segment", final_path, e))?;

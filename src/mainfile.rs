@@ -20,13 +20,14 @@ use crate::format::{
     MAP_ENTRY_BYTES,
 };
 use crate::pagecache::PageCache;
-use crate::storage::{OpenMode, Storage, StorageFile};
+use crate::storage::{OpenMode, Storage, StorageFile, WRITE_BEHIND_STEP_BYTES};
 use crate::types::{CommitSeq, Page, Pgno};
 
 /// Suffix of the temporary file a new main file is built in.
 pub const MAIN_TMP_SUFFIX: &str = "-main-tmp";
-/// Upper bound on bytes gathered into one write during a checkpoint.
-const CHECKPOINT_WRITE_MAX_BYTES: usize = 4 << 20;
+/// Upper bound on bytes gathered into one write during a checkpoint: one
+/// write-behind step.
+const CHECKPOINT_WRITE_MAX_BYTES: usize = WRITE_BEHIND_STEP_BYTES;
 
 /// Free slots as runs: start -> length.
 #[derive(Default, Debug)]
@@ -603,6 +604,8 @@ struct WriteBatch {
     start_slot: u64,
     bytes: Vec<u8>,
     slots: u64,
+    /// Bytes written since the last write-behind.
+    unpaced: usize,
 }
 
 impl WriteBatch {
@@ -632,8 +635,15 @@ impl WriteBatch {
         mf.file
             .write_at(&self.bytes, slot_offset(self.start_slot, mf.page_size))
             .map_err(|e| Error::io("write checkpoint pages", &mf.path, e))?;
+        self.unpaced += self.bytes.len();
         self.bytes.clear();
         self.slots = 0;
+        if mf.sync && self.unpaced >= WRITE_BEHIND_STEP_BYTES {
+            mf.file
+                .write_behind()
+                .map_err(|e| Error::io("write out checkpoint pages", &mf.path, e))?;
+            self.unpaced = 0;
+        }
         Ok(())
     }
 }

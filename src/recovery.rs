@@ -33,6 +33,15 @@ const SCAN_CHUNK_BYTES: usize = 1 << 20;
 /// Catching up reads a little past what other processes appended since
 /// the last look: smaller reads.
 const CATCH_UP_CHUNK_BYTES: usize = 64 << 10;
+/// How far ahead of the scan recovery asks the OS to read, so the disk
+/// reads while the scan checksums: a log read cold is otherwise read and
+/// checked in turns.
+const READ_AHEAD_BYTES: u64 = 32 << 20;
+/// The read-ahead is renewed when less than this is left of it (one hint
+/// per this many bytes, not one per chunk). Also the most one hint asks
+/// for: Linux reads at most the device's read-ahead size (often 128 KiB to
+/// 8 MiB) per WILLNEED call and drops the rest.
+const READ_AHEAD_STEP_BYTES: u64 = 2 << 20;
 
 /// One replayed page record.
 pub struct Record {
@@ -235,6 +244,8 @@ pub fn scan_tail(
     scanner.stop_after = stop_after;
     scanner.judge_tail = writer_died;
     scanner.chunk = CATCH_UP_CHUNK_BYTES;
+    // What other processes just appended is in the page cache.
+    scanner.read_ahead = 0;
     let outcome = scanner.replay(start, last_seq, &mut replay);
     if outcome.corrupt {
         replay.corruption = Some(Corruption {
@@ -473,6 +484,10 @@ struct Scanner<'a> {
     /// false when the log is known to end cleanly where frames stop.
     judge_tail: bool,
     chunk: usize,
+    /// Bytes to hint ahead of the scan (0: none), and the log position
+    /// hinted up to so far.
+    read_ahead: u64,
+    hinted_to: u64,
 }
 
 impl<'a> Scanner<'a> {
@@ -505,7 +520,30 @@ impl<'a> Scanner<'a> {
             stop_after: None,
             judge_tail: true,
             chunk: SCAN_CHUNK_BYTES,
+            read_ahead: READ_AHEAD_BYTES,
+            hinted_to: 0,
         }
+    }
+
+    /// Asks the OS to start reading the log from `pos` to `read_ahead`
+    /// past it, across segments, when what was asked before runs short.
+    fn hint_ahead(&mut self, pos: u64) {
+        if self.read_ahead == 0 || self.hinted_to >= pos + READ_AHEAD_STEP_BYTES {
+            return;
+        }
+        let from = self.hinted_to.max(pos);
+        let to = pos + self.read_ahead;
+        for (i, seg) in self.segs.iter().enumerate() {
+            let start = from.max(seg.header.log_start);
+            let end = to.min(self.valid_end[i]);
+            let mut at = start;
+            while at < end {
+                let n = (end - at).min(READ_AHEAD_STEP_BYTES);
+                seg.file.will_need(seg.file_offset(at), n);
+                at += n;
+            }
+        }
+        self.hinted_to = to;
     }
 
     fn index_of(&self, pos: u64) -> Option<usize> {
@@ -540,6 +578,7 @@ impl<'a> Scanner<'a> {
             return Ok(None);
         };
         if pos + len as u64 <= self.valid_end[i] {
+            self.hint_ahead(pos);
             let seg = &self.segs[i];
             let want = (self.valid_end[i] - pos).min(self.chunk.max(len) as u64) as usize;
             let avail = self.present(i, pos, want)?;

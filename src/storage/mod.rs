@@ -41,6 +41,10 @@ pub enum OpenMode {
     CreateNew,
 }
 
+/// Bytes written between [`StorageFile::write_behind`] calls in long
+/// writes: what a commit's sync may find queued ahead of it at most.
+pub const WRITE_BEHIND_STEP_BYTES: usize = 512 << 10;
+
 /// A file system as the engine sees it.
 pub trait Storage: Send + Sync + 'static {
     /// Opens `path` as `mode` says.
@@ -118,6 +122,21 @@ pub trait StorageFile: Send + Sync {
     /// return (fallocate); extends the length to at least `len`. Fails with
     /// ENOSPC when the space is not there.
     fn allocate(&self, len: u64) -> io::Result<()>;
+    /// Says `[offset, offset + len)` will be read soon, so the OS may start
+    /// reading it in the background (posix_fadvise WILLNEED). Only a hint:
+    /// it changes no content, and storage that cannot use it ignores it.
+    fn will_need(&self, _offset: u64, _len: u64) {}
+    /// Paces a long write: waits for the write-out an earlier call started,
+    /// then starts writing out what is dirty now (Linux sync_file_range,
+    /// WAIT_BEFORE | WRITE, whole file). Not a durability barrier - a sync
+    /// still follows - but called every few MiB it hands a checkpoint or a
+    /// segment fill to the device in steps, instead of one burst at the
+    /// final sync that every commit's sync would queue behind. An error is
+    /// a write error and must be treated as a failed sync (the kernel
+    /// reports it once).
+    fn write_behind(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// Makes written data durable (fdatasync).
     fn sync_data(&self) -> io::Result<()>;
     /// Makes written data and metadata durable (fsync).

@@ -133,6 +133,35 @@ impl StorageFile for RealFile {
         }
     }
 
+    fn will_need(&self, offset: u64, len: u64) {
+        let (Ok(off), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+            return;
+        };
+        // SAFETY: posix_fadvise only reads its integer arguments; the fd is
+        // owned by `self.file` and open for the duration of the call. A
+        // failed hint changes nothing, so its result is ignored.
+        unsafe {
+            libc::posix_fadvise(self.file.as_raw_fd(), off, len, libc::POSIX_FADV_WILLNEED);
+        }
+    }
+
+    fn write_behind(&self) -> io::Result<()> {
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE;
+        // SAFETY: sync_file_range only reads its integer arguments; the fd
+        // is owned by `self.file` and open for the duration of the call.
+        let rc = unsafe { libc::sync_file_range(self.file.as_raw_fd(), 0, 0, flags) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            // Not on this file system (or not a regular file): the final
+            // sync does all of the work, as without the hint.
+            Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) | Some(libc::ESPIPE) => Ok(()),
+            _ => Err(err),
+        }
+    }
+
     fn sync_data(&self) -> io::Result<()> {
         self.file.sync_data()
     }

@@ -1403,6 +1403,17 @@ impl SimFile {
             .map_or_else(|| self.path.clone(), |(p, _)| p.clone())
     }
 
+    /// A failed sync or write-out (fsyncgate): some unsynced sectors reached
+    /// the disk, the rest is marked clean and will never be written.
+    fn lose_unsynced(&self, s: &mut State, kind: FaultKind) -> io::Error {
+        let inode = s.inodes[&self.ino].clone();
+        let kept = s.random_sectors(&inode);
+        let inode = s.inode_mut(self.ino);
+        inode.durable = kept;
+        inode.pending.clear();
+        kind.error()
+    }
+
     /// [`State::enter`] for a call on this handle.
     fn enter(&self, s: &mut State, op: FaultOp, args: (u64, u64)) -> io::Result<Option<FaultKind>> {
         let name = self.name(s);
@@ -1559,14 +1570,7 @@ impl StorageFile for SimFile {
         pause_point(&self.state, FaultOp::SyncData, |s| self.name(s));
         let mut s = self.state.lock();
         if let Some(kind) = self.enter(&mut s, FaultOp::SyncData, (0, 0))? {
-            // fsyncgate: some unsynced sectors reached the disk, the rest
-            // is marked clean and will never be written.
-            let inode = s.inodes[&self.ino].clone();
-            let kept = s.random_sectors(&inode);
-            let inode = s.inode_mut(self.ino);
-            inode.durable = kept;
-            inode.pending.clear();
-            return Err(kind.error());
+            return Err(self.lose_unsynced(&mut s, kind));
         }
         s.inode_mut(self.ino).sync();
         s.stats.syncs += 1;
@@ -1575,6 +1579,17 @@ impl StorageFile for SimFile {
 
     fn sync_all(&self) -> io::Result<()> {
         self.sync_data()
+    }
+
+    /// Starting write-out makes nothing durable here (a crash may keep any
+    /// unsynced sector either way), but it can fail as a sync does - with
+    /// the same fsyncgate loss - and counts as a sync for fault injection.
+    fn write_behind(&self) -> io::Result<()> {
+        let mut s = self.state.lock();
+        if let Some(kind) = self.enter(&mut s, FaultOp::SyncData, (0, 0))? {
+            return Err(self.lose_unsynced(&mut s, kind));
+        }
+        Ok(())
     }
 
     fn try_lock_exclusive(&self) -> io::Result<bool> {

@@ -42,8 +42,9 @@ impl Stream {
 
 /// Suffix given to segments that recovery set aside.
 pub const CORRUPT_SUFFIX: &str = ".corrupt";
-/// Size of the zero-filled writes that prepare a new segment.
-const ZERO_FILL_CHUNK_BYTES: usize = 1 << 20;
+/// Size of the zero-filled writes that prepare a new segment: one
+/// write-behind step.
+const ZERO_FILL_CHUNK_BYTES: usize = crate::storage::WRITE_BEHIND_STEP_BYTES;
 
 /// An open segment.
 pub struct Segment {
@@ -209,6 +210,9 @@ pub fn prepare_segment(
                 while zero_fill && off < total {
                     let n = (total - off).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
                     file.write_at(&zeros[..n], off)?;
+                    if sync {
+                        file.write_behind()?;
+                    }
                     off += n as u64;
                 }
                 Ok(())

@@ -490,6 +490,12 @@ impl Engine {
             self.versions.install(r.pgno, r.seq, r.data);
         }
         self.capsules.adopt(&t.capsules, t.capsules_end);
+        if t.relaxed_capsules {
+            // Another process wrote them below FULL and syncs them only in
+            // its own flushes; ours must not make their markers durable
+            // first.
+            self.capsules.mark_relaxed();
+        }
         let mut new_tail = t.end;
         if holder && t.dirty_tail && !self.opts.read_only {
             // A holder died mid-commit: its unfinished frames lie past the

@@ -75,6 +75,10 @@ pub struct Replay {
     pub capsules: Vec<(u64, CommitSeq)>,
     /// Just past the last byte of any replayed capsule.
     pub capsules_end: u64,
+    /// Some replayed marker names a capsule written without FSYNC_1 (sync
+    /// below FULL): a process adopting it must sync capsules before its
+    /// next marker sync, or that marker could become durable first.
+    pub relaxed_capsules: bool,
     /// (seq, end offset) of each replayed commit.
     pub ends: Vec<(CommitSeq, u64)>,
     pub last_seq: CommitSeq,
@@ -114,6 +118,7 @@ pub fn scan(
         capsule_segments: Vec::new(),
         capsules: Vec::new(),
         capsules_end: 0,
+        relaxed_capsules: false,
         ends: Vec::new(),
         last_seq: main.checkpoint_seq,
         end: main.log_start,
@@ -226,6 +231,7 @@ pub fn scan_tail(
         capsule_segments: Vec::new(),
         capsules: Vec::new(),
         capsules_end: 0,
+        relaxed_capsules: false,
         ends: Vec::new(),
         last_seq,
         end: start,
@@ -805,6 +811,7 @@ impl<'a> Scanner<'a> {
                     let end = pos + h.frame_len();
                     self.keep(seg_i, Some(m.commit.epoch));
                     out.capsules.push((m.capsule_offset, h.commit_seq));
+                    out.relaxed_capsules |= !m.capsule_synced();
                     out.capsules_end = out.capsules_end.max(m.capsule_offset + m.capsule_len);
                     out.ends.push((h.commit_seq, end));
                     out.last_seq = h.commit_seq;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
+use crate::groupsync::SharedSync;
 use crate::metrics::Metrics;
 use crate::native::CapsuleStore;
 use crate::options::SyncMode;
@@ -32,6 +33,9 @@ pub struct Logs<'a> {
     /// marker naming it is.
     pub capsules: Option<&'a CapsuleStore>,
     pub wal: &'a Log,
+    /// Several processes share the log: sync it for all of them at once.
+    /// Capsules stay each process's own to sync.
+    pub shared: Option<SharedSync<'a>>,
 }
 
 impl Logs<'_> {
@@ -39,7 +43,10 @@ impl Logs<'_> {
         if let Some(c) = self.capsules {
             c.sync_relaxed()?;
         }
-        self.wal.sync_range(from, to)
+        match &self.shared {
+            Some(s) => s.sync(self.wal, from, to).map(|_| ()),
+            None => self.wal.sync_range(from, to),
+        }
     }
 }
 
@@ -73,6 +80,8 @@ pub struct Pipeline {
     visible: AtomicU64,
     durable: AtomicU64,
     written: AtomicU64,
+    /// Log offset just past commit `written` (with it).
+    written_end: AtomicU64,
     epoch: AtomicU64,
     pub metrics: Metrics,
 }
@@ -105,6 +114,7 @@ impl Pipeline {
             visible: AtomicU64::new(last_seq),
             durable: AtomicU64::new(last_seq),
             written: AtomicU64::new(last_seq),
+            written_end: AtomicU64::new(end),
             epoch: AtomicU64::new(epoch),
             metrics: Metrics::default(),
         }
@@ -123,6 +133,13 @@ impl Pipeline {
     /// Highest commit fully written (with every lower one).
     pub fn written(&self) -> CommitSeq {
         self.written.load(Ordering::Acquire)
+    }
+
+    /// Log offset just past the written commits: every byte before it is
+    /// whole. Read with [`Pipeline::written`] it may be a little further
+    /// on, never behind.
+    pub fn written_end(&self) -> u64 {
+        self.written_end.load(Ordering::Acquire)
     }
 
     /// Current group-commit generation.
@@ -175,6 +192,7 @@ impl Pipeline {
             advanced = true;
         }
         if advanced {
+            self.written_end.store(st.written_end, Ordering::Release);
             self.written.store(st.written_upto, Ordering::Release);
         }
         if advanced && self.sync != SyncMode::Full {
@@ -334,6 +352,7 @@ impl Pipeline {
                 self.durable.fetch_max(s, Ordering::AcqRel);
             }
         }
+        self.written_end.store(end, Ordering::Release);
         self.written.store(last_seq, Ordering::Release);
         // Under FULL a holder shows them once durable (its next flush);
         // a reader catches up only to what was published visible.
@@ -368,6 +387,7 @@ impl Pipeline {
         st.written_end = log_start;
         st.durable_upto = seq;
         st.durable_end = log_start;
+        self.written_end.store(log_start, Ordering::Release);
         self.written.store(seq, Ordering::Release);
         self.durable.fetch_max(seq, Ordering::AcqRel);
         self.visible.fetch_max(seq, Ordering::AcqRel);

@@ -14,6 +14,7 @@ use crate::capsule;
 use crate::durable::{Logs, Pipeline};
 use crate::error::{Error, Result};
 use crate::format::{crc32c, frame_len, SEGMENT_HEADER_BLOCK_BYTES};
+use crate::groupsync::SharedSync;
 use crate::lease::{Lease, Wait};
 use crate::mainfile::{CheckpointPage, MainFile};
 use crate::mvcc::{ReaderTable, ReaderToken, VersionData, VersionStore};
@@ -68,7 +69,8 @@ impl Drop for LeaseGuard<'_> {
             // Every commit this process numbered is written by now (the
             // last thread out releases); another may still be going on
             // in this process - then the lease stays.
-            l.shm.publish_written(self.engine.pipe.written());
+            let seq = self.engine.pipe.written();
+            l.shm.publish_written(seq, self.engine.pipe.written_end());
         }
         if let Some(l) = &self.engine.lease {
             l.exit(self.engine.pipe.check_failed().is_ok());
@@ -304,7 +306,12 @@ impl Engine {
                 let shm = Arc::clone(&lease.shm);
                 if first {
                     shm.set_identity(opts.page_size, header.db_id);
-                    shm.reset_tips(replay.last_seq, header.checkpoint_seq, header.generation);
+                    shm.reset_tips(
+                        replay.last_seq,
+                        tail,
+                        header.checkpoint_seq,
+                        header.generation,
+                    );
                 } else {
                     shm.check(opts.page_size, header.db_id)?;
                 }
@@ -1100,6 +1107,10 @@ impl Engine {
         Logs {
             capsules: (self.opts.commit_mode == CommitMode::Native).then_some(&self.capsules),
             wal: &self.log,
+            shared: self.lease.as_ref().map(|l| SharedSync {
+                shm: &l.shm,
+                slot: l.slot,
+            }),
         }
     }
 

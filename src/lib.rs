@@ -40,6 +40,7 @@ mod error;
 mod format;
 #[cfg(test)]
 mod fuzz;
+mod groupsync;
 pub mod inspect;
 mod lease;
 mod mainfile;

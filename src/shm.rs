@@ -24,12 +24,12 @@ use crate::types::CommitSeq;
 
 /// "LCSHM001" little-endian.
 pub const SHM_MAGIC: u64 = u64::from_le_bytes(*b"LCSHM001");
-pub const SHM_VERSION: u32 = 1;
+pub const SHM_VERSION: u32 = 2;
 /// Processes that can attach to one database at once.
-pub const SHM_SLOTS: usize = 126;
+pub const SHM_SLOTS: usize = 125;
 /// Words of the header: identity in the first cache line, published state
-/// in the second.
-const HEADER_WORDS: usize = 16;
+/// in the second, the shared group sync in the third.
+const HEADER_WORDS: usize = 24;
 /// Words of one slot: one cache line, so processes do not share lines.
 const SLOT_WORDS: usize = 8;
 /// Size of the file.
@@ -61,6 +61,17 @@ const W_WRITTEN_TIP: usize = 7;
 /// when it gives the lease up cleanly. Found set by the next holder: the
 /// last one died (or failed) holding it.
 const W_HOLDER_DIRTY: usize = 6;
+/// Log offset just past the commits of [`W_WRITTEN_TIP`]: everything
+/// before it is whole in the log.
+const W_WRITTEN_END: usize = 16;
+/// Log offset before which everything is durable: advanced only after a
+/// sync that covered it (see `groupsync`).
+const W_SYNC_DONE: usize = 17;
+/// Slot + 1 of the process whose log sync is in flight for everyone; 0
+/// when none.
+const W_SYNC_LEADER: usize = 18;
+/// Bumped when a shared sync ends; followers sleep on it (futex).
+const W_SYNC_GEN: usize = 19;
 
 // Slot words.
 const S_PID: usize = 0;
@@ -460,20 +471,94 @@ impl Shm {
         self.w(W_COMMIT_TIP).fetch_max(visible, Ordering::AcqRel);
     }
 
-    /// Publishes commits up to `seq` as written (by the holder, at release).
-    pub fn publish_written(&self, seq: CommitSeq) {
+    /// Publishes commits up to `seq`, ending at log offset `end`, as
+    /// written (by the holder, at release). The offset first: whoever sees
+    /// the tip sees an end at least that far.
+    pub fn publish_written(&self, seq: CommitSeq, end: u64) {
+        self.w(W_WRITTEN_END).fetch_max(end, Ordering::AcqRel);
         self.w(W_WRITTEN_TIP).fetch_max(seq, Ordering::AcqRel);
+    }
+
+    /// Log offset before which every byte is whole (see
+    /// [`Shm::publish_written`]).
+    pub fn written_end(&self) -> u64 {
+        self.w(W_WRITTEN_END).load(Ordering::Acquire)
+    }
+
+    // --- the shared group sync (see groupsync.rs) ---
+
+    /// Log offset before which everything is durable.
+    pub fn sync_done(&self) -> u64 {
+        self.w(W_SYNC_DONE).load(Ordering::Acquire)
+    }
+
+    /// Records that a sync which started after everything before `end` was
+    /// written has completed.
+    pub fn advance_sync_done(&self, end: u64) {
+        self.w(W_SYNC_DONE).fetch_max(end, Ordering::AcqRel);
+    }
+
+    /// The slot of the process leading a shared sync now, if any.
+    pub fn sync_leader(&self) -> Option<usize> {
+        match self.w(W_SYNC_LEADER).load(Ordering::Acquire) {
+            0 => None,
+            s => Some(s as usize - 1),
+        }
+    }
+
+    /// Becomes the shared sync's leader if nobody is.
+    pub fn try_lead_sync(&self, slot: usize) -> bool {
+        self.w(W_SYNC_LEADER)
+            .compare_exchange(0, slot as u64 + 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Ends `slot`'s leadership (its own, or a dead or stale leader's) and
+    /// wakes the followers.
+    pub fn end_sync(&self, slot: usize) {
+        if self
+            .w(W_SYNC_LEADER)
+            .compare_exchange(slot as u64 + 1, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.w(W_SYNC_GEN).fetch_add(1, Ordering::AcqRel);
+            self.region.wake(W_SYNC_GEN);
+        }
+    }
+
+    pub fn sync_generation(&self) -> u64 {
+        self.w(W_SYNC_GEN).load(Ordering::Acquire)
+    }
+
+    /// Sleeps until a shared sync ends (or `timeout`).
+    pub fn wait_sync(&self, seen: u64, timeout: Duration) {
+        self.region.wait(W_SYNC_GEN, seen as u32, timeout);
+    }
+
+    /// Whether slot `s` belongs to a live process (see `slot_alive`).
+    pub fn slot_is_alive(&self, s: usize) -> bool {
+        self.slot_alive(s)
     }
 
     pub fn written_tip(&self) -> CommitSeq {
         self.w(W_WRITTEN_TIP).load(Ordering::Acquire)
     }
 
-    /// Resets the published tips (first opener, after recovery).
-    pub fn reset_tips(&self, last: CommitSeq, checkpoint_seq: CommitSeq, generation: u64) {
+    /// Resets the published tips (first opener, after recovery, which left
+    /// the log durable up to `end`).
+    pub fn reset_tips(
+        &self,
+        last: CommitSeq,
+        end: u64,
+        checkpoint_seq: CommitSeq,
+        generation: u64,
+    ) {
         self.w(W_COMMIT_TIP).store(last, Ordering::Release);
         self.w(W_DURABLE_TIP).store(last, Ordering::Release);
+        self.w(W_WRITTEN_END).store(end, Ordering::Release);
         self.w(W_WRITTEN_TIP).store(last, Ordering::Release);
+        self.w(W_SYNC_DONE).store(end, Ordering::Release);
+        self.w(W_SYNC_LEADER).store(0, Ordering::Release);
         self.publish_checkpoint(checkpoint_seq, generation);
     }
 

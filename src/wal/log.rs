@@ -215,6 +215,11 @@ impl Log {
     }
 
     /// Makes the log bytes in `[from, to)` durable.
+    /// False in sync mode OFF, where [`Log::sync_range`] does nothing.
+    pub fn sync_enabled(&self) -> bool {
+        self.cfg.sync
+    }
+
     pub fn sync_range(&self, from: u64, to: u64) -> Result<()> {
         if from >= to || !self.cfg.sync {
             return Ok(());

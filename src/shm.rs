@@ -72,6 +72,8 @@ const W_SYNC_DONE: usize = 17;
 const W_SYNC_LEADER: usize = 18;
 /// Bumped when a shared sync ends; followers sleep on it (futex).
 const W_SYNC_GEN: usize = 19;
+/// Followers asleep on [`W_SYNC_GEN`]: a leader wakes them only if any.
+const W_SYNC_WAITERS: usize = 20;
 
 // Slot words.
 const S_PID: usize = 0;
@@ -521,8 +523,12 @@ impl Shm {
             .compare_exchange(slot as u64 + 1, 0, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            self.w(W_SYNC_GEN).fetch_add(1, Ordering::AcqRel);
-            self.region.wake(W_SYNC_GEN);
+            // SeqCst with `wait_sync`: either we see its waiter, or it
+            // sees the new generation and does not sleep.
+            self.w(W_SYNC_GEN).fetch_add(1, Ordering::SeqCst);
+            if self.w(W_SYNC_WAITERS).load(Ordering::SeqCst) > 0 {
+                self.region.wake(W_SYNC_GEN);
+            }
         }
     }
 
@@ -530,9 +536,14 @@ impl Shm {
         self.w(W_SYNC_GEN).load(Ordering::Acquire)
     }
 
-    /// Sleeps until a shared sync ends (or `timeout`).
+    /// Sleeps until a shared sync that was running at generation `seen`
+    /// ends (or `timeout`).
     pub fn wait_sync(&self, seen: u64, timeout: Duration) {
-        self.region.wait(W_SYNC_GEN, seen as u32, timeout);
+        self.w(W_SYNC_WAITERS).fetch_add(1, Ordering::SeqCst);
+        if self.w(W_SYNC_GEN).load(Ordering::SeqCst) == seen {
+            self.region.wait(W_SYNC_GEN, seen as u32, timeout);
+        }
+        self.w(W_SYNC_WAITERS).fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Whether slot `s` belongs to a live process (see `slot_alive`).

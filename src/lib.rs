@@ -49,6 +49,7 @@ mod mvcc;
 mod native;
 mod options;
 mod pagecache;
+mod prefetch;
 mod recovery;
 mod registry;
 mod sequence;

@@ -24,6 +24,7 @@ use crate::format::{
 use crate::mainfile::{CheckpointPage, MainFile};
 use crate::mvcc::VersionData;
 use crate::options::RecoveryOptions;
+use crate::prefetch::{self, Prefetched};
 use crate::storage::{parent_dir, Storage};
 use crate::types::{CommitSeq, DropReason, Pgno, RecoveryReport, SegmentReport};
 use crate::wal::{classify, open_segment, LogFileName, Segment, Stream, CORRUPT_SUFFIX};
@@ -33,15 +34,6 @@ const SCAN_CHUNK_BYTES: usize = 1 << 20;
 /// Catching up reads a little past what other processes appended since
 /// the last look: smaller reads.
 const CATCH_UP_CHUNK_BYTES: usize = 64 << 10;
-/// How far ahead of the scan recovery asks the OS to read, so the disk
-/// reads while the scan checksums: a log read cold is otherwise read and
-/// checked in turns.
-const READ_AHEAD_BYTES: u64 = 32 << 20;
-/// The read-ahead is renewed when less than this is left of it (one hint
-/// per this many bytes, not one per chunk). Also the most one hint asks
-/// for: Linux reads at most the device's read-ahead size (often 128 KiB to
-/// 8 MiB) per WILLNEED call and drops the rest.
-const READ_AHEAD_STEP_BYTES: u64 = 2 << 20;
 
 /// One replayed page record.
 pub struct Record {
@@ -134,7 +126,18 @@ pub fn scan(
         main.page_size,
         storage.boot_tag(),
     );
-    let outcome = scanner.replay(main.log_start, main.checkpoint_seq, &mut replay);
+    let outcome = std::thread::scope(|s| {
+        // A second thread reads ahead while this one checks.
+        let (tx, rx) = prefetch::channel();
+        let (segs, valid_end) = (scanner.segs.clone(), scanner.valid_end.clone());
+        let (start, chunk) = (main.log_start, scanner.chunk);
+        s.spawn(move || prefetch::read_ahead(&segs, &valid_end, start, chunk, tx));
+        scanner.prefetch = Some(rx);
+        let outcome = scanner.replay(main.log_start, main.checkpoint_seq, &mut replay);
+        // Hangs up on the reader, which then stops.
+        scanner.prefetch = None;
+        outcome
+    });
     let mut seg_reports: Vec<SegmentReport> = segments
         .iter()
         .map(|s| SegmentReport {
@@ -250,8 +253,6 @@ pub fn scan_tail(
     scanner.stop_after = stop_after;
     scanner.judge_tail = writer_died;
     scanner.chunk = CATCH_UP_CHUNK_BYTES;
-    // What other processes just appended is in the page cache.
-    scanner.read_ahead = 0;
     let outcome = scanner.replay(start, last_seq, &mut replay);
     if outcome.corrupt {
         replay.corruption = Some(Corruption {
@@ -490,10 +491,16 @@ struct Scanner<'a> {
     /// false when the log is known to end cleanly where frames stop.
     judge_tail: bool,
     chunk: usize,
-    /// Bytes to hint ahead of the scan (0: none), and the log position
-    /// hinted up to so far.
-    read_ahead: u64,
-    hinted_to: u64,
+    /// Chunks a reader thread reads ahead (recovery only).
+    prefetch: Option<Prefetched>,
+    /// The segment `buf` came from (`usize::MAX`: unknown).
+    buf_seg: usize,
+    /// See [`Scanner::first_candidate`].
+    cursor: std::cell::Cell<usize>,
+    cursor_pos: std::cell::Cell<u64>,
+    /// Each segment's window ends before the next one's begins (always,
+    /// unless files were tampered with): only then may the cursor skip.
+    disjoint: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -506,6 +513,9 @@ impl<'a> Scanner<'a> {
     ) -> Scanner<'a> {
         let mut valid_end: Vec<u64> = segs.iter().map(|s| s.window_end()).collect();
         let kept = vec![Kept::default(); segs.len()];
+        let disjoint = segs
+            .windows(2)
+            .all(|w| w[0].window_end() <= w[1].header.log_start);
         let mut min_resume = u64::MAX;
         for i in (0..segs.len()).rev() {
             valid_end[i] = valid_end[i].min(min_resume).max(segs[i].header.log_start);
@@ -526,47 +536,48 @@ impl<'a> Scanner<'a> {
             stop_after: None,
             judge_tail: true,
             chunk: SCAN_CHUNK_BYTES,
-            read_ahead: READ_AHEAD_BYTES,
-            hinted_to: 0,
+            prefetch: None,
+            buf_seg: usize::MAX,
+            cursor: std::cell::Cell::new(0),
+            cursor_pos: std::cell::Cell::new(0),
+            disjoint,
         }
     }
 
-    /// Asks the OS to start reading the log from `pos` to `read_ahead`
-    /// past it, across segments, when what was asked before runs short.
-    fn hint_ahead(&mut self, pos: u64) {
-        if self.read_ahead == 0 || self.hinted_to >= pos + READ_AHEAD_STEP_BYTES {
-            return;
+    /// Where a search over the segments for `pos` may start. The scan
+    /// moves forward, and a segment passed for one position is passed for
+    /// every later one, so each frame costs O(1) instead of a walk over
+    /// all segments; a position behind the last one starts over.
+    fn first_candidate(&self, pos: u64) -> usize {
+        if !self.disjoint || pos < self.cursor_pos.get() {
+            self.cursor.set(0);
         }
-        let from = self.hinted_to.max(pos);
-        let to = pos + self.read_ahead;
-        for (i, seg) in self.segs.iter().enumerate() {
-            let start = from.max(seg.header.log_start);
-            let end = to.min(self.valid_end[i]);
-            let mut at = start;
-            while at < end {
-                let n = (end - at).min(READ_AHEAD_STEP_BYTES);
-                seg.file.will_need(seg.file_offset(at), n);
-                at += n;
-            }
-        }
-        self.hinted_to = to;
+        self.cursor_pos.set(pos);
+        self.cursor.get()
     }
 
     fn index_of(&self, pos: u64) -> Option<usize> {
-        self.segs.iter().position(|s| s.contains(pos)).or_else(|| {
+        let from = self.first_candidate(pos);
+        match self.segs[from..].iter().position(|s| s.contains(pos)) {
+            Some(i) => {
+                self.cursor.set(from + i);
+                Some(from + i)
+            }
             // Past the last window: attribute to the last segment.
-            self.segs.len().checked_sub(1)
-        })
+            None => self.segs.len().checked_sub(1),
+        }
     }
 
     /// Moves `pos` over a void (the abandoned tail before a restart) to
     /// where data continues; `None` at the end of the log.
     fn normalize(&self, pos: u64) -> Option<u64> {
-        for (i, s) in self.segs.iter().enumerate() {
+        let from = self.first_candidate(pos);
+        for (i, s) in self.segs.iter().enumerate().skip(from) {
             if pos < s.header.log_start {
                 return Some(s.header.log_start);
             }
             if pos < self.valid_end[i] {
+                self.cursor.set(i);
                 return Some(pos);
             }
         }
@@ -580,11 +591,17 @@ impl<'a> Scanner<'a> {
             let at = (pos - self.buf_start) as usize;
             return Ok(Some(&self.buf[at..at + len]));
         }
+        if let Some(in_scratch) = self.serve_prefetched(pos, len) {
+            if in_scratch {
+                return Ok(Some(&self.scratch));
+            }
+            let at = (pos - self.buf_start) as usize;
+            return Ok(Some(&self.buf[at..at + len]));
+        }
         let Some(i) = self.segs.iter().position(|s| s.contains(pos)) else {
             return Ok(None);
         };
         if pos + len as u64 <= self.valid_end[i] {
-            self.hint_ahead(pos);
             let seg = &self.segs[i];
             let want = (self.valid_end[i] - pos).min(self.chunk.max(len) as u64) as usize;
             let avail = self.present(i, pos, want)?;
@@ -597,6 +614,7 @@ impl<'a> Scanner<'a> {
                 .map_err(|e| Error::io("read segment", &seg.path, e))?;
             self.bytes_read += avail as u64;
             self.buf_start = pos;
+            self.buf_seg = i;
             return Ok(Some(&self.buf[..len]));
         }
         // Spans into the next segment: only if it continues the log here.
@@ -619,6 +637,47 @@ impl<'a> Scanner<'a> {
         }
         self.scratch = out;
         Ok(Some(&self.scratch))
+    }
+
+    /// Serves `len` bytes at `pos` from the chunks read ahead: Some(false)
+    /// when they are now in `buf`, Some(true) when in `scratch` (a frame
+    /// across two chunks of one segment), None when the scan must read
+    /// them itself.
+    fn serve_prefetched(&mut self, pos: u64, len: usize) -> Option<bool> {
+        if !self.disjoint {
+            // Chunks name their segment; with overlapping windows the scan
+            // must pick the segment itself.
+            return None;
+        }
+        let end = pos + len as u64;
+        let pf = self.prefetch.as_mut()?;
+        let c = pf.upcoming(pos)?;
+        if c.pos <= pos && end <= c.end() {
+            let c = pf.take().expect("upcoming");
+            self.bytes_read += c.bytes.len() as u64;
+            let old = std::mem::replace(&mut self.buf, c.bytes);
+            pf.recycle(old);
+            (self.buf_start, self.buf_seg) = (c.pos, c.seg);
+            return Some(false);
+        }
+        let buf_end = self.buf_start + self.buf.len() as u64;
+        let straddles = c.seg == self.buf_seg
+            && c.pos == buf_end
+            && (self.buf_start..buf_end).contains(&pos)
+            && end <= c.end();
+        if !straddles {
+            return None;
+        }
+        let c = pf.take().expect("upcoming");
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(&self.buf[(pos - self.buf_start) as usize..]);
+        out.extend_from_slice(&c.bytes[..(end - c.pos) as usize]);
+        self.bytes_read += c.bytes.len() as u64;
+        let old = std::mem::replace(&mut self.buf, c.bytes);
+        pf.recycle(old);
+        (self.buf_start, self.buf_seg) = (c.pos, c.seg);
+        self.scratch = out;
+        Some(true)
     }
 
     /// How many of `want` bytes at `pos` the segment file actually holds

@@ -122,10 +122,6 @@ pub trait StorageFile: Send + Sync {
     /// return (fallocate); extends the length to at least `len`. Fails with
     /// ENOSPC when the space is not there.
     fn allocate(&self, len: u64) -> io::Result<()>;
-    /// Says `[offset, offset + len)` will be read soon, so the OS may start
-    /// reading it in the background (posix_fadvise WILLNEED). Only a hint:
-    /// it changes no content, and storage that cannot use it ignores it.
-    fn will_need(&self, _offset: u64, _len: u64) {}
     /// Paces a long write: waits for the write-out an earlier call started,
     /// then starts writing out what is dirty now (Linux sync_file_range,
     /// WAIT_BEFORE | WRITE, whole file). Not a durability barrier - a sync

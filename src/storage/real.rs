@@ -133,18 +133,6 @@ impl StorageFile for RealFile {
         }
     }
 
-    fn will_need(&self, offset: u64, len: u64) {
-        let (Ok(off), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
-            return;
-        };
-        // SAFETY: posix_fadvise only reads its integer arguments; the fd is
-        // owned by `self.file` and open for the duration of the call. A
-        // failed hint changes nothing, so its result is ignored.
-        unsafe {
-            libc::posix_fadvise(self.file.as_raw_fd(), off, len, libc::POSIX_FADV_WILLNEED);
-        }
-    }
-
     fn write_behind(&self) -> io::Result<()> {
         let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE;
         // SAFETY: sync_file_range only reads its integer arguments; the fd

@@ -394,7 +394,14 @@ impl Engine {
     /// Tells other processes how far this one's commits have got.
     fn publish(&self) {
         if let Some(l) = &self.lease {
-            l.shm.publish(self.pipe.visible(), self.pipe.durable());
+            // Under sync OFF nothing here was synced, whatever the pipeline
+            // counts as flushed: claiming it durable would let a FULL
+            // process adopt these commits as durable and never sync them.
+            let durable = match self.opts.sync {
+                SyncMode::Off => 0,
+                SyncMode::Normal | SyncMode::Full => self.pipe.durable(),
+            };
+            l.shm.publish(self.pipe.visible(), durable);
         }
     }
 

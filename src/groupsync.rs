@@ -25,7 +25,8 @@
 //! offset (published after the bytes were in the page cache) before its
 //! sync began. A leader that dies or stops holds nobody for long: a
 //! follower that finds it dead clears it, and one that has waited
-//! [`FOLLOW_MAX`] syncs for itself - always safe, merely one sync more.
+//! [`FOLLOW_MAX`], or finds a leader that has led that long, syncs for
+//! itself - always safe, merely one sync more.
 
 use std::time::{Duration, Instant};
 
@@ -83,7 +84,9 @@ impl SharedSync<'_> {
                 // mark of a process that held our slot before.
                 Some(s) if s == self.slot => self.shm.end_sync(s),
                 Some(s) => {
-                    if started.elapsed() >= follow_max {
+                    // A leader stopped (SIGSTOP, a debugger) mid-sync must
+                    // not hold every later flush for `follow_max` each.
+                    if started.elapsed() >= follow_max || self.shm.sync_leader_age() >= follow_max {
                         // Alone: everything before `from` was durable
                         // already (our pipeline's durable offset), so all
                         // before `to` is once this returns.
@@ -282,5 +285,23 @@ mod tests {
         assert_eq!(calls, vec![(1000, 2000)]);
         assert_eq!(b.sync_done(), 2000);
         assert_eq!(b.sync_leader(), Some(sa), "A's lead is A's to end");
+    }
+
+    #[test]
+    fn a_follower_does_not_wait_on_a_leader_that_has_led_too_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let ((a, sa), (b, sb)) = two(dir.path());
+        // A is alive and took the lead long ago (stopped mid-sync, say).
+        assert!(a.try_lead_sync(sa));
+        a.backdate_sync_leader(Duration::from_secs(3600));
+        let mut calls = Vec::new();
+        assert!(SharedSync { shm: &b, slot: sb }
+            .coordinate(1000, 2000, 10_000, PATIENT, |x, y| {
+                calls.push((x, y));
+                Ok(())
+            })
+            .unwrap());
+        assert_eq!(calls, vec![(1000, 2000)]);
+        assert_eq!(b.sync_done(), 2000);
     }
 }

@@ -74,6 +74,9 @@ const W_SYNC_LEADER: usize = 18;
 const W_SYNC_GEN: usize = 19;
 /// Followers asleep on [`W_SYNC_GEN`]: a leader wakes them only if any.
 const W_SYNC_WAITERS: usize = 20;
+/// When the current shared sync's leader took the lead (ms since the
+/// epoch): a follower stops waiting on one that has led too long.
+const W_SYNC_SINCE_MS: usize = 21;
 
 // Slot words.
 const S_PID: usize = 0;
@@ -510,9 +513,29 @@ impl Shm {
 
     /// Becomes the shared sync's leader if nobody is.
     pub fn try_lead_sync(&self, slot: usize) -> bool {
-        self.w(W_SYNC_LEADER)
+        let led = self
+            .w(W_SYNC_LEADER)
             .compare_exchange(0, slot as u64 + 1, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .is_ok();
+        if led {
+            self.w(W_SYNC_SINCE_MS).store(now_ms(), Ordering::Release);
+        }
+        led
+    }
+
+    /// How long the current leader has led (it may have just taken the
+    /// lead and not stamped it yet: then this errs long, which only makes
+    /// a follower sync for itself).
+    pub fn sync_leader_age(&self) -> Duration {
+        let since = self.w(W_SYNC_SINCE_MS).load(Ordering::Acquire);
+        Duration::from_millis(now_ms().saturating_sub(since))
+    }
+
+    /// Makes the current leader look as if it took the lead `by` earlier.
+    #[cfg(test)]
+    pub fn backdate_sync_leader(&self, by: Duration) {
+        self.w(W_SYNC_SINCE_MS)
+            .fetch_sub(by.as_millis() as u64, Ordering::AcqRel);
     }
 
     /// Ends `slot`'s leadership (its own, or a dead or stale leader's) and

@@ -71,8 +71,6 @@ impl Drop for LeaseGuard<'_> {
             // in this process - then the lease stays.
             let seq = self.engine.pipe.written();
             l.shm.publish_written(seq, self.engine.pipe.written_end());
-        }
-        if let Some(l) = &self.engine.lease {
             l.exit(self.engine.pipe.check_failed().is_ok());
         }
     }
@@ -722,8 +720,8 @@ impl Engine {
         let _span = tracing::debug_span!("commit", pages = writes.len()).entered();
         self.check_writable()?;
         let sync = sync.unwrap_or(self.opts.sync);
-        // Held until the commit is done (durable or written, as `sync`
-        // asks): the next holder continues after every byte of it.
+        // Held until the commit's bytes are written (`finish` gives it up
+        // then): the next holder continues after every byte of it.
         let mut lease = self.enter_lease(Wait::Busy)?;
         let r = match self.opts.commit_mode {
             CommitMode::Wal => self.commit_wal(snapshot, &writes, reads, sync, &mut lease),
@@ -806,16 +804,12 @@ impl Engine {
             }
         }
         let cap_len = capsule::capsule_len(writes);
-        // Reserving may prepare a capsule segment: announced around it.
-        self.announce_segment();
-        let reserve = || self.fail_stop_on_io(self.capsules.reserve(cap_len, self.pipe.epoch()));
-        let cap_off = if self.capsules.needs_segment(cap_len) {
-            self.while_alone(reserve)
-        } else {
-            reserve()
-        };
-        self.announce_segment();
-        let cap_off = cap_off?;
+        let cap_off = self.capsules.claim(cap_len);
+        if let Err(e) = self.prepare(&self.capsules.log, cap_off + cap_len) {
+            // An out-of-space error leaves nothing reserved.
+            self.capsules.release(cap_off);
+            return Err(e);
+        }
         let db_id = self.db_id;
         let persisted = (|| {
             let digest = {
@@ -891,12 +885,20 @@ impl Engine {
     /// ordinary error (nothing was sequenced); any other failure - a
     /// write, a sync, a rename, a directory sync - is fail-stop.
     fn prepare_log(&self, end: u64) -> Result<()> {
-        if self.log.prepared_end() >= end {
+        self.prepare(&self.log, end)
+    }
+
+    /// Prepares segments of `log` (the WAL or the capsule stream) up to
+    /// `end`, announced to other processes before and after - only when a
+    /// segment is actually needed, since every announcement makes the
+    /// others list the directory.
+    fn prepare(&self, log: &Log, end: u64) -> Result<()> {
+        if log.prepared_end() >= end {
             return Ok(());
         }
         self.announce_segment();
-        let r = self
-            .while_alone(|| self.fail_stop_on_io(self.log.ensure_prepared(end, self.pipe.epoch())));
+        let r =
+            self.while_alone(|| self.fail_stop_on_io(log.ensure_prepared(end, self.pipe.epoch())));
         self.announce_segment();
         r
     }
@@ -1618,4 +1620,38 @@ fn dead_spill_files(
         .into_iter()
         .filter(|p| spill::spill_owner(path, p).is_some_and(|pid| !spill::process_alive(pid)))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every segment announcement makes other processes list the directory
+    /// at their next look: a commit that needs no new segment announces
+    /// none, in either commit mode.
+    #[test]
+    fn commits_within_prepared_segments_announce_nothing() {
+        for mode in [CommitMode::Wal, CommitMode::Native] {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = Options {
+                commit_mode: mode,
+                ..Options::default()
+            };
+            let engine = Engine::open(&dir.path().join("a.db"), &opts).unwrap();
+            let commit = |pgno: Pgno| {
+                let mut w = WriteSet::new();
+                w.put(engine.spill_policy(), pgno, Some(&[7u8; 64]))
+                    .unwrap();
+                engine.commit(None, w, &[], None).unwrap();
+            };
+            commit(1);
+            let shm = &engine.lease.as_ref().expect("real storage is shared").shm;
+            let before = shm.segment_generation();
+            for pgno in 2..20 {
+                commit(pgno);
+            }
+            assert_eq!(shm.segment_generation(), before, "{mode:?}");
+            engine.shutdown().unwrap();
+        }
+    }
 }

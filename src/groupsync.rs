@@ -103,7 +103,7 @@ impl SharedSync<'_> {
                     }
                     if self.shm.sync_leader() == Some(s)
                         && self.shm.sync_generation() == seen
-                        && !self.shm.slot_is_alive(s)
+                        && !self.shm.slot_alive(s)
                     {
                         self.shm.end_sync(s);
                     }

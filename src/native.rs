@@ -46,9 +46,10 @@ impl CapsuleStore {
         }
     }
 
-    /// Reserves `len` bytes for a capsule; it stays live until released or
-    /// checkpointed. An out-of-space error leaves nothing reserved.
-    pub fn reserve(&self, len: u64, epoch: u64) -> Result<u64> {
+    /// Claims the next `len` bytes of the capsule stream; they stay live
+    /// until released or checkpointed. The caller prepares segments to
+    /// cover them (and releases them if that fails).
+    pub fn claim(&self, len: u64) -> u64 {
         let at = {
             let mut tail = self.tail.lock();
             let at = *tail;
@@ -57,11 +58,7 @@ impl CapsuleStore {
         };
         self.live.lock().insert(at, PENDING);
         self.pending.lock().insert(at);
-        if let Err(e) = self.log.ensure_prepared(at + len, epoch) {
-            self.release(at);
-            return Err(e);
-        }
-        Ok(at)
+        at
     }
 
     /// Takes on the capsules of commits another process made: they stay
@@ -70,11 +67,6 @@ impl CapsuleStore {
         let mut tail = self.tail.lock();
         *tail = (*tail).max(end);
         self.live.lock().extend(capsules.iter().copied());
-    }
-
-    /// True when reserving `len` bytes would need a new segment.
-    pub fn needs_segment(&self, len: u64) -> bool {
-        *self.tail.lock() + len > self.log.prepared_end()
     }
 
     /// Forgets a capsule whose commit did not happen (conflict, error).

@@ -85,6 +85,30 @@ pub struct Replay {
     pub report: RecoveryReport,
 }
 
+impl Replay {
+    /// Nothing replayed yet: the log continues after commit `last_seq`,
+    /// at `end`.
+    fn after(last_seq: CommitSeq, end: u64, last_epoch: u64) -> Replay {
+        Replay {
+            segments: Vec::new(),
+            stale: Vec::new(),
+            tmp: Vec::new(),
+            records: Vec::new(),
+            capsule_segments: Vec::new(),
+            capsules: Vec::new(),
+            capsules_end: 0,
+            relaxed_capsules: false,
+            ends: Vec::new(),
+            last_seq,
+            end,
+            dirty_tail: false,
+            last_epoch,
+            corruption: None,
+            report: RecoveryReport::default(),
+        }
+    }
+}
+
 /// Scans the log of the database whose main header is `main`.
 pub fn scan(
     storage: &Arc<dyn Storage>,
@@ -103,21 +127,9 @@ pub fn scan(
     } = open_wal_segments(storage, named, main, writable)?;
     let scan_upto = corruption.as_ref().map_or(segments.len(), |(i, _)| *i);
     let mut replay = Replay {
-        segments: Vec::new(),
         stale,
         tmp,
-        records: Vec::new(),
-        capsule_segments: Vec::new(),
-        capsules: Vec::new(),
-        capsules_end: 0,
-        relaxed_capsules: false,
-        ends: Vec::new(),
-        last_seq: main.checkpoint_seq,
-        end: main.log_start,
-        dirty_tail: false,
-        last_epoch,
-        corruption: None,
-        report: RecoveryReport::default(),
+        ..Replay::after(main.checkpoint_seq, main.log_start, last_epoch)
     };
     let mut scanner = Scanner::new(
         segments[..scan_upto].iter().collect(),
@@ -226,23 +238,7 @@ pub fn scan_tail(
     stop_after: Option<CommitSeq>,
     writer_died: bool,
 ) -> Replay {
-    let mut replay = Replay {
-        segments: Vec::new(),
-        stale: Vec::new(),
-        tmp: Vec::new(),
-        records: Vec::new(),
-        capsule_segments: Vec::new(),
-        capsules: Vec::new(),
-        capsules_end: 0,
-        relaxed_capsules: false,
-        ends: Vec::new(),
-        last_seq,
-        end: start,
-        dirty_tail: false,
-        last_epoch: 0,
-        corruption: None,
-        report: RecoveryReport::default(),
-    };
+    let mut replay = Replay::after(last_seq, start, 0);
     let mut scanner = Scanner::new(
         segs.iter().map(|s| &**s).collect(),
         capsules.iter().map(|s| &**s).collect(),

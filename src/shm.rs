@@ -329,7 +329,7 @@ impl Shm {
 
     /// Whether slot `s` (not ours) belongs to a live process: its lock byte
     /// is held, and its pid - when recorded - still exists.
-    fn slot_alive(&self, s: usize) -> bool {
+    pub fn slot_alive(&self, s: usize) -> bool {
         let held = self
             .region
             .locked_by_other(SLOT_LOCK_BASE + s as u64)
@@ -567,11 +567,6 @@ impl Shm {
             self.region.wait(W_SYNC_GEN, seen as u32, timeout);
         }
         self.w(W_SYNC_WAITERS).fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// Whether slot `s` belongs to a live process (see `slot_alive`).
-    pub fn slot_is_alive(&self, s: usize) -> bool {
-        self.slot_alive(s)
     }
 
     pub fn written_tip(&self) -> CommitSeq {

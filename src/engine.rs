@@ -256,7 +256,10 @@ impl Engine {
         let (tail, restart) = if opts.read_only {
             (replay.end, false)
         } else {
-            prepare_for_writing(&storage, path, &mut replay, sync)?
+            // Another attached process may hold spare segments past the
+            // end open, ready to write into: they must stay.
+            let others_attached = matches!(coord, Coord::Shared(_, false));
+            prepare_for_writing(&storage, path, &mut replay, sync, others_attached)?
         };
         let cfg = LogConfig {
             storage: Arc::clone(&storage),
@@ -1536,6 +1539,7 @@ fn prepare_for_writing(
     path: &Path,
     replay: &mut recovery::Replay,
     sync: bool,
+    others_attached: bool,
 ) -> Result<(u64, bool)> {
     let dir = parent_dir(path);
     let mut removed = false;
@@ -1552,8 +1556,12 @@ fn prepare_for_writing(
     let segments = &mut replay.segments;
     // Segments wholly past the end of the replayed log hold nothing
     // acknowledged. Spares with no valid frame simply continue the log;
-    // after a dirty tail they go, and a restart segment follows.
+    // after a dirty tail they go, and a restart segment follows - after
+    // them instead when other processes are attached: one of them may have
+    // prepared a spare and be about to append to it through its open file,
+    // which a removal would silently unlink.
     while replay.dirty_tail
+        && !others_attached
         && segments
             .last()
             .is_some_and(|s| s.header.log_start > replay.end)

@@ -644,3 +644,152 @@ fn pause_gate_holds_a_call_until_released() {
     let unused = s.pause_at(FaultOp::Remove, 1, None);
     assert!(!unused.wait_paused(std::time::Duration::from_millis(1)));
 }
+
+// --- processes, shared memory, loss within a boot -------------------
+
+const SHM_WORDS: usize = 64;
+
+fn region(s: &SimStorage, name: &str) -> Box<dyn libcommit::storage::SharedRegion> {
+    s.open_shared(&p(name), SHM_WORDS * 8)
+        .unwrap()
+        .expect("the simulator shares memory")
+}
+
+#[test]
+fn shared_memory_is_shared_and_locks_behave_like_ofd_locks() {
+    use std::sync::atomic::Ordering;
+    let s = sim(40);
+    let other = s.spawn_process();
+    let a = region(&s, "db-shm");
+    let b = region(&other, "db-shm");
+    a.words()[3].store(77, Ordering::SeqCst);
+    assert_eq!(b.words()[3].load(Ordering::SeqCst), 77, "one memory");
+    // Exclusive against everything; shared with shared; a second mapping
+    // in the same process conflicts too (locks belong to the mapping).
+    assert!(a.try_lock(1, true).unwrap());
+    assert!(!b.try_lock(1, false).unwrap());
+    assert!(b.locked_by_other(1).unwrap());
+    assert!(!a.locked_by_other(1).unwrap(), "own locks never conflict");
+    let a2 = region(&s, "db-shm");
+    assert!(!a2.try_lock(1, true).unwrap());
+    // Downgrading one's own lock lets shared holders in.
+    assert!(a.try_lock(1, false).unwrap());
+    assert!(b.try_lock(1, false).unwrap());
+    assert!(!a2.try_lock(1, true).unwrap());
+    a.unlock(1).unwrap();
+    b.unlock(1).unwrap();
+    assert!(a2.try_lock(1, true).unwrap());
+    drop(a2);
+    assert!(
+        !a.locked_by_other(1).unwrap(),
+        "a dropped mapping's locks go"
+    );
+}
+
+#[test]
+fn a_killed_process_loses_its_locks_and_its_voice_but_keeps_its_page_cache() {
+    use std::sync::atomic::Ordering;
+    let s = sim(41);
+    let victim = s.spawn_process();
+    let shm = region(&victim, "db-shm");
+    let mine = region(&s, "db-shm");
+    assert!(shm.try_lock(2, true).unwrap());
+    let f = victim.open(&p("log"), OpenMode::Create).unwrap();
+    f.write_at(b"written, never synced", 0).unwrap();
+    assert!(f.try_lock_exclusive().unwrap());
+    victim.kill_process();
+    assert!(!victim.is_process_alive());
+    // Locks are free, every call of the dead process fails.
+    assert!(!mine.locked_by_other(2).unwrap());
+    assert!(mine.try_lock(2, true).unwrap());
+    let g = s.open(&p("log"), OpenMode::ReadWrite).unwrap();
+    assert!(g.try_lock_exclusive().unwrap());
+    assert_eq!(errno(&f.write_at(b"x", 0).unwrap_err()), Some(libc::EIO));
+    assert_eq!(
+        errno(&victim.list(Path::new(DIR)).unwrap_err()),
+        Some(libc::EIO)
+    );
+    // Its stores no longer reach the others.
+    mine.words()[5].store(1, Ordering::SeqCst);
+    shm.words()[5].store(99, Ordering::SeqCst);
+    assert_eq!(mine.words()[5].load(Ordering::SeqCst), 1);
+    assert_eq!(
+        shm.words()[5].load(Ordering::SeqCst),
+        99,
+        "its own frozen view"
+    );
+    // The page cache kept its write, unsynced: readable now, gone after
+    // a strict power loss.
+    let mut buf = vec![0u8; 21];
+    g.read_at(&mut buf, 0).unwrap();
+    assert_eq!(&buf, b"written, never synced");
+    drop((f, g));
+    s.crash_with(CrashMode::STRICT);
+    assert!(!s.exists(&p("log")).unwrap(), "its name was never synced");
+    assert!(victim.is_process_alive(), "a reboot ends every process");
+}
+
+#[test]
+fn kill_at_step_kills_the_calling_process_only() {
+    let s = sim(42);
+    let victim = s.spawn_process();
+    let f = victim.open(&p("a"), OpenMode::Create).unwrap();
+    let g = s.open(&p("b"), OpenMode::Create).unwrap();
+    let step = s.steps();
+    s.set_kill_at(step + 2);
+    g.write_at(b"1", 0).unwrap();
+    assert_eq!(errno(&f.write_at(b"2", 0).unwrap_err()), Some(libc::EIO));
+    assert!(!victim.is_process_alive());
+    assert!(s.is_process_alive());
+    g.write_at(b"3", 0).unwrap();
+    assert_eq!(s.steps(), step + 2, "the failed call was not a step");
+    assert_eq!(s.stats().process_kills, 1);
+}
+
+#[test]
+fn loss_within_a_boot_keeps_the_boot_and_the_handles() {
+    let s = sim(43);
+    let boot = s.boot_tag();
+    assert_ne!(boot, 0);
+    let f = durable_file(&s, "f", &pattern(1024, 1));
+    f.write_at(&pattern(512, 9), 0).unwrap();
+    s.lose_in_boot(CrashMode::STRICT);
+    assert_eq!(s.boot_tag(), boot, "no reboot");
+    let mut buf = vec![0u8; 1024];
+    f.read_at(&mut buf, 0).unwrap();
+    assert_eq!(buf, pattern(1024, 1), "the unsynced write is gone");
+    f.write_at(b"still usable", 0).unwrap();
+    s.crash_with(CrashMode::STRICT);
+    assert_ne!(s.boot_tag(), boot, "a power loss is a new boot");
+    assert_eq!(s.stats().losses_in_boot, 1);
+}
+
+#[test]
+fn shared_memory_needs_space_and_can_be_switched_off() {
+    let s = sim(44);
+    s.set_capacity_bytes(Some(SIM_SECTOR_BYTES));
+    let e = match s.open_shared(&p("db-shm"), SHM_WORDS * 8) {
+        Err(e) => e,
+        Ok(_) => panic!("mapped a region on a full disk"),
+    };
+    assert_eq!(errno(&e), Some(libc::ENOSPC));
+    s.set_capacity_bytes(None);
+    assert!(s
+        .open_shared(&p("db-shm"), SHM_WORDS * 8)
+        .unwrap()
+        .is_some());
+    s.set_shared_memory(false);
+    assert!(s
+        .open_shared(&p("db-shm"), SHM_WORDS * 8)
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn processes_are_separate_storage_instances() {
+    let s = sim(45);
+    let t = s.spawn_process();
+    assert_eq!(s.instance_id(), s.clone().instance_id());
+    assert_ne!(s.instance_id(), t.instance_id());
+    assert_ne!(s.process_id(), t.process_id());
+}

@@ -84,7 +84,13 @@ pub struct Pipeline {
     written_end: AtomicU64,
     epoch: AtomicU64,
     pub metrics: Metrics,
+    /// Told where the durable log ends when a sync of the log fails:
+    /// other processes sharing the log must stop building on it.
+    on_sync_failure: std::sync::OnceLock<SyncFailureHook>,
 }
+
+/// See [`Pipeline::on_sync_failure`].
+pub type SyncFailureHook = Box<dyn Fn(u64) + Send + Sync>;
 
 impl Pipeline {
     /// A pipeline whose commits up to `last_seq` (ending at `end`) are
@@ -117,7 +123,41 @@ impl Pipeline {
             written_end: AtomicU64::new(end),
             epoch: AtomicU64::new(epoch),
             metrics: Metrics::default(),
+            on_sync_failure: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets what a failed sync of the log tells others (once).
+    pub fn on_sync_failure(&self, hook: SyncFailureHook) {
+        let _ = self.on_sync_failure.set(hook);
+    }
+
+    /// The first failure poisons.
+    fn poison(&self, st: &mut State, err: Error) {
+        if st.failed.is_none() {
+            st.failed = Some(err);
+        }
+    }
+
+    /// A sync of the log (or of capsules) failed: after that the kernel may
+    /// hold pages that read back fine but never reach the disk - which
+    /// another process's later sync would not notice. Poisons, and tells
+    /// the hook where the durable log ends.
+    fn poison_sync(&self, st: &mut State, err: Error) {
+        if st.failed.is_none() {
+            if let Some(hook) = self.on_sync_failure.get() {
+                hook(st.durable_end);
+            }
+        }
+        self.poison(st, err);
+    }
+
+    /// [`Pipeline::fail`] for a failed sync of the log or of capsules.
+    pub fn fail_sync(&self, err: &Error) {
+        let mut st = self.state.lock();
+        self.poison_sync(&mut st, err.duplicate());
+        drop(st);
+        self.cv.notify_all();
     }
 
     /// Highest commit visible to new snapshots.
@@ -158,9 +198,7 @@ impl Pipeline {
     /// Poisons the pipeline with `err` and wakes every waiter.
     pub fn fail(&self, err: &Error) {
         let mut st = self.state.lock();
-        if st.failed.is_none() {
-            st.failed = Some(err.duplicate());
-        }
+        self.poison(&mut st, err.duplicate());
         drop(st);
         self.cv.notify_all();
     }
@@ -264,11 +302,7 @@ impl Pipeline {
                 // possibly past this flush's target: never move back.
                 self.visible.fetch_max(target, Ordering::AcqRel);
             }
-            Err(e) => {
-                if st.failed.is_none() {
-                    st.failed = Some(e);
-                }
-            }
+            Err(e) => self.poison_sync(st, e),
         }
         self.cv.notify_all();
     }

@@ -197,7 +197,12 @@ impl Engine {
         let busy = Duration::from_millis(u64::from(opts.busy_timeout_ms));
         let first = shm.attach(busy)?;
         if first {
-            shm.clear();
+            shm.clear(opts.storage.boot_tag());
+        } else if let Some(f) = shm.failure() {
+            // Another attached process failed to make the log durable:
+            // nothing it or anyone shares now may be built on.
+            shm.detach();
+            return Err(f.error(shm.path()));
         }
         let shm = Arc::new(shm);
         let slot = shm.claim_slot()?;
@@ -239,13 +244,20 @@ impl Engine {
     fn open_locked(path: &Path, opts: &Options, coord: Coord) -> Result<Arc<Engine>> {
         let storage = Arc::clone(&opts.storage);
         let capacity = opts.segment_size_bytes - SEGMENT_HEADER_BLOCK_BYTES;
-        let sync = opts.sync != SyncMode::Off;
         let shared = matches!(coord, Coord::Shared(..));
         Self::check_openable(path, opts)?;
-        let main = MainFile::open(&storage, path, opts.page_size, opts.read_only, sync)?
+        let main = MainFile::open(&storage, path, opts.page_size, opts.read_only)?
             .with_cache(opts.page_cache_bytes);
         let header = main.header();
-        let mut replay = recovery::scan(&storage, path, &header, !opts.read_only)?;
+        // A first opener honours a sync failure recorded in this boot: the
+        // page cache may still show bytes that never reached the disk.
+        let failure_limit = match &coord {
+            Coord::Shared(lease, true) => {
+                crate::shm::failure_limit(&lease.shm, header.db_id, storage.boot_tag())
+            }
+            _ => None,
+        };
+        let mut replay = recovery::scan(&storage, path, &header, !opts.read_only, failure_limit)?;
         if let Some(c) = &replay.corruption {
             return Err(Error::Corrupt(format!(
                 "{}: {} (recover with skip_corrupt to keep the durable prefix)",
@@ -259,7 +271,7 @@ impl Engine {
             // Another attached process may hold spare segments past the
             // end open, ready to write into: they must stay.
             let others_attached = matches!(coord, Coord::Shared(_, false));
-            prepare_for_writing(&storage, path, &mut replay, sync, others_attached)?
+            prepare_for_writing(&storage, path, &mut replay, others_attached)?
         };
         let cfg = LogConfig {
             storage: Arc::clone(&storage),
@@ -268,7 +280,6 @@ impl Engine {
             db_id: header.db_id,
             page_size: opts.page_size,
             capacity,
-            sync,
             shared,
         };
         let capsules = open_capsules(
@@ -313,12 +324,25 @@ impl Engine {
                         header.checkpoint_seq,
                         header.generation,
                     );
+                    // Recovered up to what was durable, and restarted past
+                    // the rest (or, read-only, shows only that prefix):
+                    // the failure is dealt with - or belonged elsewhere.
+                    if !opts.read_only || failure_limit.is_none() {
+                        shm.clear_failure();
+                    }
                 } else {
                     shm.check(opts.page_size, header.db_id)?;
                 }
                 if restart {
                     shm.bump_segment_generation();
                 }
+                let fail_shm = Arc::clone(&shm);
+                let boot_tag = storage.boot_tag();
+                pipe.on_sync_failure(Box::new(move |durable_end| {
+                    // Everything before the furthest offset any process
+                    // made durable is on disk; past it, pages may be lost.
+                    fail_shm.record_failure(durable_end.max(fail_shm.sync_done()), boot_tag);
+                }));
                 let slot = lease.slot;
                 let hook_shm = Arc::clone(&shm);
                 let readers = ReaderTable::with_hook(Box::new(move |oldest| {
@@ -395,14 +419,9 @@ impl Engine {
     /// Tells other processes how far this one's commits have got.
     fn publish(&self) {
         if let Some(l) = &self.lease {
-            // Under sync OFF nothing here was synced, whatever the pipeline
-            // counts as flushed: claiming it durable would let a FULL
-            // process adopt these commits as durable and never sync them.
-            let durable = match self.opts.sync {
-                SyncMode::Off => 0,
-                SyncMode::Normal | SyncMode::Full => self.pipe.durable(),
-            };
-            l.shm.publish(self.pipe.visible(), durable);
+            // The pipeline's durable mark moves only after a real sync (in
+            // every mode), so it may be published as it is.
+            l.shm.publish(self.pipe.visible(), self.pipe.durable());
         }
     }
 
@@ -420,6 +439,15 @@ impl Engine {
             return Ok(());
         };
         let shm = &lease.shm;
+        if holder {
+            if let Some(f) = shm.failure() {
+                // What the failing process wrote may be gone from the disk
+                // while still readable here: never build on it.
+                let e = f.error(shm.path());
+                self.pipe.fail(&e);
+                return Err(e);
+            }
+        }
         let _serial = self.catch_up_lock.lock();
         // A checkpointer publishes its generation right after its header
         // is durable; only one that died holding the lease (and so maybe in
@@ -430,7 +458,7 @@ impl Engine {
             shm.checkpoint_generation() > self.main.header().generation
         };
         if newer_checkpoint {
-            self.adopt_checkpoint()?;
+            self.adopt_checkpoint(writer_died)?;
         }
         let target = if holder {
             None
@@ -543,7 +571,11 @@ impl Engine {
     /// Takes on a checkpoint another process made: its main-file state,
     /// and everything it made unnecessary here. Every snapshot of this
     /// process is at or past it (the checkpointer respected our slot).
-    fn adopt_checkpoint(&self) -> Result<()> {
+    /// `unannounced`: found on disk after its maker died holding the
+    /// lease, so maybe before its header was synced - this holder makes
+    /// it durable before retiring any log on its strength. (A published
+    /// checkpoint was synced before it was published.)
+    fn adopt_checkpoint(&self, unannounced: bool) -> Result<()> {
         let mut attempt = 0;
         let header = loop {
             match self.main.reload() {
@@ -554,6 +586,9 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         };
+        if unannounced {
+            self.main.make_current_durable()?;
+        }
         let c = header.checkpoint_seq;
         self.versions.gc(c);
         let oldest = self.readers.oldest_or(|| self.pipe.visible());
@@ -833,7 +868,7 @@ impl Engine {
                 // FSYNC_1: capsules durable before any marker names them.
                 self.capsules
                     .make_durable()
-                    .inspect_err(|e| self.pipe.fail(e))?;
+                    .inspect_err(|e| self.pipe.fail_sync(e))?;
             }
             Ok(digest)
         })();
@@ -1340,9 +1375,15 @@ impl Engine {
     /// vouching for every commit, so that recovery reports damage anywhere
     /// before it as corruption instead of cutting it as a torn tail.
     fn seal(&self) -> Result<()> {
-        if self.opts.sync == SyncMode::Normal {
-            self.pipe.flush_all(self.logs())?;
+        if self.opts.sync == SyncMode::Off {
+            // A seal vouches for what came before it; under OFF nothing
+            // was synced, so it could only lie.
+            return Ok(());
         }
+        // Relaxed commits (below the database's mode) may still be
+        // unsynced, in any segment: the seal may vouch only for durable
+        // ones.
+        self.pipe.flush_all(self.logs())?;
         let len = frame_len(0);
         let (at, last) = loop {
             let reserved = self.seq.lock().reserve_seal(len, self.log.prepared_end());
@@ -1381,7 +1422,10 @@ impl Engine {
         if self.pipe.check_failed().is_err() {
             return;
         }
-        if self.lease.is_some() && self.pipe.durable() < self.pipe.written() {
+        if self.lease.is_some()
+            && self.opts.sync != SyncMode::Off
+            && self.pipe.durable() < self.pipe.written()
+        {
             // Commits of another process adopted before its sync finished
             // (or it died first): durable, and visible, within a heartbeat.
             let _ = self.pipe.flush_all(self.logs());
@@ -1538,7 +1582,6 @@ fn prepare_for_writing(
     storage: &Arc<dyn crate::storage::Storage>,
     path: &Path,
     replay: &mut recovery::Replay,
-    sync: bool,
     others_attached: bool,
 ) -> Result<(u64, bool)> {
     let dir = parent_dir(path);
@@ -1572,19 +1615,18 @@ fn prepare_for_writing(
             .map_err(|e| Error::io("remove unused segment", &s.path, e))?;
         removed = true;
     }
-    if removed && sync {
+    if removed {
         storage
             .sync_dir(&dir)
             .map_err(|e| Error::io("sync directory", &dir, e))?;
     }
-    if sync {
-        // What we replayed may so far live only in the page cache of a
-        // process that crashed: make it durable before building on it.
-        for s in segments.iter() {
-            s.file
-                .sync_data()
-                .map_err(|e| Error::io("sync recovered segment", &s.path, e))?;
-        }
+    // What we replayed may so far live only in the page cache of a process
+    // that crashed: make it durable before building on it (in every sync
+    // mode - new commit records vouch for it, and this happens once).
+    for s in segments.iter() {
+        s.file
+            .sync_data()
+            .map_err(|e| Error::io("sync recovered segment", &s.path, e))?;
     }
     if replay.dirty_tail {
         // Valid but unacknowledged frames lie past the end: never overwrite

@@ -218,9 +218,9 @@ pub struct CommitPayload {
     /// later commit vouches for the missing one) from corruption.
     pub durable_hint: u64,
     /// The written commit_seq when this commit was sequenced: every commit
-    /// <= it had been fully handed to the OS. Evidence only within the same
-    /// boot (`boot_tag`): a process crash loses nothing written, a power
-    /// loss may.
+    /// <= it had been fully handed to the OS. Not evidence of anything
+    /// durable (unsynced bytes can vanish within a boot too); recovery uses
+    /// it, with `boot_tag`, only to say why it cut the log.
     pub written_hint: u64,
     /// Tag of the machine boot the commit was written in (0 = unknown).
     pub boot_tag: u32,
@@ -256,10 +256,18 @@ impl CommitPayload {
     }
 
     /// True when this commit proves that commit `seq` had been made
-    /// durable (or, in the boot `current_boot`, at least written).
-    pub fn vouches_for(&self, seq: u64, current_boot: u32) -> bool {
+    /// durable: only a sync proves that. Bytes merely handed to the OS can
+    /// vanish without a reboot (a failed write-back, a network disk that
+    /// failed over), so being written is no evidence.
+    pub fn vouches_for(&self, seq: u64) -> bool {
         self.durable_hint >= seq
-            || (self.boot_tag != 0 && self.boot_tag == current_boot && self.written_hint >= seq)
+    }
+
+    /// True when commit `seq` had been written (not necessarily synced) in
+    /// the boot `current_boot` when this commit was: its loss then is
+    /// unsynced data lost without a reboot, which the report names.
+    pub fn saw_written_in_boot(&self, seq: u64, current_boot: u32) -> bool {
+        self.boot_tag != 0 && self.boot_tag == current_boot && self.written_hint >= seq
     }
 }
 

@@ -54,13 +54,21 @@ impl SharedSync<'_> {
     /// being `from`. Called by one thread of the process at a time (the
     /// pipeline's flush leader). Returns whether this process synced.
     pub fn sync(&self, wal: &Log, from: u64, to: u64) -> Result<bool> {
-        if !wal.sync_enabled() {
-            // Sync OFF: no sync happens here, so none may be claimed.
-            return Ok(false);
-        }
-        self.coordinate(from, to, wal.prepared_end(), FOLLOW_MAX, |a, b| {
+        // A sync that failed anywhere may have dropped pages that later
+        // syncs - ours too - report as written: claim nothing after it.
+        self.check_no_failure()?;
+        let synced = self.coordinate(from, to, wal.prepared_end(), FOLLOW_MAX, |a, b| {
             wal.sync_range(a, b)
-        })
+        })?;
+        self.check_no_failure()?;
+        Ok(synced)
+    }
+
+    fn check_no_failure(&self) -> Result<()> {
+        match self.shm.failure() {
+            Some(f) => Err(f.error(self.shm.path())),
+            None => Ok(()),
+        }
     }
 
     /// The protocol, with the sync of log range `[a, b)` as `sync_range`
@@ -149,7 +157,7 @@ mod tests {
             .unwrap()
             .expect("real storage shares");
         assert!(a.attach(Duration::from_secs(5)).unwrap());
-        a.clear();
+        a.clear(0);
         a.set_identity(PAGE, DB_ID);
         a.reset_tips(0, 1000, 0, 1);
         a.share().unwrap();

@@ -92,7 +92,7 @@ fn segment_info(s: &Segment) -> SegmentInfo {
 
 fn open_main(storage: &Arc<dyn Storage>, path: &Path) -> Result<MainFile> {
     let page_size = MainFile::probe_page_size(storage, path)?;
-    MainFile::open(storage, path, page_size, true, false)
+    MainFile::open(storage, path, page_size, true)
 }
 
 /// Describes the database at `path` from its files.
@@ -104,7 +104,7 @@ pub fn info(path: impl AsRef<Path>) -> Result<DatabaseInfo> {
 pub fn info_with(storage: &Arc<dyn Storage>, path: &Path) -> Result<DatabaseInfo> {
     let main = open_main(storage, path)?;
     let h = main.header();
-    let replay = recovery::scan(storage, path, &h, false)?;
+    let replay = recovery::scan(storage, path, &h, false, None)?;
     let main_file_bytes = storage
         .open(path, crate::storage::OpenMode::ReadOnly)
         .and_then(|f| f.len())
@@ -209,7 +209,7 @@ pub fn verify_with(
     report.units_checked += 1; // the page map, verified by open
     let pages = main.pgnos();
     let h = main.header();
-    let replay = recovery::scan(storage, path, &h, false)?;
+    let replay = recovery::scan(storage, path, &h, false, None)?;
     let total = pages.len() as u64 + replay.records.len() as u64;
     let mut done = 0u64;
     for pgno in pages {
@@ -332,7 +332,7 @@ pub fn dump(path: impl AsRef<Path>, each: &mut dyn FnMut(&Path, &DumpFrame)) -> 
     let path = path.as_ref();
     let main = open_main(&storage, path)?;
     let h = main.header();
-    let replay = recovery::scan(&storage, path, &h, false)?;
+    let replay = recovery::scan(&storage, path, &h, false, None)?;
     let mut frames = 0;
     for seg in &replay.segments {
         let mut off = seg.header.log_start.max(h.log_start);

@@ -87,7 +87,6 @@ pub struct MainFile {
     path: PathBuf,
     file: Box<dyn StorageFile>,
     page_size: u32,
-    sync: bool,
     state: RwLock<State>,
     cache: PageCache,
 }
@@ -95,12 +94,17 @@ pub struct MainFile {
 impl MainFile {
     /// Opens the main file at `path`, creating a new database there when
     /// the file is missing or empty (unless `read_only`).
+    ///
+    /// The main file is synced whatever the log's sync mode: a checkpoint
+    /// lets the log before it go, so its header must be on disk first, and
+    /// a header is rare enough to cost nothing. For the same reason a
+    /// writer makes the header it finds durable before acting on it (see
+    /// [`MainFile::make_current_durable`]).
     pub fn open(
         storage: &Arc<dyn Storage>,
         path: &Path,
         page_size: u32,
         read_only: bool,
-        sync: bool,
     ) -> Result<MainFile> {
         let exists = storage
             .exists(path)
@@ -121,8 +125,9 @@ impl MainFile {
                 .and_then(|f| f.len())
                 .map_err(|e| Error::io("stat main file", path, e))?
                 == 0;
-        if (!exists || is_empty) && !read_only {
-            Self::create(storage, path, page_size, sync)?;
+        let created = (!exists || is_empty) && !read_only;
+        if created {
+            Self::create(storage, path, page_size)?;
         }
         let mode = if read_only {
             OpenMode::ReadOnly
@@ -149,14 +154,33 @@ impl MainFile {
                 state.header.page_size
             )));
         }
-        Ok(MainFile {
+        let main = MainFile {
             path: path.to_path_buf(),
             file,
             page_size,
-            sync,
             state: RwLock::new(state),
             cache: PageCache::new(0),
-        })
+        };
+        if !read_only && !created {
+            main.make_current_durable()?;
+        }
+        Ok(main)
+    }
+
+    /// Makes the current header durable before anything acts on it (a
+    /// writer removes the log before its `log_start`). The header read may
+    /// live only in the page cache: written by a process that died before
+    /// its sync, or - after a failed write-back - marked clean without
+    /// being on disk, so that a sync alone would not write it. Writing the
+    /// same bytes again dirties the page, and identical bytes cannot tear.
+    /// Only a holder of the writer lease (or of the database) calls this:
+    /// no checkpoint writes the header copies meanwhile.
+    pub fn make_current_durable(&self) -> Result<()> {
+        let st = self.state.read();
+        self.file
+            .write_at(&st.header.encode(), st.copy * MAIN_HEADER_BLOCK_BYTES)
+            .map_err(|e| Error::io("rewrite main header", &self.path, e))?;
+        self.sync_file("sync main header")
     }
 
     /// Keeps up to about `bytes` of verified pages in memory.
@@ -180,7 +204,7 @@ impl MainFile {
     /// Builds a new, empty main file under a temporary name and renames
     /// it into place, so a crash never leaves a file at `path` without a
     /// valid header (which would never open again).
-    fn create(storage: &Arc<dyn Storage>, path: &Path, page_size: u32, sync: bool) -> Result<()> {
+    fn create(storage: &Arc<dyn Storage>, path: &Path, page_size: u32) -> Result<()> {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(MAIN_TMP_SUFFIX);
         let tmp = PathBuf::from(tmp);
@@ -189,26 +213,18 @@ impl MainFile {
             .map_err(|e| Error::io("create main file", &tmp, e))?;
         file.set_len(0)
             .map_err(|e| Error::io("create main file", &tmp, e))?;
-        Self::initialize(file.as_ref(), &tmp, page_size, sync)?;
+        Self::initialize(file.as_ref(), &tmp, page_size)?;
         drop(file);
         storage
             .rename(&tmp, path)
             .map_err(|e| Error::io("rename new main file", path, e))?;
-        if sync {
-            let dir = crate::storage::parent_dir(path);
-            storage
-                .sync_dir(&dir)
-                .map_err(|e| Error::io("sync directory", &dir, e))?;
-        }
-        Ok(())
+        let dir = crate::storage::parent_dir(path);
+        storage
+            .sync_dir(&dir)
+            .map_err(|e| Error::io("sync directory", &dir, e))
     }
 
-    fn initialize(
-        file: &dyn StorageFile,
-        path: &Path,
-        page_size: u32,
-        sync: bool,
-    ) -> Result<State> {
+    fn initialize(file: &dyn StorageFile, path: &Path, page_size: u32) -> Result<State> {
         let header = MainHeader {
             page_size,
             generation: 1,
@@ -224,9 +240,7 @@ impl MainFile {
         block[..MAIN_HEADER_BYTES].copy_from_slice(&header.encode());
         let io = |e| Error::io("initialize main file", path, e);
         file.write_at(&block, 0).map_err(io)?;
-        if sync {
-            file.sync_all().map_err(io)?;
-        }
+        file.sync_all().map_err(io)?;
         Ok(State {
             header,
             copy: 0,
@@ -554,12 +568,9 @@ impl MainFile {
     }
 
     fn sync_file(&self, what: &str) -> Result<()> {
-        if self.sync {
-            self.file
-                .sync_data()
-                .map_err(|e| Error::io(what, &self.path, e))?;
-        }
-        Ok(())
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(what, &self.path, e))
     }
 }
 
@@ -638,7 +649,7 @@ impl WriteBatch {
         self.unpaced += self.bytes.len();
         self.bytes.clear();
         self.slots = 0;
-        if mf.sync && self.unpaced >= WRITE_BEHIND_STEP_BYTES {
+        if self.unpaced >= WRITE_BEHIND_STEP_BYTES {
             mf.file
                 .write_behind()
                 .map_err(|e| Error::io("write out checkpoint pages", &mf.path, e))?;

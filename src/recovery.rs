@@ -110,11 +110,15 @@ impl Replay {
 }
 
 /// Scans the log of the database whose main header is `main`.
+/// `durable_limit`: a sync failed in this boot (recorded by the process
+/// it failed in) and only the log before this offset is known durable -
+/// commits ending past it are not replayed, whatever they look like now.
 pub fn scan(
     storage: &Arc<dyn Storage>,
     db_path: &Path,
     main: &MainHeader,
     writable: bool,
+    durable_limit: Option<u64>,
 ) -> Result<Replay> {
     let _span = tracing::debug_span!("recovery", path = %db_path.display()).entered();
     let (named, capsule_named, tmp) = list_log_files(storage, db_path)?;
@@ -138,6 +142,7 @@ pub fn scan(
         main.page_size,
         storage.boot_tag(),
     );
+    scanner.durable_limit = durable_limit;
     let outcome = std::thread::scope(|s| {
         // A second thread reads ahead while this one checks.
         let (tx, rx) = prefetch::channel();
@@ -169,13 +174,16 @@ pub fn scan(
     }
     let stop_seg = scanner.index_of(outcome.stop_pos);
     if let (Some(i), Some(why)) = (stop_seg, outcome.stop_reason.as_ref()) {
-        if outcome.dropped_frames > 0 || outcome.corrupt {
+        let reason = if outcome.corrupt {
+            Some(DropReason::Checksum(why.clone()))
+        } else if let Some(lost) = &outcome.never_synced {
+            Some(DropReason::NeverSynced(format!("{why}: {lost}")))
+        } else {
+            (outcome.dropped_frames > 0).then_some(DropReason::TornTail)
+        };
+        if let Some(reason) = reason {
             seg_reports[i].frames_dropped = outcome.dropped_frames;
-            seg_reports[i].dropped = Some(if outcome.corrupt {
-                DropReason::Checksum(why.clone())
-            } else {
-                DropReason::TornTail
-            });
+            seg_reports[i].dropped = Some(reason);
         }
     }
     let frame_corruption = outcome.corrupt && corruption.is_none();
@@ -463,6 +471,8 @@ struct Outcome {
     dropped_frames: u64,
     corrupt: bool,
     valid_after_end: bool,
+    /// Why what was cut is known never to have been synced, when it is.
+    never_synced: Option<String>,
 }
 
 /// Sequential reader over the valid ranges of the log.
@@ -497,6 +507,8 @@ struct Scanner<'a> {
     /// Each segment's window ends before the next one's begins (always,
     /// unless files were tampered with): only then may the cursor skip.
     disjoint: bool,
+    /// Only the log before this offset is known durable (see [`scan`]).
+    durable_limit: Option<u64>,
 }
 
 impl<'a> Scanner<'a> {
@@ -537,7 +549,14 @@ impl<'a> Scanner<'a> {
             cursor: std::cell::Cell::new(0),
             cursor_pos: std::cell::Cell::new(0),
             disjoint,
+            durable_limit: None,
         }
+    }
+
+    /// True when a commit ending at `end` lies past what a failed sync
+    /// left known durable.
+    fn past_durable_limit(&self, end: u64) -> bool {
+        self.durable_limit.is_some_and(|limit| end > limit)
     }
 
     /// Where a search over the segments for `pos` may start. The scan
@@ -719,6 +738,7 @@ impl<'a> Scanner<'a> {
                 dropped_frames: 0,
                 corrupt: true,
                 valid_after_end: false,
+                never_synced: None,
             },
         }
     }
@@ -735,6 +755,7 @@ impl<'a> Scanner<'a> {
         let mut pending: Vec<(Record, usize)> = Vec::new();
         let mut frames_crc = 0u32;
         let mut capsule_damaged = false;
+        let mut cut_at_limit = false;
         let stop_reason: Option<String>;
         loop {
             if self.stop_after.is_some_and(|t| expected > t) {
@@ -745,6 +766,7 @@ impl<'a> Scanner<'a> {
                     dropped_frames: 0,
                     corrupt: false,
                     valid_after_end: false,
+                    never_synced: None,
                 });
             }
             let Some(p) = self.normalize(pos) else {
@@ -763,6 +785,16 @@ impl<'a> Scanner<'a> {
                 stop_reason = Some(format!("no valid frame at log offset {pos}"));
                 break;
             };
+            if let Some(limit) = self
+                .durable_limit
+                .filter(|_| self.past_durable_limit(pos + h.frame_len()))
+            {
+                stop_reason = Some(format!(
+                    "commit {expected} runs past log offset {limit}, the end of what was durable when a sync failed"
+                ));
+                cut_at_limit = true;
+                break;
+            }
             if h.commit_seq != expected && !matches!(h.kind, FrameKind::Seal | FrameKind::Void) {
                 stop_reason = Some(format!(
                     "frame of commit {} where {expected} was due",
@@ -934,17 +966,36 @@ impl<'a> Scanner<'a> {
             pos += h.frame_len();
         }
         let dropped_frames = pending.len() as u64;
-        let (vouched, valid_after_end) = if self.judge_tail {
+        if cut_at_limit {
+            // Nothing past the limit can vouch for anything: durability
+            // claimed after the failed sync may rest on dropped pages. The
+            // frames there stay, voided by the restart segment.
+            return Ok(Outcome {
+                stop_pos: pos,
+                stop_reason,
+                dropped_frames,
+                corrupt: false,
+                valid_after_end: true,
+                never_synced: Some("a sync of the log failed in this boot".into()),
+            });
+        }
+        let evidence = if self.judge_tail {
             self.evidence_after(out.end, expected)?
         } else {
-            (false, false)
+            Evidence::default()
         };
+        let never_synced = (!evidence.durable && evidence.written_in_boot).then(|| {
+            format!(
+                "commit {expected} was written in this boot but never synced, and its bytes are gone (lost without a reboot)"
+            )
+        });
         Ok(Outcome {
             stop_pos: pos,
             stop_reason,
             dropped_frames,
-            corrupt: vouched || capsule_damaged,
-            valid_after_end,
+            corrupt: evidence.durable || capsule_damaged,
+            valid_after_end: evidence.any_valid,
+            never_synced,
         })
     }
 
@@ -964,19 +1015,22 @@ impl<'a> Scanner<'a> {
         k.frames += 1;
     }
 
-    /// Looks past the end of the replayed prefix. Returns (corrupt, any
-    /// valid frame): corrupt when a later commit record vouches that
-    /// commit `missing` had been made durable.
-    fn evidence_after(&mut self, end: u64, missing: CommitSeq) -> Result<(bool, bool)> {
+    /// Looks past the end of the replayed prefix for what later frames
+    /// say about commit `missing`, the first one not replayed.
+    fn evidence_after(&mut self, end: u64, missing: CommitSeq) -> Result<Evidence> {
         let mut q = end;
-        let mut any_valid = false;
+        let mut ev = Evidence::default();
         while let Some(p) = self.normalize(q) {
             q = p;
+            if self.durable_limit.is_some_and(|limit| q >= limit) {
+                break;
+            }
             match self.frame_at(q)? {
                 Some((h, _)) => {
-                    any_valid = true;
+                    ev.any_valid = true;
                     if h.kind == FrameKind::Seal && h.commit_seq >= missing {
-                        return Ok((true, true));
+                        ev.durable = true;
+                        return Ok(ev);
                     }
                     if matches!(h.kind, FrameKind::Commit | FrameKind::Marker) {
                         if let Some(payload) = self.payload_ok(&h)? {
@@ -985,8 +1039,12 @@ impl<'a> Scanner<'a> {
                             } else {
                                 MarkerPayload::decode(&payload).map(|m| m.commit)
                             };
-                            if c.is_some_and(|c| c.vouches_for(missing, self.boot_tag)) {
-                                return Ok((true, true));
+                            if let Some(c) = c {
+                                if c.vouches_for(missing) {
+                                    ev.durable = true;
+                                    return Ok(ev);
+                                }
+                                ev.written_in_boot |= c.saw_written_in_boot(missing, self.boot_tag);
                             }
                         }
                     }
@@ -995,8 +1053,21 @@ impl<'a> Scanner<'a> {
                 None => q += FRAME_ALIGN_BYTES,
             }
         }
-        Ok((false, any_valid))
+        Ok(ev)
     }
+}
+
+/// What the frames past the end of a replayed prefix say about the first
+/// commit missing there.
+#[derive(Default)]
+struct Evidence {
+    /// A later commit (or a seal) proves it was synced: corruption.
+    durable: bool,
+    /// A later commit saw it written in this boot (not proof: unsynced
+    /// bytes can vanish within a boot), so the cut names that.
+    written_in_boot: bool,
+    /// Any valid frame lies past the end.
+    any_valid: bool,
 }
 
 /// Recovers the closed database at `path` offline: replays its log into
@@ -1004,11 +1075,12 @@ impl<'a> Scanner<'a> {
 pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<RecoveryReport> {
     let path = path.as_ref();
     let storage = Arc::clone(&options.storage);
-    let _lease = crate::registry::exclusive_offline(&storage, path)?;
+    let lease = crate::registry::exclusive_offline(&storage, path)?;
     let page_size = MainFile::probe_page_size(&storage, path)?;
-    let main = MainFile::open(&storage, path, page_size, false, true)?;
+    let main = MainFile::open(&storage, path, page_size, false)?;
     let header = main.header();
-    let replay = scan(&storage, path, &header, true)?;
+    let limit = lease.failure_limit(header.db_id, storage.boot_tag());
+    let replay = scan(&storage, path, &header, true, limit)?;
     if let Some(c) = &replay.corruption {
         if !options.skip_corrupt {
             return Err(Error::Corrupt(c.reason.clone()));

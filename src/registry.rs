@@ -130,6 +130,18 @@ pub fn exclusive_offline(storage: &Arc<dyn Storage>, path: &Path) -> Result<Offl
     }
 }
 
+impl OfflineLease {
+    /// Where a sync failure recorded in `{path}-shm` by a process of this
+    /// database, in this boot, left the log known durable (see
+    /// [`crate::shm::Shm::record_failure`]).
+    pub fn failure_limit(&self, db_id: u64, boot_tag: u32) -> Option<u64> {
+        match self {
+            OfflineLease::Shared { _shm: shm } => crate::shm::failure_limit(shm, db_id, boot_tag),
+            OfflineLease::Alone { .. } => None,
+        }
+    }
+}
+
 /// Keeps every engine off the database during an offline operation.
 pub enum OfflineLease {
     /// Shared storage: `{path}-shm`'s open byte held exclusively, so no

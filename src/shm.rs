@@ -24,7 +24,7 @@ use crate::types::CommitSeq;
 
 /// "LCSHM001" little-endian.
 pub const SHM_MAGIC: u64 = u64::from_le_bytes(*b"LCSHM001");
-pub const SHM_VERSION: u32 = 2;
+pub const SHM_VERSION: u32 = 3;
 /// Processes that can attach to one database at once.
 pub const SHM_SLOTS: usize = 125;
 /// Words of the header: identity in the first cache line, published state
@@ -77,6 +77,12 @@ const W_SYNC_WAITERS: usize = 20;
 /// When the current shared sync's leader took the lead (ms since the
 /// epoch): a follower stops waiting on one that has led too long.
 const W_SYNC_SINCE_MS: usize = 21;
+/// Set when a process failed to make the log durable (see
+/// [`Shm::record_failure`]): the log offset before which everything was
+/// durable then, plus one (0: no failure).
+const W_FAILED_DURABLE_END: usize = 22;
+/// The failing process's pid (low half) and its boot tag (high half).
+const W_FAILED_PID_BOOT: usize = 23;
 
 // Slot words.
 const S_PID: usize = 0;
@@ -120,6 +126,43 @@ pub struct ShmState {
     pub checkpoint_seq: CommitSeq,
     pub checkpoint_generation: u64,
     pub writer_pid: u32,
+}
+
+/// A failure to make the log durable, as one process recorded it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncFailure {
+    /// Everything in the log before this offset was durable.
+    pub durable_end: u64,
+    pub pid: u32,
+    /// The boot it happened in: only then can the page cache still hold
+    /// bytes that are not on disk.
+    pub boot_tag: u32,
+}
+
+impl SyncFailure {
+    /// The error every process sharing the database gets from now on.
+    pub fn error(&self, shm_path: &Path) -> Error {
+        Error::Io {
+            context: format!(
+                "{}: making the log durable failed in process {} (only the log before offset {} is known durable); every process must close the database, and the next open recovers that prefix",
+                shm_path.display(),
+                self.pid,
+                self.durable_end
+            ),
+            source: std::io::Error::other("log sync failed in a process sharing the database"),
+        }
+    }
+}
+
+/// The log offset a recovery in this boot must not replay past: a sync
+/// failed there, recorded by a process of database `db_id` in the boot
+/// `boot_tag`. After a reboot the page cache is gone, and with it every
+/// byte a failed write-back left readable but not on disk - recovery then
+/// sees the disk as it is.
+pub fn failure_limit(shm: &Shm, db_id: u64, boot_tag: u32) -> Option<u64> {
+    let f = shm.failure()?;
+    (shm.previous_db_id() == Some(db_id) && boot_tag != 0 && f.boot_tag == boot_tag)
+        .then_some(f.durable_end)
 }
 
 /// The mapped `{path}-shm` of one database.
@@ -229,9 +272,41 @@ impl Shm {
     /// The first opener's reset: published state and every slot (of
     /// processes that are all gone) cleared, identity invalid until
     /// [`Shm::set_identity`].
-    pub fn clear(&self) {
+    ///
+    /// A failure to sync recorded in this boot (`boot_tag`) outlives the
+    /// reset, with the identity it belongs to, until a recovery has acted
+    /// on it ([`Shm::clear_failure`]): a first opener that dies before
+    /// that leaves it to the next one.
+    pub fn clear(&self, boot_tag: u32) {
+        let keep = self
+            .failure()
+            .filter(|f| boot_tag != 0 && f.boot_tag == boot_tag)
+            .zip(self.previous_db_id());
+        let identity = [
+            W_MAGIC,
+            W_VERSION_PAGE_SIZE,
+            W_DB_ID,
+            W_SLOT_COUNT,
+            W_IDENTITY_CRC,
+        ]
+        .map(|i| self.w(i).load(Ordering::Relaxed));
         for i in 0..SHM_BYTES / 8 {
             self.w(i).store(0, Ordering::Relaxed);
+        }
+        if let Some((failure, _)) = keep {
+            for (i, v) in [
+                W_MAGIC,
+                W_VERSION_PAGE_SIZE,
+                W_DB_ID,
+                W_SLOT_COUNT,
+                W_IDENTITY_CRC,
+            ]
+            .into_iter()
+            .zip(identity)
+            {
+                self.w(i).store(v, Ordering::Relaxed);
+            }
+            self.restore_failure(failure);
         }
         for s in 0..SHM_SLOTS {
             self.slot_word(s, S_SNAPSHOT)
@@ -567,6 +642,68 @@ impl Shm {
             self.region.wait(W_SYNC_GEN, seen as u32, timeout);
         }
         self.w(W_SYNC_WAITERS).fetch_sub(1, Ordering::SeqCst);
+    }
+
+    // --- fail-stop across processes ---
+
+    /// Records that this process failed to make log bytes durable (a
+    /// failed sync or write): after an error the kernel may drop the dirty
+    /// pages yet mark them clean, so another process's later sync
+    /// "succeeds" over them. Everything before `durable_end` was durable
+    /// when it happened. The first record stands: later ones (from
+    /// processes stopping because of it) know less.
+    pub fn record_failure(&self, durable_end: u64, boot_tag: u32) {
+        // The pid and boot first: whoever sees the offset sees them too.
+        let pid_boot = u64::from(self.pid) | u64::from(boot_tag) << 32;
+        if self.w(W_FAILED_DURABLE_END).load(Ordering::Acquire) != 0 {
+            return;
+        }
+        self.w(W_FAILED_PID_BOOT).store(pid_boot, Ordering::Release);
+        let _ = self.w(W_FAILED_DURABLE_END).compare_exchange(
+            0,
+            durable_end.saturating_add(1),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        fence(Ordering::SeqCst);
+    }
+
+    /// The failure some process recorded, if any.
+    pub fn failure(&self) -> Option<SyncFailure> {
+        fence(Ordering::SeqCst);
+        let encoded = self.w(W_FAILED_DURABLE_END).load(Ordering::Acquire);
+        let pid_boot = self.w(W_FAILED_PID_BOOT).load(Ordering::Acquire);
+        (encoded != 0).then_some(SyncFailure {
+            durable_end: encoded - 1,
+            pid: pid_boot as u32,
+            boot_tag: (pid_boot >> 32) as u32,
+        })
+    }
+
+    /// Records `f` again (a first opener keeps it across its reset until
+    /// its recovery has acted on it).
+    pub fn restore_failure(&self, f: SyncFailure) {
+        self.w(W_FAILED_PID_BOOT).store(
+            u64::from(f.pid) | u64::from(f.boot_tag) << 32,
+            Ordering::Release,
+        );
+        self.w(W_FAILED_DURABLE_END)
+            .store(f.durable_end.saturating_add(1), Ordering::Release);
+    }
+
+    /// Forgets the failure (the log was restarted past it).
+    pub fn clear_failure(&self) {
+        self.w(W_FAILED_DURABLE_END).store(0, Ordering::Release);
+        self.w(W_FAILED_PID_BOOT).store(0, Ordering::Release);
+    }
+
+    /// The identity a first opener finds, before it resets the file: the
+    /// database id if the old content is a valid header of this format.
+    pub fn previous_db_id(&self) -> Option<u64> {
+        let valid = self.w(W_MAGIC).load(Ordering::Acquire) == SHM_MAGIC
+            && self.w(W_IDENTITY_CRC).load(Ordering::Relaxed) == u64::from(self.identity_crc())
+            && self.w(W_VERSION_PAGE_SIZE).load(Ordering::Relaxed) as u32 == SHM_VERSION;
+        valid.then(|| self.w(W_DB_ID).load(Ordering::Relaxed))
     }
 
     pub fn written_tip(&self) -> CommitSeq {

@@ -82,6 +82,11 @@ pub enum DropReason {
     Io(String),
     /// The segment comes after the first corrupt one.
     AfterCorruption,
+    /// Commits from here on were written but never synced, and are not
+    /// all there: unsynced data lost within one boot (a failed write-back,
+    /// a network disk that failed over) or after a failed sync. Cut like a
+    /// torn tail - no acknowledged durable commit is missing - and named.
+    NeverSynced(String),
 }
 
 impl std::fmt::Display for DropReason {
@@ -90,8 +95,9 @@ impl std::fmt::Display for DropReason {
             DropReason::TornTail => write!(f, "torn tail"),
             DropReason::Checksum(why) => write!(f, "checksum: {why}"),
             DropReason::Gap(why) => write!(f, "gap: {why}"),
-            DropReason::Io(why) => write!(f, "I/O: {why}"),
+            DropReason::Io(why) => write!(f, "io: {why}"),
             DropReason::AfterCorruption => write!(f, "after corruption"),
+            DropReason::NeverSynced(why) => write!(f, "never synced: {why}"),
         }
     }
 }

@@ -33,8 +33,6 @@ pub struct LogConfig {
     pub page_size: u32,
     /// Data bytes of each new segment.
     pub capacity: u64,
-    /// False in sync mode OFF: no fsync of files or directories.
-    pub sync: bool,
     /// Other processes may use the log too: retired segments are removed
     /// (never recycled - another process may still read one through its
     /// open file), and new segments may appear that they prepared.
@@ -214,14 +212,10 @@ impl Log {
         Ok(())
     }
 
-    /// Makes the log bytes in `[from, to)` durable.
-    /// False in sync mode OFF, where [`Log::sync_range`] does nothing.
-    pub fn sync_enabled(&self) -> bool {
-        self.cfg.sync
-    }
-
+    /// Makes the log bytes in `[from, to)` durable. Always a real sync:
+    /// sync mode OFF is the pipeline never asking, not a sync that lies.
     pub fn sync_range(&self, from: u64, to: u64) -> Result<()> {
-        if from >= to || !self.cfg.sync {
+        if from >= to {
             return Ok(());
         }
         let targets: Vec<Arc<Segment>> = self
@@ -326,14 +320,7 @@ impl Log {
             }
             _ => Source::Fresh { zero_fill },
         };
-        let seg = prepare_segment(
-            self.cfg.storage.as_ref(),
-            &tmp,
-            &final_path,
-            header,
-            source,
-            self.cfg.sync,
-        )?;
+        let seg = prepare_segment(self.cfg.storage.as_ref(), &tmp, &final_path, header, source)?;
         prep.last_epoch = epoch;
         let end = seg.window_end();
         self.segments.write().push(Arc::new(seg));
@@ -386,7 +373,7 @@ impl Log {
             }
         }
         drop(prep);
-        if removed_any && self.cfg.sync {
+        if removed_any {
             let dir = parent_dir(&self.cfg.db_path);
             self.cfg
                 .storage

@@ -179,15 +179,16 @@ pub enum Source {
 }
 
 /// Creates (or recycles) a segment under `final_path`: temp name, header,
-/// space, sync, rename, directory sync (the syncs skipped when `sync` is
-/// false).
+/// space, sync, rename, directory sync. The syncs happen in every sync
+/// mode: a segment whose name survives a power loss must have its header
+/// (under sync OFF too, where the commits in it may be lost but a torn
+/// header would make the log unreadable), and they are rare.
 pub fn prepare_segment(
     storage: &dyn Storage,
     tmp_path: &Path,
     final_path: &Path,
     header: SegmentHeader,
     source: Source,
-    sync: bool,
 ) -> Result<Segment> {
     let dir = crate::storage::parent_dir(final_path);
     let total = SEGMENT_HEADER_BLOCK_BYTES + header.capacity;
@@ -210,9 +211,7 @@ pub fn prepare_segment(
                 while zero_fill && off < total {
                     let n = (total - off).min(ZERO_FILL_CHUNK_BYTES as u64) as usize;
                     file.write_at(&zeros[..n], off)?;
-                    if sync {
-                        file.write_behind()?;
-                    }
+                    file.write_behind()?;
                     off += n as u64;
                 }
                 Ok(())
@@ -229,10 +228,8 @@ pub fn prepare_segment(
     block[..crate::format::SEGMENT_HEADER_BYTES].copy_from_slice(&header.encode());
     file.write_at(&block, 0)
         .map_err(|e| Error::io("write segment header", tmp_path, e))?;
-    if sync {
-        file.sync_all()
-            .map_err(|e| Error::io("sync new segment", tmp_path, e))?;
-    }
+    file.sync_all()
+        .map_err(|e| Error::io("sync new segment", tmp_path, e))?;
     // A segment's name is its first epoch, handed out once: an existing
     // file means two writers (processes) disagree about the log, and
     // renaming over it would silently unlink the other's appends.
@@ -249,11 +246,9 @@ pub fn prepare_segment(
     storage
         .rename(tmp_path, final_path)
         .map_err(|e| Error::io("rename new segment", final_path, e))?;
-    if sync {
-        storage
-            .sync_dir(&dir)
-            .map_err(|e| Error::io("sync directory", &dir, e))?;
-    }
+    storage
+        .sync_dir(&dir)
+        .map_err(|e| Error::io("sync directory", &dir, e))?;
     Ok(Segment {
         path: final_path.to_path_buf(),
         file,

@@ -78,8 +78,9 @@ pub extern "C" fn lc_recovery_segment_path(
 
 /// Copies the text of segment `index`'s drop reason into `buf` (`cap`
 /// bytes) with a terminating NUL: "" (LC_DROP_NONE), "torn tail",
-/// "checksum: <what failed>", "gap: <what is missing>", "io: <error>" or
-/// "after corruption". Buffer rules as in `lc_recovery_segment_path`.
+/// "checksum: <what failed>", "gap: <what is missing>", "io: <error>",
+/// "after corruption" or "never synced: <what was cut>". Buffer rules as
+/// in `lc_recovery_segment_path`.
 ///
 /// Returns LC_OK, LC_BUFFER_TOO_SMALL, LC_INVALID_ARGUMENT (NULL
 /// `db`/`out_len`, NULL `buf` with `cap` > 0, `index` out of range),
@@ -116,16 +117,10 @@ fn with_segment<T>(
         .ok_or_else(|| Failure::invalid(format!("index {index}: there are {count} segments")))
 }
 
-/// The text of a drop reason ("" when every frame was kept).
+/// The text of a drop reason ("" when every frame was kept): the engine's
+/// own wording.
 fn reason_text(reason: Option<&DropReason>) -> String {
-    match reason {
-        None => String::new(),
-        Some(DropReason::TornTail) => "torn tail".into(),
-        Some(DropReason::Checksum(what)) => format!("checksum: {what}"),
-        Some(DropReason::Gap(what)) => format!("gap: {what}"),
-        Some(DropReason::Io(what)) => format!("io: {what}"),
-        Some(DropReason::AfterCorruption) => "after corruption".into(),
-    }
+    reason.map(DropReason::to_string).unwrap_or_default()
 }
 
 /// Copies `text` and a NUL out: LC_BUFFER_TOO_SMALL (with `*out_len` = the

@@ -255,6 +255,10 @@ pub enum lc_drop_reason {
     LC_DROP_IO = 4,
     /// The segment comes after the first corrupt one and was not replayed.
     LC_DROP_AFTER_CORRUPTION = 5,
+    /// Commits from here on were written but never synced and are not all
+    /// there (unsynced data lost without a reboot, or after a failed
+    /// sync): cut like a torn tail, no durable commit is missing.
+    LC_DROP_NEVER_SYNCED = 6,
 }
 
 impl lc_drop_reason {
@@ -267,6 +271,7 @@ impl lc_drop_reason {
             Some(DropReason::Gap(_)) => lc_drop_reason::LC_DROP_GAP,
             Some(DropReason::Io(_)) => lc_drop_reason::LC_DROP_IO,
             Some(DropReason::AfterCorruption) => lc_drop_reason::LC_DROP_AFTER_CORRUPTION,
+            Some(DropReason::NeverSynced(_)) => lc_drop_reason::LC_DROP_NEVER_SYNCED,
         }
     }
 }

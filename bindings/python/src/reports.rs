@@ -6,16 +6,11 @@ use libcommit::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// The text of a drop reason: "torn tail", "checksum: ...", "gap: ...",
-/// "io: ..." or "after corruption"; `None` when every frame was kept.
+/// The text of a drop reason, in the engine's own wording ("torn tail",
+/// "checksum: ...", "never synced: ...", ...); `None` when every frame
+/// was kept.
 pub(crate) fn reason_text(reason: Option<&DropReason>) -> Option<String> {
-    reason.map(|r| match r {
-        DropReason::TornTail => "torn tail".to_owned(),
-        DropReason::Checksum(what) => format!("checksum: {what}"),
-        DropReason::Gap(what) => format!("gap: {what}"),
-        DropReason::Io(what) => format!("io: {what}"),
-        DropReason::AfterCorruption => "after corruption".to_owned(),
-    })
+    reason.map(DropReason::to_string)
 }
 
 /// What recovery found in one WAL segment (`RecoveryReport.segments`).
@@ -35,7 +30,8 @@ pub(crate) struct PySegmentReport {
     /// Frames not replayed.
     frames_dropped: u64,
     /// Why frames were dropped ("torn tail", "checksum: ...", "gap: ...",
-    /// "io: ...", "after corruption"); None when all were kept.
+    /// "io: ...", "after corruption", "never synced: ..."); None when all
+    /// were kept.
     reason: Option<String>,
 }
 

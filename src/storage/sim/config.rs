@@ -55,12 +55,15 @@ pub enum FaultKind {
     Eio,
     /// `ENOSPC`: no space left.
     Enospc,
+    /// The calling process is killed (as SIGKILL would) instead of making
+    /// the call; the call fails with `EIO` for whoever is still unwinding.
+    Kill,
 }
 
 impl FaultKind {
     pub(super) fn error(self) -> io::Error {
         io::Error::from_raw_os_error(match self {
-            FaultKind::Eio => libc::EIO,
+            FaultKind::Eio | FaultKind::Kill => libc::EIO,
             FaultKind::Enospc => libc::ENOSPC,
         })
     }

@@ -197,7 +197,13 @@ impl State {
             }
         }
         self.calls[op.index()] += 1;
-        Ok(self.match_fault(op, path, process))
+        match self.match_fault(op, path, process) {
+            Some(FaultKind::Kill) => {
+                self.kill(process);
+                Err(eio())
+            }
+            other => Ok(other),
+        }
     }
 
     /// Kills simulated process `process` as SIGKILL would: every later

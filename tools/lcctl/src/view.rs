@@ -22,7 +22,8 @@ pub fn file_name(path: &Path) -> String {
 /// Why a segment, or the rest of one, was not replayed.
 #[derive(Serialize, Clone, Debug)]
 pub struct DropView {
-    /// "torn_tail", "checksum", "gap", "io" or "after_corruption".
+    /// "torn_tail", "checksum", "gap", "io", "after_corruption" or
+    /// "never_synced".
     pub reason: &'static str,
     pub detail: Option<String>,
 }
@@ -35,6 +36,7 @@ impl From<&DropReason> for DropView {
             DropReason::Gap(s) => ("gap", Some(s.clone())),
             DropReason::Io(s) => ("io", Some(s.clone())),
             DropReason::AfterCorruption => ("after_corruption", None),
+            DropReason::NeverSynced(s) => ("never_synced", Some(s.clone())),
         };
         DropView { reason, detail }
     }
@@ -45,6 +47,7 @@ impl DropView {
         let reason = match self.reason {
             "torn_tail" => "torn tail",
             "after_corruption" => "after corruption",
+            "never_synced" => "never synced",
             "io" => "I/O",
             other => other,
         };

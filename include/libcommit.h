@@ -232,6 +232,12 @@ typedef enum lc_drop_reason {
    * The segment comes after the first corrupt one and was not replayed.
    */
   LC_DROP_AFTER_CORRUPTION = 5,
+  /**
+   * Commits from here on were written but never synced and are not all
+   * there (unsynced data lost without a reboot, or after a failed
+   * sync): cut like a torn tail, no durable commit is missing.
+   */
+  LC_DROP_NEVER_SYNCED = 6,
 } lc_drop_reason;
 
 /**
@@ -948,8 +954,9 @@ enum lc_status lc_recovery_segment_path(const struct lc_db *db,
 /**
  * Copies the text of segment `index`'s drop reason into `buf` (`cap`
  * bytes) with a terminating NUL: "" (LC_DROP_NONE), "torn tail",
- * "checksum: <what failed>", "gap: <what is missing>", "io: <error>" or
- * "after corruption". Buffer rules as in `lc_recovery_segment_path`.
+ * "checksum: <what failed>", "gap: <what is missing>", "io: <error>",
+ * "after corruption" or "never synced: <what was cut>". Buffer rules as
+ * in `lc_recovery_segment_path`.
  *
  * Returns LC_OK, LC_BUFFER_TOO_SMALL, LC_INVALID_ARGUMENT (NULL
  * `db`/`out_len`, NULL `buf` with `cap` > 0, `index` out of range),

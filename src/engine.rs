@@ -154,6 +154,9 @@ pub struct Engine {
     catch_up_lock: Mutex<()>,
     /// The shm segment generation this process last looked at.
     segments_seen: AtomicU64,
+    /// Segments another process prepared were adopted (maybe by a reader)
+    /// and the directory has not been synced since: the next holder does.
+    adopted_names_unsynced: std::sync::atomic::AtomicBool,
     /// Serializes [`Engine::while_alone`]: one thread's `share()` must not
     /// end another's exclusive stretch while it still recycles files.
     alone_turn: Mutex<()>,
@@ -377,6 +380,7 @@ impl Engine {
             lease,
             catch_up_lock: Mutex::new(()),
             segments_seen: AtomicU64::new(segments_seen),
+            adopted_names_unsynced: std::sync::atomic::AtomicBool::new(false),
             alone_turn: Mutex::new(()),
             signal: Arc::new((Mutex::new(WorkerSignal::default()), Condvar::new())),
             worker: Mutex::new(None),
@@ -452,13 +456,13 @@ impl Engine {
         // A checkpointer publishes its generation right after its header
         // is durable; only one that died holding the lease (and so maybe in
         // between) makes the next holder look at the main file itself.
-        let newer_checkpoint = if writer_died {
-            self.main.disk_generation()? > self.main.header().generation
+        let known = if writer_died {
+            self.main.disk_generation()?
         } else {
-            shm.checkpoint_generation() > self.main.header().generation
+            shm.checkpoint_generation()
         };
-        if newer_checkpoint {
-            self.adopt_checkpoint(writer_died)?;
+        if known > self.main.header().generation {
+            self.adopt_checkpoint(known, writer_died)?;
         }
         let target = if holder {
             None
@@ -477,9 +481,25 @@ impl Engine {
         // last known segment must find its file, not make a second one.
         let seen = shm.segment_generation();
         if seen != self.segments_seen.load(Ordering::Acquire) {
-            self.log.adopt_new_segments()?;
-            self.capsules.log.adopt_new_segments()?;
+            let adopted =
+                self.log.adopt_new_segments()? + self.capsules.log.adopt_new_segments()?;
+            if adopted > 0 {
+                self.adopted_names_unsynced.store(true, Ordering::Release);
+            }
             self.segments_seen.store(seen, Ordering::Release);
+        }
+        if holder
+            && !self.opts.read_only
+            && self.adopted_names_unsynced.swap(false, Ordering::AcqRel)
+        {
+            // Their maker may have died between a rename and its directory
+            // sync: commits written into them must not depend on a name a
+            // power loss could take away.
+            let dir = parent_dir(&self.path);
+            if let Err(e) = self.opts.storage.sync_dir(&dir) {
+                self.adopted_names_unsynced.store(true, Ordering::Release);
+                return Err(Error::io("sync directory", &dir, e));
+            }
         }
         if holder && !writer_died && shm.written_tip() <= self.pipe.written() {
             // Nobody wrote since we last looked.
@@ -571,14 +591,15 @@ impl Engine {
     /// Takes on a checkpoint another process made: its main-file state,
     /// and everything it made unnecessary here. Every snapshot of this
     /// process is at or past it (the checkpointer respected our slot).
-    /// `unannounced`: found on disk after its maker died holding the
-    /// lease, so maybe before its header was synced - this holder makes
-    /// it durable before retiring any log on its strength. (A published
-    /// checkpoint was synced before it was published.)
-    fn adopt_checkpoint(&self, unannounced: bool) -> Result<()> {
+    /// `generation`: the newest one to take. `unannounced`: found on disk
+    /// after its maker died holding the lease, so maybe before its header
+    /// was synced - this holder makes it durable before retiring any log
+    /// on its strength. (A published checkpoint was synced before it was
+    /// published; a newer header on disk is not known durable yet.)
+    fn adopt_checkpoint(&self, generation: u64, unannounced: bool) -> Result<()> {
         let mut attempt = 0;
         let header = loop {
-            match self.main.reload() {
+            match self.main.reload(generation) {
                 Ok(Some(h)) => break h,
                 Ok(None) => return Ok(()),
                 // A checkpoint running meanwhile reused what we were reading.
@@ -1278,13 +1299,19 @@ impl Engine {
     }
 
     pub fn stats(&self) -> Stats {
+        let shm_state = self
+            .lease
+            .as_ref()
+            .map(|l| l.shm.state())
+            .unwrap_or_default();
         Stats {
             commits: 0,
             conflicts: 0,
             syncs: self.log.syncs() + self.capsules.log.syncs(),
             bytes_logged: self.bytes_logged.load(Ordering::Relaxed),
-            last_commit_seq: self.pipe.visible(),
-            durable_commit_seq: self.pipe.durable(),
+            // Other processes' commits count too: what a begin would see.
+            last_commit_seq: self.pipe.visible().max(shm_state.commit_tip),
+            durable_commit_seq: self.pipe.durable().max(shm_state.durable_tip),
             checkpoint_seq: self.main.header().checkpoint_seq,
             active_readers: self.readers.active(),
             retained_versions: self.versions.len(),
@@ -1585,7 +1612,6 @@ fn prepare_for_writing(
     others_attached: bool,
 ) -> Result<(u64, bool)> {
     let dir = parent_dir(path);
-    let mut removed = false;
     for p in dead_spill_files(storage, path)?
         .iter()
         .chain(&replay.stale)
@@ -1594,7 +1620,6 @@ fn prepare_for_writing(
         storage
             .remove(p)
             .map_err(|e| Error::io("remove stale segment", p, e))?;
-        removed = true;
     }
     let segments = &mut replay.segments;
     // Segments wholly past the end of the replayed log hold nothing
@@ -1613,17 +1638,19 @@ fn prepare_for_writing(
         storage
             .remove(&s.path)
             .map_err(|e| Error::io("remove unused segment", &s.path, e))?;
-        removed = true;
     }
-    if removed {
-        storage
-            .sync_dir(&dir)
-            .map_err(|e| Error::io("sync directory", &dir, e))?;
-    }
+    // The names we found may be as unsynced as what we removed: a process
+    // that died between a rename and its directory sync leaves a segment
+    // whose name a power loss would take away, with our commits in it.
+    storage
+        .sync_dir(&dir)
+        .map_err(|e| Error::io("sync directory", &dir, e))?;
     // What we replayed may so far live only in the page cache of a process
     // that crashed: make it durable before building on it (in every sync
     // mode - new commit records vouch for it, and this happens once).
-    for s in segments.iter() {
+    // Capsules too: a replayed marker names one, and a capsule a dead
+    // process wrote below FULL was never synced by anyone.
+    for s in segments.iter().chain(&replay.capsule_segments) {
         s.file
             .sync_data()
             .map_err(|e| Error::io("sync recovered segment", &s.path, e))?;

@@ -146,7 +146,7 @@ impl MainFile {
                 path.display()
             )));
         }
-        let state = Self::load(file.as_ref(), path, len)?;
+        let state = Self::load(file.as_ref(), path, len, u64::MAX)?;
         if state.header.page_size != page_size {
             return Err(Error::invalid(format!(
                 "{}: page_size {page_size} does not match the database's {}",
@@ -198,7 +198,9 @@ impl MainFile {
         let len = file
             .len()
             .map_err(|e| Error::io("stat main file", path, e))?;
-        Ok(Self::load(file.as_ref(), path, len)?.header.page_size)
+        Ok(Self::load(file.as_ref(), path, len, u64::MAX)?
+            .header
+            .page_size)
     }
 
     /// Builds a new, empty main file under a temporary name and renames
@@ -249,7 +251,9 @@ impl MainFile {
         })
     }
 
-    fn load(file: &dyn StorageFile, path: &Path, len: u64) -> Result<State> {
+    /// Loads the state of the newest valid header copy whose generation is
+    /// at most `max_generation`.
+    fn load(file: &dyn StorageFile, path: &Path, len: u64, max_generation: u64) -> Result<State> {
         let not_db = || Error::corrupt(format!("{}: not a libcommit database", path.display()));
         if len < MAIN_HEADER_BYTES as u64 {
             return Err(not_db());
@@ -265,6 +269,7 @@ impl MainFile {
             file.read_at(&mut buf, off)
                 .map_err(|e| Error::io("read main header", path, e))?;
             match MainHeader::decode(&buf) {
+                Ok(h) if h.generation > max_generation => {}
                 Ok(h) if best.is_none_or(|(b, _)| h.generation > b.generation) => {
                     best = Some((h, copy))
                 }
@@ -372,12 +377,17 @@ impl MainFile {
     /// newer than ours; returns its header then. A checkpoint running in
     /// another process meanwhile can make what we read inconsistent: that
     /// shows as a checksum error, and the caller retries.
-    pub fn reload(&self) -> Result<Option<MainHeader>> {
+    ///
+    /// Only generations up to `max_generation` are taken: a newer header
+    /// on disk may belong to a checkpoint still running, or to one whose
+    /// maker died before syncing it - nothing to act on unless made
+    /// durable first ([`MainFile::make_current_durable`]).
+    pub fn reload(&self, max_generation: u64) -> Result<Option<MainHeader>> {
         let len = self
             .file
             .len()
             .map_err(|e| Error::io("stat main file", &self.path, e))?;
-        let fresh = Self::load(self.file.as_ref(), &self.path, len)?;
+        let fresh = Self::load(self.file.as_ref(), &self.path, len, max_generation)?;
         let mut st = self.state.write();
         if fresh.header.generation <= st.header.generation {
             return Ok(None);

@@ -52,6 +52,9 @@ impl CapsuleStore {
     pub fn claim(&self, len: u64) -> u64 {
         let at = {
             let mut tail = self.tail.lock();
+            // Another process may have retired the stream's start since we
+            // last looked (capsules it checkpointed): claim past it.
+            *tail = (*tail).max(self.log.first_offset());
             let at = *tail;
             *tail += len;
             at

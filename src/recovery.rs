@@ -588,6 +588,11 @@ impl<'a> Scanner<'a> {
     fn normalize(&self, pos: u64) -> Option<u64> {
         let from = self.first_candidate(pos);
         for (i, s) in self.segs.iter().enumerate().skip(from) {
+            if self.valid_end[i] <= s.header.log_start {
+                // Wholly void: a spare a writer prepared before it died,
+                // abandoned by the restart segment that follows.
+                continue;
+            }
             if pos < s.header.log_start {
                 return Some(s.header.log_start);
             }

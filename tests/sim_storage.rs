@@ -330,7 +330,10 @@ fn trace_records_steps_and_instance_ids_tell_worlds_apart() {
     f.sync_data().unwrap();
     let t = s.trace();
     assert_eq!(t.len(), 3);
-    assert_eq!(t[1], "2 Write /db/a 7 3");
+    assert_eq!(
+        t[1], "2 Write /db/a 7 3 p1",
+        "step, call, path, offset, length, process"
+    );
     let clone = s.clone();
     assert_eq!(clone.instance_id(), s.instance_id());
     assert_ne!(s.fork(1).instance_id(), s.instance_id());

@@ -105,6 +105,15 @@ impl Log {
         self.syncs.load(Ordering::Relaxed)
     }
 
+    /// The first log offset any segment holds (the prepared end when
+    /// there is none).
+    pub fn first_offset(&self) -> u64 {
+        self.segments
+            .read()
+            .first()
+            .map_or_else(|| self.prepared_end(), |s| s.header.log_start)
+    }
+
     /// The segments holding `log_offset` and everything after it.
     pub fn segments_from(&self, log_offset: u64) -> Vec<Arc<Segment>> {
         let segs = self.segments.read();

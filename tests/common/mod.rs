@@ -288,6 +288,15 @@ impl Model {
     pub fn universe(&self) -> impl Iterator<Item = Pgno> + '_ {
         self.versions.keys().copied()
     }
+
+    /// The model after its first `n` commits only.
+    pub fn prefix(&self, n: CommitSeq) -> Model {
+        let mut m = Model::default();
+        for w in &self.commits[..n as usize] {
+            m.apply(w.clone());
+        }
+        m
+    }
 }
 
 /// Compares what the engine returned for `pgno` with the model's image.
@@ -491,6 +500,10 @@ pub struct Driver {
     pub stopped: bool,
     /// Operations run so far.
     pub ops_done: u32,
+    /// A commit another process left in doubt (written, never
+    /// acknowledged) that this driver's engine may still adopt when it
+    /// takes the writer lease: then it shows up as the next commit.
+    pub adoptable: Option<Writes>,
     next_writer: u32,
     next_counter: u64,
     txns: Vec<OpenTxn>,
@@ -519,10 +532,22 @@ impl Driver {
             spurious_conflicts: 0,
             stopped: false,
             ops_done: 0,
+            adoptable: None,
             next_writer: 1,
             next_counter: 1,
             txns: Vec::new(),
         }
+    }
+
+    /// A driver that goes on from `model` (what an earlier process
+    /// committed) in another process: its writers and images are numbered
+    /// apart from the earlier one's.
+    pub fn resume(cfg: Config, model: Model, generation: u32) -> Driver {
+        let mut d = Driver::new(cfg);
+        d.model = model;
+        d.next_writer = generation * 1_000_000 + 1;
+        d.next_counter = u64::from(generation) << 40 | 1;
+        d
     }
 
     fn anomaly(&mut self, what: String) {
@@ -591,6 +616,37 @@ impl Driver {
             self.step(db)?;
         }
         Ok(())
+    }
+
+    /// Like [`Driver::run`], in a simulated process that `alive` says may
+    /// be killed meanwhile: an answer that comes back after the kill was
+    /// never seen by anyone (the process is gone), so commits it reported
+    /// are in doubt, not acknowledged. Ok once the process is dead.
+    pub fn run_while(&mut self, db: &Database, alive: impl Fn() -> bool) -> Result<(), Stop> {
+        while self.ops_done < self.cfg.ops && alive() {
+            self.ops_done += 1;
+            let before = self.model.last_seq();
+            let r = self.step(db);
+            if !alive() {
+                self.demote_since(before);
+                return Ok(());
+            }
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Commits after `n` go back to being in doubt.
+    fn demote_since(&mut self, n: CommitSeq) {
+        let late: Vec<Writes> = self.model.commits[n as usize..].to_vec();
+        if late.is_empty() {
+            return;
+        }
+        self.commits_ok -= late.len() as u64;
+        self.model = self.model.prefix(n);
+        let mut in_doubt = late;
+        in_doubt.append(&mut self.in_doubt);
+        self.in_doubt = in_doubt;
     }
 
     /// One random operation.
@@ -743,6 +799,8 @@ impl Driver {
         match result {
             Ok(seq) => {
                 self.absorb_voids(seq.saturating_sub(1));
+                // Taking the lease settled it: adopted now, or voided.
+                self.adoptable = None;
                 if !expect_conflict.is_empty() {
                     self.anomaly(format!(
                         "{op}: committed as {seq} but pages {expect_conflict:?} were written after its snapshot (lost update)"
@@ -759,6 +817,18 @@ impl Driver {
             Err(Error::Conflict { pages, commit_seq }) => {
                 self.conflicts += 1;
                 let reported: BTreeSet<Pgno> = pages.iter().copied().collect();
+                if commit_seq == self.model.last_seq() + 1 {
+                    if let Some(w) = self.adoptable.take() {
+                        // The commit another process left in doubt was
+                        // adopted when this one took the lease, and it
+                        // won: first-committer-wins against it is right.
+                        let adopted: BTreeSet<Pgno> = w.keys().copied().collect();
+                        self.model.apply(w);
+                        if reported.is_subset(&expect_conflict.union(&adopted).copied().collect()) {
+                            return Ok(());
+                        }
+                    }
+                }
                 // Known engine bug (crash_known_bugs.rs): pages of commits
                 // that failed with Full after this snapshot still count.
                 let mut possible = expect_conflict.clone();
@@ -804,6 +874,11 @@ impl Driver {
     }
 
     fn op_read(&mut self, db: &Database) -> Result<(), Stop> {
+        if self.adoptable.is_some() {
+            // The in-doubt commit may have become visible meanwhile.
+            let last = db.stats().map_err(|err| Stop { op: "stats", err })?;
+            self.absorb_voids(last.last_commit_seq);
+        }
         let pgno = self.pick_pgno();
         let got = db.read(pgno).map_err(|err| Stop { op: "read", err })?;
         let want = self.model.at(pgno, self.model.last_seq());
@@ -887,6 +962,11 @@ impl Driver {
     /// by no more than the commit numbers failed Full commits may have
     /// used up (known engine bug), record those as empty commits.
     pub fn absorb_voids(&mut self, engine_last: CommitSeq) {
+        if engine_last == self.model.last_seq() + 1 {
+            if let Some(w) = self.adoptable.take() {
+                self.model.apply(w);
+            }
+        }
         let gap = engine_last.saturating_sub(self.model.last_seq());
         if gap > 0 && gap <= self.voids_allowed {
             for _ in 0..gap {

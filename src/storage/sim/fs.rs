@@ -115,6 +115,12 @@ impl SimStorage {
         self.state.lock().powered
     }
 
+    /// A crash mode drawn from this machine's RNG, as [`SimStorage::crash`]
+    /// draws one.
+    pub fn random_crash_mode(&self) -> CrashMode {
+        self.state.lock().random_crash_mode()
+    }
+
     /// Power loss and reboot: unsynced state is kept or lost as a
     /// randomly chosen [`CrashMode`] says; handles opened before are dead.
     /// Returns the mode used.

@@ -189,7 +189,7 @@ impl State {
             self.stats.steps = step;
             if let Some(trace) = &mut self.trace {
                 trace.push(format!(
-                    "{step} {op:?} {} {} {}",
+                    "{step} {op:?} {} {} {} p{process}",
                     path.display(),
                     args.0,
                     args.1

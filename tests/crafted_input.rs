@@ -20,7 +20,8 @@
 //! headers, or truncates a file. `LIBCOMMIT_SEED=<seed>` replays one sweep
 //! case, `LIBCOMMIT_CRAFTED_CASE=<name>` one targeted case (`sweep`: the
 //! sweep alone),
-//! `LIBCOMMIT_CRAFTED_CASES=<n>` sets the sweep's size.
+//! `LIBCOMMIT_CRAFTED_CASES=<n>` sets the sweep's size, and
+//! `LIBCOMMIT_CRAFTED_VERBOSE=1` prints every outcome.
 
 mod common;
 
@@ -836,6 +837,9 @@ impl Suite {
     fn run(&mut self, case: &Case, dir: &Path) -> Run {
         let run = run_child(dir, case.mode);
         let wrong = judge(&run, case.expect);
+        if std::env::var_os("LIBCOMMIT_CRAFTED_VERBOSE").is_some() {
+            say(&format!("case {}: {:?}", case.name, run.ops));
+        }
         self.totals.crafted += u64::from(!case.control);
         self.totals.hangs += u64::from(run.hung);
         match run.signal {
@@ -1081,6 +1085,23 @@ fn patch_fields(r: &mut Rng, buf: &mut [u8], fields: &[(&str, usize, usize)]) ->
     what.join(",")
 }
 
+/// Raises slot_count, if need be, to cover the map the header names, so
+/// that its sizes get past the header's own check; describes it.
+fn cover_map(h: &mut [u8]) -> String {
+    let page_size = main_value(h, "page_size").max(1);
+    let end = main_value(h, "map_entries")
+        .checked_mul(MAP_ENTRY_BYTES as u64)
+        .map(|b| b.div_ceil(page_size))
+        .and_then(|n| n.checked_add(main_value(h, "map_slot")));
+    match end {
+        Some(end) if end > main_value(h, "slot_count") => {
+            set_main(h, "slot_count", end);
+            format!(" (slot_count={end:#x} to cover the map)")
+        }
+        _ => String::new(),
+    }
+}
+
 /// Crafts the files in `dir` (a copy of `base`) from `seed`; describes it.
 fn craft_random(base: &Base, dir: &Path, seed: u64) -> String {
     let mut r = Rng::new(seed);
@@ -1095,8 +1116,14 @@ fn craft_random(base: &Base, dir: &Path, seed: u64) -> String {
     match r.below(7) {
         0 => {
             let only = r.chance(50);
+            let cover = r.chance(50);
             let mut what = String::new();
-            craft_main(dir, only, |h| what = patch_fields(&mut r, h, &MAIN_FIELDS));
+            craft_main(dir, only, |h| {
+                what = patch_fields(&mut r, h, &MAIN_FIELDS);
+                if cover {
+                    what += &cover_map(h);
+                }
+            });
             format!(
                 "main header ({}): {what}",
                 if only { "only copy" } else { "newer copy" }
@@ -1137,7 +1164,24 @@ fn craft_random(base: &Base, dir: &Path, seed: u64) -> String {
                 return format!("capsule header of the marker at {}: {what}", f.log_offset);
             }
             let mut what = String::new();
-            craft_payload(dir, &f, |p| what = patch_fields(&mut r, p, &fields));
+            let mut capsule_len = None;
+            craft_payload(dir, &f, |p| {
+                what = patch_fields(&mut r, p, &fields);
+                capsule_len =
+                    (p.len() > MARKER_CAPSULE_LEN_AT).then(|| get(p, MARKER_CAPSULE_LEN_AT, 8));
+            });
+            if f.kind == "marker" && r.chance(50) {
+                // The capsule agrees, with as many entries as the length
+                // has room for.
+                let len = capsule_len.expect("a marker's payload");
+                let count = (len.saturating_sub(CAPSULE_HEADER_BYTES as u64) / CAPSULE_ENTRY_BYTES)
+                    .min(u64::from(u32::MAX));
+                craft_capsule_header(dir, &f, |h| {
+                    put(h, CAPSULE_LEN_AT, 8, len);
+                    put(h, CAPSULE_COUNT_AT, 4, count);
+                });
+                what += &format!(" (capsule agreeing: {count} entries)");
+            }
             format!("{} payload at {}: {what}", f.kind, f.log_offset)
         }
         _ => {

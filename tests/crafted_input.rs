@@ -17,10 +17,11 @@
 //! so the format is exercised as documented. Targeted cases reproduce known
 //! failures; a seeded sweep then sets random values in the main header,
 //! segment headers, frame headers, commit and marker payloads and capsule
-//! headers, or truncates a file. `LIBCOMMIT_SEED=<seed>` replays one sweep
-//! case, `LIBCOMMIT_CRAFTED_CASE=<name>` one targeted case (`sweep`: the
-//! sweep alone),
-//! `LIBCOMMIT_CRAFTED_CASES=<n>` sets the sweep's size, and
+//! headers, or truncates a file.
+//!
+//! `LIBCOMMIT_SEED=<seed>` replays one sweep case;
+//! `LIBCOMMIT_CRAFTED_CASE=<name>` runs one targeted case (`sweep`: the
+//! sweep alone); `LIBCOMMIT_CRAFTED_CASES=<n>` sets the sweep's size;
 //! `LIBCOMMIT_CRAFTED_VERBOSE=1` prints every outcome.
 
 mod common;
@@ -39,9 +40,9 @@ use libcommit::inspect::{self, DumpFrame};
 use libcommit::{CommitMode, Database, Options, PageWrite, RecoveryOptions};
 
 const CHILD_ENV: &str = "LIBCOMMIT_CRAFTED_CHILD";
-/// Address space of a child. A healthy child peaks far below it (the
-/// suite prints the healthy case's peak); every hostile size in the cases
-/// is far above it.
+/// Address space of a child. A healthy child peaks near 200 MiB (the
+/// suite prints it: threads' stacks and malloc arenas, mostly); the
+/// hostile sizes in the cases are all far above the limit.
 const CHILD_MEMORY_LIMIT_BYTES: u64 = 1 << 30;
 /// A child still running after this is hung (a healthy one takes well
 /// under a second).
@@ -870,7 +871,8 @@ impl Suite {
 
 type Craft = fn(&Base, &Path) -> Expect;
 
-/// Each reproduces a failure reported against the unfixed engine.
+/// Controls first (healthy files pass every check), then one case per
+/// way a size in a file could reach an allocation or a loop unbounded.
 const TARGETED: [(&str, CommitMode, Craft); 14] = [
     ("healthy", CommitMode::Wal, |b, _| Expect::Opens(b.last_seq)),
     ("healthy_native", CommitMode::Native, |b, _| {

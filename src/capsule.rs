@@ -13,6 +13,7 @@
 use crate::error::Result;
 use crate::format::{
     align_up, CommitPayload, FrameHeader, FrameKind, COMMIT_PAYLOAD_BYTES, FRAME_HEADER_BYTES,
+    LOG_OFFSET_MAX_BYTES,
 };
 use crate::stage::{Placement, WriteSet, STAGE_CHUNK_BYTES};
 use crate::types::Pgno;
@@ -113,21 +114,38 @@ pub struct CapsuleEntry {
     pub image: Option<(u64, u32, u32)>,
 }
 
-/// Reads the capsule at `offset` (`len` bytes) through `read` (which
-/// returns false when the bytes are not there), checks it against `digest`
-/// and its own structure, and returns its entries, or `None` if it does
-/// not verify. Reads in bounded chunks.
+/// Most bytes a capsule of `page_count` pages can occupy: its header, an
+/// entry per page and a whole page image per page.
+pub fn capsule_len_max(page_count: u32, page_size: u32) -> u64 {
+    let per_page = CAPSULE_ENTRY_BYTES as u64 + align_up(u64::from(page_size));
+    CAPSULE_HEADER_BYTES as u64 + u64::from(page_count) * per_page
+}
+
+/// Reads the capsule of `page_count` pages at `offset` (`len` bytes)
+/// through `read` (which returns false when the bytes are not there),
+/// checks it against `digest` and its own structure, and returns its
+/// entries, or `None` if it does not verify. `len` is bounded by the page
+/// count before anything is read, and everything is read in bounded
+/// chunks: a length the capsule segments do not hold fails at the first
+/// chunk they lack, having allocated one chunk.
 pub fn verify(
     db_id: u64,
     offset: u64,
     len: u64,
+    page_count: u32,
     digest: &[u8; 32],
     page_size: u32,
     mut read: impl FnMut(u64, &mut [u8]) -> Result<bool>,
 ) -> Result<Option<Vec<CapsuleEntry>>> {
-    if len < CAPSULE_HEADER_BYTES as u64 || len % 8 != 0 || offset % 8 != 0 {
+    if len < CAPSULE_HEADER_BYTES as u64
+        || len % 8 != 0
+        || offset % 8 != 0
+        || len > capsule_len_max(page_count, page_size)
+        || offset > LOG_OFFSET_MAX_BYTES
+    {
         return Ok(None);
     }
+    let end = offset + len;
     let mut header = [0u8; CAPSULE_HEADER_BYTES];
     if !read(offset, &mut header)? {
         return Ok(None);
@@ -135,9 +153,10 @@ pub fn verify(
     let word = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
     let dword =
         |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-    let count = word(&header, 4) as u64;
-    let entries_len = count * CAPSULE_ENTRY_BYTES as u64;
+    let count = word(&header, 4);
+    let entries_len = u64::from(count) * CAPSULE_ENTRY_BYTES as u64;
     if word(&header, 0) != CAPSULE_MAGIC
+        || count != page_count
         || dword(&header, 8) != offset
         || dword(&header, 16) != len
         || dword(&header, 24) != 0
@@ -148,34 +167,38 @@ pub fn verify(
     let mut hasher = blake3::Hasher::new();
     hasher.update(&db_id.to_le_bytes());
     hasher.update(&header);
-    // Entries are bounded by `len`, which the marker's checksum vouches for.
-    let mut raw = vec![0u8; entries_len as usize];
-    if !read(offset + CAPSULE_HEADER_BYTES as u64, &mut raw)? {
+    let mut chunk = vec![0u8; STAGE_CHUNK_BYTES.min(len as usize)];
+    let entries_per_chunk = chunk.len() / CAPSULE_ENTRY_BYTES;
+    let mut entries = Vec::with_capacity((count as usize).min(entries_per_chunk));
+    let mut at = offset + CAPSULE_HEADER_BYTES as u64;
+    let images_start = at + entries_len;
+    let mut image_at = images_start;
+    while at < images_start {
+        let n = ((images_start - at) as usize).min(entries_per_chunk * CAPSULE_ENTRY_BYTES);
+        if !read(at, &mut chunk[..n])? {
+            return Ok(None);
+        }
+        hasher.update(&chunk[..n]);
+        for e in chunk[..n].chunks_exact(CAPSULE_ENTRY_BYTES) {
+            let (pgno, elen, crc, flags) = (word(e, 0), word(e, 4), word(e, 8), word(e, 12));
+            let image = match flags {
+                0 if pgno != 0 && elen <= page_size => {
+                    let here = image_at;
+                    image_at += align_up(u64::from(elen));
+                    Some((here, elen, crc))
+                }
+                ENTRY_DELETE if pgno != 0 && elen == 0 && crc == 0 => None,
+                _ => return Ok(None),
+            };
+            entries.push(CapsuleEntry { pgno, image });
+        }
+        at += n as u64;
+    }
+    if image_at != end {
         return Ok(None);
     }
-    hasher.update(&raw);
-    let mut entries = Vec::with_capacity(count as usize);
-    let mut image_at = offset + CAPSULE_HEADER_BYTES as u64 + entries_len;
-    for e in raw.chunks_exact(CAPSULE_ENTRY_BYTES) {
-        let (pgno, elen, crc, flags) = (word(e, 0), word(e, 4), word(e, 8), word(e, 12));
-        let image = match flags {
-            0 if pgno != 0 && elen <= page_size => {
-                let here = image_at;
-                image_at += align_up(u64::from(elen));
-                Some((here, elen, crc))
-            }
-            ENTRY_DELETE if pgno != 0 && elen == 0 && crc == 0 => None,
-            _ => return Ok(None),
-        };
-        entries.push(CapsuleEntry { pgno, image });
-    }
-    if image_at != offset + len {
-        return Ok(None);
-    }
-    let mut chunk = vec![0u8; STAGE_CHUNK_BYTES];
-    let mut at = offset + CAPSULE_HEADER_BYTES as u64 + entries_len;
-    while at < offset + len {
-        let n = ((offset + len - at) as usize).min(chunk.len());
+    while at < end {
+        let n = ((end - at) as usize).min(chunk.len());
         if !read(at, &mut chunk[..n])? {
             return Ok(None);
         }

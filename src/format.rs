@@ -5,7 +5,12 @@
 //! All integers are little-endian and fixed width; every unit carries a
 //! CRC32C; padding is zero. Decoders are total: any input returns a value
 //! or `None`/an error, never panics, and never allocates more than the
-//! input implies.
+//! input implies. A checksum only proves the bytes are as written, not
+//! that whoever wrote them was this engine, so decoders also bound every
+//! size, position and counter they return (the `*_MAX` constants below):
+//! callers size buffers and loops from them.
+
+use crate::options::{PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES, SEGMENT_SIZE_MAX_BYTES};
 
 /// Log frames start at multiples of this in the logical log.
 pub const FRAME_ALIGN_BYTES: u64 = 8;
@@ -39,6 +44,17 @@ pub const MAP_ENTRY_BYTES: usize = 24;
 
 /// On-disk format version of every file.
 pub const FORMAT_VERSION: u32 = 1;
+/// Largest data window of a segment: the largest segment the engine makes,
+/// less its header block.
+pub const SEGMENT_CAPACITY_MAX_BYTES: u64 = SEGMENT_SIZE_MAX_BYTES - SEGMENT_HEADER_BLOCK_BYTES;
+/// Logical log offsets (and capsule stream offsets) in headers stay below
+/// this, so that a position plus any frame or capsule length never
+/// overflows. At 1 GB/s a log takes 146 years to get here.
+pub const LOG_OFFSET_MAX_BYTES: u64 = 1 << 62;
+/// Commit seqs, epochs and generations in headers stay at or below this,
+/// so that the next one is always representable. At a billion a second a
+/// counter takes 146 years to get here.
+pub const COUNTER_MAX: u64 = 1 << 62;
 /// Size of a NATIVE-mode marker frame's payload.
 pub const MARKER_PAYLOAD_BYTES: usize = COMMIT_PAYLOAD_BYTES + 48;
 
@@ -46,12 +62,22 @@ const _: () = assert!(FRAME_HEADER_BYTES as u64 % FRAME_ALIGN_BYTES == 0);
 const _: () = assert!(COMMIT_PAYLOAD_BYTES as u64 % FRAME_ALIGN_BYTES == 0);
 const _: () = assert!(SEGMENT_HEADER_BYTES as u64 <= SEGMENT_HEADER_BLOCK_BYTES);
 const _: () = assert!(MAIN_HEADER_BYTES as u64 <= MAIN_HEADER_BLOCK_BYTES);
+const _: () = assert!(SEGMENT_CAPACITY_MAX_BYTES % FRAME_ALIGN_BYTES == 0);
+// Room past the furthest window for any u32-sized length.
+const _: () = assert!(LOG_OFFSET_MAX_BYTES + SEGMENT_CAPACITY_MAX_BYTES <= u64::MAX / 2);
+
+/// A page size the engine can have made: a power of two in
+/// `PAGE_SIZE_MIN_BYTES..=PAGE_SIZE_MAX_BYTES`.
+pub fn page_size_ok(page_size: u32) -> bool {
+    page_size.is_power_of_two() && (PAGE_SIZE_MIN_BYTES..=PAGE_SIZE_MAX_BYTES).contains(&page_size)
+}
 
 pub fn crc32c(bytes: &[u8]) -> u32 {
     crc32c::crc32c(bytes)
 }
 
-fn crc32c_append(crc: u32, bytes: &[u8]) -> u32 {
+/// Continues `crc` (a CRC32C of earlier bytes; 0 for none) over `bytes`.
+pub fn crc32c_append(crc: u32, bytes: &[u8]) -> u32 {
     crc32c::crc32c_append(crc, bytes)
 }
 
@@ -175,7 +201,10 @@ impl FrameHeader {
             payload_crc: get_u32(buf, 32),
         };
         // A void may pad before the first commit (seq 0); nothing else may.
-        if h.log_offset != log_offset || (h.commit_seq == 0 && h.kind != FrameKind::Void) {
+        if h.log_offset != log_offset
+            || (h.commit_seq == 0 && h.kind != FrameKind::Void)
+            || h.commit_seq > COUNTER_MAX
+        {
             return None;
         }
         let shape_ok = match h.kind {
@@ -252,7 +281,7 @@ impl CommitPayload {
             boot_tag: get_u32(buf, 32),
             frames_crc: get_u32(buf, 36),
         };
-        (c.durable_hint <= c.written_hint).then_some(c)
+        (c.durable_hint <= c.written_hint && c.epoch <= COUNTER_MAX).then_some(c)
     }
 
     /// True when this commit proves that commit `seq` had been made
@@ -334,11 +363,19 @@ impl SegmentHeader {
             capacity: get_u64(buf, 40),
             resume_offset: get_u64(buf, 48),
         };
+        if !page_size_ok(h.page_size) {
+            return Err("segment page_size out of range");
+        }
+        if h.capacity > SEGMENT_CAPACITY_MAX_BYTES
+            || h.log_start > LOG_OFFSET_MAX_BYTES
+            || h.first_epoch > COUNTER_MAX
+        {
+            return Err("segment capacity, log_start or epoch out of range");
+        }
         if h.log_start % FRAME_ALIGN_BYTES != 0
             || h.capacity % FRAME_ALIGN_BYTES != 0
             || h.capacity == 0
             || h.resume_offset > h.log_start
-            || h.log_start.checked_add(h.capacity).is_none()
         {
             return Err("segment header fields out of range");
         }
@@ -415,13 +452,24 @@ impl MainHeader {
             map_entries: get_u64(buf, 64),
             map_crc: get_u32(buf, 72),
         };
+        if !page_size_ok(h.page_size) {
+            return Err("main-file page_size out of range");
+        }
+        if h.generation > COUNTER_MAX
+            || h.checkpoint_seq > COUNTER_MAX
+            || h.log_start > LOG_OFFSET_MAX_BYTES
+        {
+            return Err("main-file generation, checkpoint_seq or log_start out of range");
+        }
+        // Bounds the map by the slots; the caller bounds the slots by the
+        // file (only it knows the file's length).
         let map_slots_ok = h
             .map_entries
             .checked_mul(MAP_ENTRY_BYTES as u64)
-            .map(|b| b.div_ceil(u64::from(h.page_size.max(1))))
+            .map(|b| b.div_ceil(u64::from(h.page_size)))
             .and_then(|n| h.map_slot.checked_add(n))
             .is_some_and(|end| end <= h.slot_count);
-        if !h.page_size.is_power_of_two() || h.log_start % FRAME_ALIGN_BYTES != 0 || !map_slots_ok {
+        if h.log_start % FRAME_ALIGN_BYTES != 0 || !map_slots_ok {
             return Err("main-file header fields out of range");
         }
         Ok(h)
@@ -493,26 +541,9 @@ mod tests {
 
     #[test]
     fn headers_round_trip() {
-        let s = SegmentHeader {
-            page_size: 4096,
-            db_id: 5,
-            first_epoch: 9,
-            log_start: 1 << 20,
-            capacity: 1 << 20,
-            resume_offset: 1000,
-        };
+        let s = segment_header();
         assert_eq!(SegmentHeader::decode(&s.encode()), Ok(s));
-        let m = MainHeader {
-            page_size: 4096,
-            generation: 3,
-            db_id: 5,
-            checkpoint_seq: 77,
-            log_start: 8,
-            slot_count: 10,
-            map_slot: 8,
-            map_entries: 3,
-            map_crc: 1,
-        };
+        let m = main_header();
         assert_eq!(MainHeader::decode(&m.encode()), Ok(m));
         let e = MapEntry {
             pgno: 3,
@@ -523,5 +554,113 @@ mod tests {
         let mut buf = [0u8; MAP_ENTRY_BYTES];
         e.encode_into(&mut buf);
         assert_eq!(MapEntry::decode(&buf), Some(e));
+    }
+
+    fn main_header() -> MainHeader {
+        MainHeader {
+            page_size: 4096,
+            generation: 3,
+            db_id: 5,
+            checkpoint_seq: 77,
+            log_start: 8,
+            slot_count: 10,
+            map_slot: 8,
+            map_entries: 3,
+            map_crc: 1,
+        }
+    }
+
+    fn segment_header() -> SegmentHeader {
+        SegmentHeader {
+            page_size: 4096,
+            db_id: 5,
+            first_epoch: 9,
+            log_start: 1 << 20,
+            capacity: 1 << 20,
+            resume_offset: 1000,
+        }
+    }
+
+    #[test]
+    fn main_header_bounds_its_page_size_counters_and_map() {
+        let decodes = |edit: &dyn Fn(&mut MainHeader)| {
+            let mut h = main_header();
+            edit(&mut h);
+            MainHeader::decode(&h.encode()).is_ok()
+        };
+        for page_size in [512, 1024, 65536] {
+            assert!(decodes(&|h| h.page_size = page_size), "{page_size}");
+        }
+        for page_size in [0, 3, 256, 511, 768, 131072, 1 << 30, u32::MAX] {
+            assert!(!decodes(&|h| h.page_size = page_size), "{page_size}");
+        }
+        assert!(decodes(
+            &|h| (h.generation, h.checkpoint_seq) = (COUNTER_MAX, COUNTER_MAX)
+        ));
+        assert!(!decodes(&|h| h.generation = COUNTER_MAX + 1));
+        assert!(!decodes(&|h| h.checkpoint_seq = u64::MAX));
+        assert!(decodes(&|h| h.log_start = LOG_OFFSET_MAX_BYTES));
+        assert!(!decodes(&|h| h.log_start = LOG_OFFSET_MAX_BYTES + 8));
+        // The map must fit the slots below slot_count (the file's length
+        // bounds slot_count: mainfile/map.rs).
+        assert!(decodes(&|h| h.map_entries = 2 * 4096 / 24));
+        assert!(!decodes(&|h| h.map_entries = 2 * 4096 / 24 + 1));
+        assert!(!decodes(
+            &|h| (h.map_entries, h.slot_count) = (u64::MAX / 24 + 1, u64::MAX)
+        ));
+    }
+
+    #[test]
+    fn segment_header_bounds_its_page_size_window_and_epoch() {
+        let decodes = |edit: &dyn Fn(&mut SegmentHeader)| {
+            let mut h = segment_header();
+            edit(&mut h);
+            SegmentHeader::decode(&h.encode()).is_ok()
+        };
+        assert!(decodes(&|h| h.capacity = SEGMENT_CAPACITY_MAX_BYTES));
+        assert!(!decodes(&|h| h.capacity = SEGMENT_CAPACITY_MAX_BYTES + 8));
+        assert!(!decodes(&|h| h.capacity = 1 << 60));
+        assert!(decodes(&|h| h.log_start = LOG_OFFSET_MAX_BYTES));
+        assert!(!decodes(&|h| h.log_start = LOG_OFFSET_MAX_BYTES + 8));
+        assert!(decodes(&|h| h.first_epoch = COUNTER_MAX));
+        assert!(!decodes(&|h| h.first_epoch = u64::MAX));
+        for page_size in [0, 256, 3, 1 << 17] {
+            assert!(!decodes(&|h| h.page_size = page_size), "{page_size}");
+        }
+    }
+
+    #[test]
+    fn frames_and_commit_payloads_bound_their_counters() {
+        let frame = |commit_seq| {
+            let h = FrameHeader {
+                kind: FrameKind::Seal,
+                log_offset: 8,
+                commit_seq,
+                pgno: 0,
+                payload_len: 0,
+                payload_crc: 0,
+            };
+            let mut buf = [0u8; FRAME_HEADER_BYTES];
+            h.encode(1, &mut buf);
+            FrameHeader::decode(1, 8, &buf)
+        };
+        assert!(frame(COUNTER_MAX).is_some());
+        assert!(frame(COUNTER_MAX + 1).is_none());
+        assert!(frame(u64::MAX).is_none());
+        let payload = |epoch| {
+            CommitPayload::decode(
+                &CommitPayload {
+                    first_frame_offset: 0,
+                    epoch,
+                    durable_hint: 1,
+                    written_hint: 2,
+                    boot_tag: 0,
+                    frames_crc: 0,
+                }
+                .encode(),
+            )
+        };
+        assert!(payload(COUNTER_MAX).is_some());
+        assert!(payload(COUNTER_MAX + 1).is_none());
     }
 }

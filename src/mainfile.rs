@@ -23,6 +23,8 @@ use crate::pagecache::PageCache;
 use crate::storage::{OpenMode, Storage, StorageFile, WRITE_BEHIND_STEP_BYTES};
 use crate::types::{CommitSeq, Page, Pgno};
 
+mod map;
+
 /// Suffix of the temporary file a new main file is built in.
 pub const MAIN_TMP_SUFFIX: &str = "-main-tmp";
 /// Upper bound on bytes gathered into one write during a checkpoint: one
@@ -274,7 +276,7 @@ impl MainFile {
                     best = Some((h, copy))
                 }
                 Ok(_) => {}
-                Err(why) => reasons.push(why),
+                Err(why) => reasons.push(format!("copy {copy}: {why}")),
             }
         }
         let Some((header, copy)) = best else {
@@ -284,75 +286,19 @@ impl MainFile {
                 not_db()
             } else {
                 Error::corrupt(format!(
-                    "{}: both main-file headers are damaged",
-                    path.display()
+                    "{}: both main-file headers are damaged ({})",
+                    path.display(),
+                    reasons.join("; ")
                 ))
             });
         };
-        let map = Self::read_map(file, path, &header)?;
-        let mut used = vec![false; header.slot_count as usize];
-        for e in map.values() {
-            let slot = e.slot as usize;
-            if slot >= used.len() || used[slot] || e.len > header.page_size {
-                return Err(Error::corrupt(format!(
-                    "{}: page map entry for page {} is invalid",
-                    path.display(),
-                    e.pgno
-                )));
-            }
-            used[slot] = true;
-        }
-        let map_slots = map_slot_count(header.map_entries, header.page_size);
-        for s in header.map_slot..header.map_slot + map_slots {
-            used[s as usize] = true;
-        }
-        let mut free = FreeRuns::default();
-        for (slot, _) in used.iter().enumerate().filter(|(_, &u)| !u) {
-            free.free(slot as u64, 1);
-        }
+        let (map, free) = map::load(file, path, &header)?;
         Ok(State {
             header,
             copy,
             map,
             free,
         })
-    }
-
-    fn read_map(
-        file: &dyn StorageFile,
-        path: &Path,
-        h: &MainHeader,
-    ) -> Result<HashMap<Pgno, MapEntry>> {
-        let bytes_len = h.map_entries as usize * MAP_ENTRY_BYTES;
-        let mut bytes = vec![0u8; bytes_len];
-        if bytes_len > 0 {
-            file.read_at(&mut bytes, slot_offset(h.map_slot, h.page_size))
-                .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::UnexpectedEof => {
-                        Error::corrupt(format!("{}: page map truncated", path.display()))
-                    }
-                    _ => Error::io("read page map", path, e),
-                })?;
-        }
-        if crc32c(&bytes) != h.map_crc {
-            return Err(Error::corrupt(format!(
-                "{}: page map checksum mismatch",
-                path.display()
-            )));
-        }
-        let mut map = HashMap::with_capacity(h.map_entries as usize);
-        for chunk in bytes.chunks_exact(MAP_ENTRY_BYTES) {
-            let e = MapEntry::decode(chunk)
-                .ok_or_else(|| Error::corrupt(format!("{}: bad page map entry", path.display())))?;
-            if map.insert(e.pgno, e).is_some() {
-                return Err(Error::corrupt(format!(
-                    "{}: page {} appears twice in the page map",
-                    path.display(),
-                    e.pgno
-                )));
-            }
-        }
-        Ok(map)
     }
 
     /// The generation of the newest valid header on disk (another process

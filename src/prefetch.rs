@@ -96,11 +96,9 @@ impl Prefetched {
 /// when the scan hangs up.
 pub fn read_ahead(segs: &[&Segment], valid_end: &[u64], start: u64, chunk: usize, reader: Reader) {
     for (i, seg) in segs.iter().enumerate() {
-        let Ok(file_len) = seg.file.len() else {
+        let Ok(held_end) = seg.held_end() else {
             return;
         };
-        let held_end =
-            seg.header.log_start + file_len.saturating_sub(seg.file_offset(seg.header.log_start));
         let end = valid_end[i].min(held_end);
         let mut pos = start.max(seg.header.log_start);
         while pos < end {

@@ -519,7 +519,13 @@ impl<'a> Scanner<'a> {
         page_size: u32,
         boot_tag: u32,
     ) -> Scanner<'a> {
-        let mut valid_end: Vec<u64> = segs.iter().map(|s| s.window_end()).collect();
+        // Only what a file holds is scanned, however large a window its
+        // header claims. A failed stat keeps the window: every read past
+        // it stats again and reports the failure.
+        let mut valid_end: Vec<u64> = segs
+            .iter()
+            .map(|s| s.held_end().unwrap_or_else(|_| s.window_end()))
+            .collect();
         let kept = vec![Kept::default(); segs.len()];
         let disjoint = segs
             .windows(2)
@@ -869,6 +875,7 @@ impl<'a> Scanner<'a> {
                         self.db_id,
                         m.capsule_offset,
                         m.capsule_len,
+                        h.pgno,
                         &m.digest,
                         self.page_size,
                         |off, buf| read_segments(capsules, off, buf),
@@ -1088,7 +1095,7 @@ pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<Recov
     let replay = scan(&storage, path, &header, true, limit)?;
     if let Some(c) = &replay.corruption {
         if !options.skip_corrupt {
-            return Err(Error::Corrupt(c.reason.clone()));
+            return Err(Error::Corrupt(format!("{}: {}", path.display(), c.reason)));
         }
     }
     let mut report = replay.report.clone();

@@ -73,6 +73,14 @@ impl Segment {
         (self.header.log_start..self.window_end()).contains(&log_offset)
     }
 
+    /// First logical offset past the part of the window the file holds:
+    /// the window's end for a segment as prepared (full size), less when
+    /// the file was cut short or the header claims more than the file has.
+    pub fn held_end(&self) -> std::io::Result<u64> {
+        let held = self.file.len()?.saturating_sub(SEGMENT_HEADER_BLOCK_BYTES);
+        Ok(self.header.log_start + held.min(self.header.capacity))
+    }
+
     /// The file offset holding `log_offset`.
     pub fn file_offset(&self, log_offset: u64) -> u64 {
         debug_assert!(self.contains(log_offset));

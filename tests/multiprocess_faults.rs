@@ -14,22 +14,26 @@
 //!   freed;
 //! - `stats().active_readers` counts the readers of every live process.
 //!
-//! Tests that need root powers (a PID namespace, a tmpfs mount) print
-//! `SKIP ...` and count as skipped when the system refuses them.
-//! Each test collects what went wrong as anomalies and fails listing all
-//! of them.
+//! One test runs the scenarios one after another (they time lease
+//! hand-overs, so they do not compete for the cores) and prints one
+//! `TOTALS multiprocess_faults:` line. Scenarios that need root powers (a
+//! PID namespace, a tmpfs mount) print `SKIP ...` and count as skipped
+//! when the system refuses them. What goes wrong is collected as
+//! anomalies (a panic in a scenario is one), and the test fails at the
+//! end listing all of them.
 
 mod common;
 mod procs;
 
-use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use libcommit::{Database, Options, PageWrite, Pgno};
-use procs::{next_request, say, skip, Anomalies, Proc, CHILD_ENV};
+use procs::{
+    fill, next_request, numbers, say, spawn_namespaced, Anomalies, Mount, Proc, CHILD_ENV,
+};
 
 const PAGE: u32 = 1024;
 /// The page whose versions the readers pin.
@@ -217,31 +221,46 @@ fn child_entry() {
     }
 }
 
-fn numbers(line: &str) -> Vec<u64> {
-    line.split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect()
+/// How a scenario ended when it did not fail.
+enum Ran {
+    Done,
+    Skipped(String),
 }
 
-fn pid_exists_here(pid: u64) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
+type Scenario = fn(&mut Anomalies) -> Ran;
 
-/// Whether this system lets us make a PID namespace (CI may refuse).
-fn pid_namespaces_work() -> bool {
-    Command::new("unshare")
-        .args(["-p", "-f", "--mount-proc", "--kill-child", "true"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// A pid number no process has out here, with room after it.
-fn unused_pid() -> u32 {
-    // Past this namespace's pid_max when the kernel allows it there (per
-    // namespace pid_max); `echo` fails quietly otherwise and the check of
-    // the reported pid below tells.
-    4_000_000
+#[test]
+fn multiprocess_faults() {
+    const SUITE: &str = "multiprocess_faults";
+    // (totals key, rounds a run counts, scenario)
+    let scenarios: [(&str, u64, Scenario); 5] = [
+        ("mp_pidns_readers", 1, pidns_reader_keeps_its_snapshot),
+        ("mp_pidns_spills", 1, pidns_spill_file_survives),
+        ("mp_forks", 2, forked_child_is_refused),
+        ("mp_full_fs", 1, full_fs_open_is_full_not_sigbus),
+        ("mp_reader_counts", 1, active_readers_of_every_process),
+    ];
+    let mut bad = Anomalies::default();
+    let mut fields = Vec::new();
+    let mut skipped = 0;
+    for (key, rounds, scenario) in scenarios {
+        let ran = catch_unwind(AssertUnwindSafe(|| scenario(&mut bad)));
+        let done = match ran {
+            Ok(Ran::Done) => rounds,
+            Ok(Ran::Skipped(why)) => {
+                common::say(&format!("SKIP {SUITE} {key}: {why}"));
+                skipped += 1;
+                0
+            }
+            Err(_) => {
+                bad.note(format!("{key}: the scenario panicked (message above)"));
+                0
+            }
+        };
+        fields.push((key, done));
+    }
+    fields.push(("skipped", skipped));
+    bad.finish(SUITE, &fields);
 }
 
 fn spill_files(path: &Path) -> Vec<PathBuf> {
@@ -253,29 +272,20 @@ fn spill_files(path: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-#[test]
-fn a_reader_in_another_pid_namespace_keeps_its_snapshot() {
-    const SUITE: &str = "multiprocess_faults_pidns";
-    if !pid_namespaces_work() {
-        return skip(SUITE, "mp_pidns_readers", "unshare -p refused here");
-    }
-    let mut bad = Anomalies::default();
+fn pidns_reader_keeps_its_snapshot(bad: &mut Anomalies) -> Ran {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pidns.db");
     let db = Database::open(&path, opts()).unwrap();
     put(&db, PINNED, 1);
     // The reader reads version 1 from the main file.
     db.checkpoint().unwrap();
-    let mut reader = Proc::spawn_in_pid_namespace(&format!("pin|{}", path.display()), unused_pid());
-    let pinned = numbers(&reader.expect("PINNED").expect("the reader pinned"));
-    let (snap, seen, pid) = (pinned[0], pinned[1], pinned[2]);
+    let (mut reader, pinned) = match spawn_namespaced(&format!("pin|{}", path.display()), "PINNED")
+    {
+        Ok(r) => r,
+        Err(why) => return Ran::Skipped(why),
+    };
+    let (snap, seen) = (pinned[0], pinned[1]);
     bad.check(seen == 1, || format!("the reader saw {seen}, not 1"));
-    if pid_exists_here(pid) {
-        reader.kill();
-        let why =
-            format!("the reader's namespace pid {pid} exists here too (ns_last_pid refused?)");
-        return skip(SUITE, "mp_pidns_readers", &why);
-    }
     // Two rounds: the second checkpoint may reuse the slots the first freed.
     let mut checkpoints = Vec::new();
     for round in 0..2u64 {
@@ -286,50 +296,39 @@ fn a_reader_in_another_pid_namespace_keeps_its_snapshot() {
     }
     for c in &checkpoints {
         bad.check(*c <= snap, || {
-            format!("a checkpoint reached {c}, past the live reader's snapshot {snap}")
+            format!("a checkpoint reached {c}, past the live namespaced reader's snapshot {snap}")
         });
     }
     reader.request();
     let again = reader.expect("REREAD");
     bad.check(again.as_deref() == Some("1"), || {
-        format!("the reader's snapshot {snap} now reads {again:?}, not 1")
+        format!("the namespaced reader's snapshot {snap} now reads {again:?}, not 1")
     });
-    reader.kill();
+    reader.kill_all();
     // Dead now: its snapshot pins nothing.
     let last = db.stats().unwrap().last_commit_seq;
     let c = db.checkpoint().unwrap().checkpoint_seq;
     bad.check(c == last, || {
-        format!("checkpoint {c} < {last} after the reader died")
+        format!("checkpoint {c} < {last} after the namespaced reader died")
     });
-    bad.finish(SUITE, &[("mp_pidns_readers", 1), ("skipped", 0)]);
+    Ran::Done
 }
 
-#[test]
-fn a_spill_file_in_another_pid_namespace_survives_an_open_elsewhere() {
-    const SUITE: &str = "multiprocess_faults_pidns_spill";
-    if !pid_namespaces_work() {
-        return skip(SUITE, "mp_pidns_spills", "unshare -p refused here");
-    }
-    let mut bad = Anomalies::default();
+fn pidns_spill_file_survives(bad: &mut Anomalies) -> Ran {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spill.db");
     Database::open(&path, opts()).unwrap().close().unwrap();
-    let mut writer =
-        Proc::spawn_in_pid_namespace(&format!("spill|{}", path.display()), unused_pid());
-    let pid = numbers(&writer.expect("SPILLED").expect("the writer spilled"))[0];
-    if pid_exists_here(pid) {
-        writer.kill();
-        let why =
-            format!("the writer's namespace pid {pid} exists here too (ns_last_pid refused?)");
-        return skip(SUITE, "mp_pidns_spills", &why);
-    }
+    let mut writer = match spawn_namespaced(&format!("spill|{}", path.display()), "SPILLED") {
+        Ok((w, _)) => w,
+        Err(why) => return Ran::Skipped(why),
+    };
     let before = spill_files(&path);
     bad.check(!before.is_empty(), || "no spill file was made".into());
     // Opening here cleans up spill files of processes that are gone.
     let db = Database::open(&path, opts()).unwrap();
     let gone: Vec<_> = before.iter().filter(|p| !p.exists()).collect();
     bad.check(gone.is_empty(), || {
-        format!("opening removed the live transaction's spill file(s) {gone:?}")
+        format!("opening removed the live namespaced transaction's spill file(s) {gone:?}")
     });
     writer.request();
     let committed = writer.expect("COMMIT");
@@ -346,10 +345,12 @@ fn a_spill_file_in_another_pid_namespace_survives_an_open_elsewhere() {
         });
     }
     let status = writer.finish();
-    bad.check(status.success(), || format!("the writer ended {status}"));
+    bad.check(status.success(), || {
+        format!("the spilling writer ended {status}")
+    });
     let left = spill_files(&path);
     bad.check(left.is_empty(), || format!("spill files left: {left:?}"));
-    bad.finish(SUITE, &[("mp_pidns_spills", 1), ("skipped", 0)]);
+    Ran::Done
 }
 
 fn shm_writer_pid(path: &Path) -> i32 {
@@ -399,6 +400,9 @@ fn fork_round(mode: &str, bad: &mut Anomalies) {
     let forker = Proc::spawn(&format!("forker|{}|{mode}", path.display()));
     let f = numbers(&forker.expect("FORKER").expect("the forker forked"));
     let (child_pid, snap) = (f[0] as i32, f[1]);
+    // Ends the forked child however this round ends (it lives on past
+    // its parent, so nothing else would).
+    let _reaper = KillOnDrop(child_pid);
     let refusals = [
         "stats",
         "read",
@@ -479,65 +483,31 @@ fn fork_round(mode: &str, bad: &mut Anomalies) {
     bad.check(matches!(v, Ok(2)) || r.is_err(), || {
         format!("{mode}: page {PINNED} reads {v:?} after a commit of 2")
     });
-    // SAFETY: signal 0 and SIGKILL to the child the forker left behind.
-    unsafe { libc::kill(child_pid, libc::SIGKILL) };
 }
 
-#[test]
-fn a_forked_child_is_refused_and_keeps_nothing_of_its_parent_alive() {
-    let mut bad = Anomalies::default();
-    for mode in ["idle", "use"] {
-        fork_round(mode, &mut bad);
-    }
-    bad.finish("multiprocess_faults_fork", &[("mp_forks", 2)]);
-}
+/// SIGKILLs a process that is not our child (so no `Child` ends it).
+struct KillOnDrop(i32);
 
-/// A tmpfs mounted for one test, unmounted when dropped (also on failure).
-struct Mount(PathBuf);
-
-impl Mount {
-    fn tmpfs(at: &Path, size: &str) -> Option<Mount> {
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Mount(at.to_path_buf()))
-    }
-}
-
-impl Drop for Mount {
+impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
+        // SAFETY: kill only sends a signal, to the forked child the forker
+        // left behind (its parent, our child, is dead or dies with us).
+        unsafe { libc::kill(self.0, libc::SIGKILL) };
     }
 }
 
-/// Fills the file system of `dir` with one file; returns its path.
-fn fill(dir: &Path) -> PathBuf {
-    let filler = dir.join("filler");
-    let mut f = std::fs::File::create(&filler).unwrap();
-    let block = vec![0xA5u8; 4096];
-    while f.write_all(&block).is_ok() {}
-    while f.write_all(&block[..1]).is_ok() {}
-    let _ = f.sync_all();
-    filler
+fn forked_child_is_refused(bad: &mut Anomalies) -> Ran {
+    for mode in ["idle", "use"] {
+        fork_round(mode, bad);
+    }
+    Ran::Done
 }
 
-#[test]
-fn opening_on_a_full_file_system_is_full_not_sigbus() {
-    const SUITE: &str = "multiprocess_faults_full";
+fn full_fs_open_is_full_not_sigbus(bad: &mut Anomalies) -> Ran {
     let dir = tempfile::tempdir().unwrap();
     let Some(mount) = Mount::tmpfs(dir.path(), "512k") else {
-        return skip(SUITE, "mp_full_fs", "mounting a tmpfs was refused here");
+        return Ran::Skipped("mount -t tmpfs failed here (missing, or no CAP_SYS_ADMIN)".into());
     };
-    let mut bad = Anomalies::default();
     let path = mount.0.join("full.db");
     let filler = fill(&mount.0);
     let p = Proc::spawn(&format!("open|{}", path.display()));
@@ -561,13 +531,10 @@ fn opening_on_a_full_file_system_is_full_not_sigbus() {
         format!("open once space is free: {got:?}, {status}")
     });
     drop(mount);
-    bad.finish(SUITE, &[("mp_full_fs", 1), ("skipped", 0)]);
+    Ran::Done
 }
 
-#[test]
-fn active_readers_counts_every_live_process() {
-    const SUITE: &str = "multiprocess_faults_readers";
-    let mut bad = Anomalies::default();
+fn active_readers_of_every_process(bad: &mut Anomalies) -> Ran {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("readers.db");
     let db = Database::open(&path, opts()).unwrap();
@@ -594,5 +561,5 @@ fn active_readers_counts_every_live_process() {
     bad.check(here == 1, || {
         format!("after the other process died this one counts {here} readers, not 1")
     });
-    bad.finish(SUITE, &[("mp_reader_counts", 1)]);
+    Ran::Done
 }

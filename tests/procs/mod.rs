@@ -1,12 +1,16 @@
 //! Child processes for the real-process suites: the test binary
 //! re-executed as a role (`CHILD_ENV` names it), reporting on stdout lines
 //! that start with "CHILD ", which a thread collects so the parent never
-//! blocks on a child's pipe; and the anomaly list a test fails with.
+//! blocks on a child's pipe; the same in a new PID namespace; a tmpfs to
+//! fill; and the anomaly list a test fails with.
 
 #![allow(dead_code)]
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
@@ -35,6 +39,9 @@ pub fn next_request() -> Option<String> {
 pub struct Proc {
     pub child: Child,
     lines: Receiver<String>,
+    /// Lines received but not asked for yet: a child's own children write
+    /// to the same pipe, so lines of different kinds interleave.
+    unclaimed: RefCell<VecDeque<String>>,
 }
 
 /// The command that re-executes this test binary as role `spec`.
@@ -89,18 +96,29 @@ impl Proc {
                 }
             }
         });
-        Proc { child, lines: rx }
+        Proc {
+            child,
+            lines: rx,
+            unclaimed: RefCell::default(),
+        }
     }
 
     /// The rest of the next line starting with `prefix`, or None when the
-    /// child said nothing like it in time (or ended).
+    /// child said nothing like it in time (or ended). Other lines wait for
+    /// their own `expect`.
     pub fn expect(&self, prefix: &str) -> Option<String> {
+        let rest = |line: &str| line.strip_prefix(prefix).map(|r| r.trim().to_string());
+        let mut unclaimed = self.unclaimed.borrow_mut();
+        if let Some(i) = unclaimed.iter().position(|l| l.starts_with(prefix)) {
+            return unclaimed.remove(i).and_then(|l| rest(&l));
+        }
         let deadline = Instant::now() + LINE_WAIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self.lines.recv_timeout(left).ok()?;
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return Some(rest.trim().to_string());
+            match rest(&line) {
+                Some(r) => return Some(r),
+                None => unclaimed.push_back(line),
             }
         }
     }
@@ -121,14 +139,36 @@ impl Proc {
     }
 
     pub fn kill(mut self) {
-        self.signal(libc::SIGKILL);
+        let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Kills the child and waits until every process holding its stdout
+    /// is gone too (the pipe's end): `unshare` dies at once, the processes
+    /// of its namespace a moment later.
+    pub fn kill_all(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let deadline = Instant::now() + LINE_WAIT;
+        while let Ok(_line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {}
     }
 
     /// Closes stdin and waits for the exit; the status.
     pub fn finish(mut self) -> std::process::ExitStatus {
         drop(self.child.stdin.take());
         self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Proc {
+    /// A test that failed half-way leaves no child behind (std's kill does
+    /// nothing to a child already waited for, whose pid may be reused).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -156,7 +196,101 @@ impl Anomalies {
     }
 }
 
-pub fn skip(suite: &str, key: &str, why: &str) {
-    eprintln!("SKIP {suite}: {why}");
-    print_totals(suite, &[(key, 0), ("skipped", 1), ("anomalies", 0)]);
+pub fn numbers(line: &str) -> Vec<u64> {
+    line.split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect()
+}
+
+pub fn pid_exists_here(pid: u64) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether this system lets us make a PID namespace (CI may refuse).
+pub fn pid_namespaces_work() -> bool {
+    Command::new("unshare")
+        .args(["-p", "-f", "--mount-proc", "--kill-child", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// First pids to give a new PID namespace, best first: past this
+/// namespace's pid_max (no process here can have it; the kernel takes it
+/// where pid_max is per namespace), then the start of a run of numbers
+/// nobody here has now, just below pid_max (the last to be handed out).
+pub fn first_pid_candidates() -> Vec<u32> {
+    const ROOM: u32 = 64;
+    let max = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let mut out = vec![4_000_000];
+    let free = |p: u32| (p..p + ROOM).all(|q| !pid_exists_here(u64::from(q)));
+    let mut p = max.saturating_sub(ROOM + 1);
+    while p > 1000 {
+        if free(p) {
+            out.push(p);
+            break;
+        }
+        p -= ROOM;
+    }
+    out
+}
+
+/// Role `spec` in a new PID namespace whose pid (the last number of its
+/// `ready` line) no process out here has: the child and that line, or why
+/// the system will not allow it.
+pub fn spawn_namespaced(spec: &str, ready: &str) -> Result<(Proc, Vec<u64>), String> {
+    if !pid_namespaces_work() {
+        return Err("unshare -p -f --mount-proc failed here (missing, or no CAP_SYS_ADMIN)".into());
+    }
+    for first in first_pid_candidates() {
+        let mut p = Proc::spawn_in_pid_namespace(spec, first);
+        let line = numbers(&p.expect(ready).expect("the namespaced child reported"));
+        if line.last().is_some_and(|&pid| !pid_exists_here(pid)) {
+            return Ok((p, line));
+        }
+        p.kill_all();
+    }
+    Err("every pid the namespace got exists out here too (ns_last_pid refused?)".into())
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped (also on failure).
+pub struct Mount(pub PathBuf);
+
+impl Mount {
+    /// None when mounting is refused (no CAP_SYS_ADMIN).
+    pub fn tmpfs(at: &Path, size: &str) -> Option<Mount> {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Mount(at.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+/// Fills the file system of `dir` with one file; returns its path.
+pub fn fill(dir: &Path) -> PathBuf {
+    let filler = dir.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![0xA5u8; 4096];
+    while f.write_all(&block).is_ok() {}
+    while f.write_all(&block[..1]).is_ok() {}
+    let _ = f.sync_all();
+    filler
 }

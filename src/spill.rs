@@ -11,9 +11,10 @@
 //! else): the owner holds an exclusive lock on it for its whole life,
 //! and a cleaner removes only files whose lock it can take. The race
 //! between creating a file and locking it is benign: a cleaner that takes
-//! the lock first removes the name, and the owner, finding the lock taken,
-//! starts over under a new name; a cleaner that removes the name after
-//! the owner's lock came and went (the owner gone) does what it should.
+//! the lock first removes the name, and the owner, finding the lock taken
+//! (or, if the cleaner was quicker still, the name gone), starts over
+//! under a new name; once the owner holds the lock, no cleaner removes the
+//! name until the owner is gone.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,9 +68,13 @@ impl SpillFile {
             let locked = file
                 .try_lock_exclusive()
                 .map_err(|e| Error::io("lock spill file", &path, e))?;
-            if !locked {
-                // A cleaner took it between create and lock; it removes
-                // the name.
+            // A cleaner got in between create and lock: it holds the lock
+            // and removes the name, or already has.
+            if !locked
+                || !storage
+                    .exists(&path)
+                    .map_err(|e| Error::io("look up spill file", &path, e))?
+            {
                 continue;
             }
             return Ok(SpillFile {

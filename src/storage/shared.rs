@@ -231,7 +231,11 @@ fn ofd_lock(
 }
 
 /// Gives `file` `len` bytes of allocated space (fallocate: existing bytes
-/// stay as they are, so this is safe while others use the file).
+/// stay as they are, so this is safe while others use the file). Not
+/// posix_fallocate: where the file system has no fallocate, glibc emulates
+/// it by writing a zero into every block it reads as zero - racing other
+/// processes' stores through their mappings (glibc's own comment calls it
+/// racy); our fallback writes only past the end, under a lock.
 fn allocate(file: &File, len: usize) -> io::Result<()> {
     let len_off = libc::off_t::try_from(len)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "length too large"))?;

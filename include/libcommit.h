@@ -69,6 +69,20 @@
  *   - lc_options is used by one thread at a time.
  *   - lc_last_error is per thread; everything else holds no thread state.
  *
+ * Processes and fork()
+ *   - Any number of processes may open one database at once (each with its
+ *     own lc_open); they coordinate through {path}-shm and locks the
+ *     kernel drops when a process dies, so a crashed process holds nothing
+ *     up. Processes in other PID namespaces (containers) work the same.
+ *   - An lc_db and its lc_txn belong to the process that opened them. In a
+ *     child made by fork() with a database open, every call on them returns
+ *     LC_CLOSED ("... was opened in process P and is used in forked child
+ *     C; open it again in the child"); the child must call lc_open itself.
+ *     lc_close (LC_OK) and lc_txn_abort in the child only free memory and
+ *     touch nothing the parent uses; and the child lets go of the parent's
+ *     locks at the fork, so the parent's death frees them however long the
+ *     child lives.
+ *
  * Durability and tickets
  *   With LC_SYNC_FULL a commit returns once it is on stable storage. With
  *   LC_SYNC_NORMAL or LC_SYNC_OFF - for the database (lc_options_set_sync),
@@ -407,7 +421,8 @@ typedef struct lc_stats {
    */
   uint64_t checkpoint_seq;
   /**
-   * Registered readers (open transactions).
+   * Open readers (transactions) of the database, in every live
+   * process sharing it.
    */
   uint64_t active_readers;
   /**
@@ -658,7 +673,8 @@ enum lc_status lc_options_set_checkpoint_threshold_bytes(struct lc_options *opts
  * missing directory, a read-only open of a database that does not exist),
  * LC_BUSY (another process is opening and recovering it, or holds the
  * writer lease, past busy_timeout; processes share a database otherwise),
- * LC_FULL.
+ * LC_FULL (no disk space for a file it must create or allocate, such as
+ * `{path}-shm`, whose name the message gives).
  */
 enum lc_status lc_open(const char *path, const struct lc_options *opts, struct lc_db **out);
 

@@ -4,6 +4,12 @@
 //! twice in one process gives two handles onto one engine. Handles count
 //! their own commits and conflicts, and closing one waits for its in-flight
 //! commits, then makes it (and its transactions) refuse further use.
+//!
+//! A handle belongs to the process that opened it. In a child forked with
+//! it open, every call fails with Closed (the child must open the database
+//! again), and close and drop there touch nothing shared: the engine, its
+//! locks and its shared memory are the parent's, and a mutex of it may
+//! have been held by a parent thread at the fork, so the child leaks it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -17,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::options::{Isolation, Options, SyncMode};
 use crate::registry;
 use crate::stage::WriteSet;
+use crate::storage::process::Owner;
 use crate::types::{
     CheckpointReport, CommitSeq, Metrics, Page, PageWrite, Pgno, RecoveryReport, Stats,
 };
@@ -24,6 +31,8 @@ use crate::types::{
 /// State of one handle, shared by the handle's clones and transactions.
 struct Handle {
     engine: Arc<Engine>,
+    /// The process that opened it (a forked child may not use it).
+    owner: Owner,
     /// This handle was opened read-only (its engine may be writable when
     /// another handle in the process opened the path for writing).
     read_only: bool,
@@ -37,6 +46,9 @@ struct Handle {
 
 impl Handle {
     fn check_open(&self) -> Result<()> {
+        if self.owner.forked() {
+            return Err(self.forked_error());
+        }
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed(format!(
                 "database {} is closed",
@@ -44,6 +56,16 @@ impl Handle {
             )));
         }
         Ok(())
+    }
+
+    fn forked_error(&self) -> Error {
+        Error::Closed(format!(
+            "database {} was opened in process {} and is used in forked child {}; \
+             open it again in the child",
+            self.engine.path().display(),
+            self.owner.pid(),
+            std::process::id()
+        ))
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -84,6 +106,11 @@ impl Handle {
     }
 
     fn close(&self) -> Result<()> {
+        if self.owner.forked() {
+            // Nothing here is the child's to release (see the module doc).
+            self.closed.store(true, Ordering::Release);
+            return Ok(());
+        }
         let _guard = self.in_flight.write();
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -94,6 +121,13 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        if self.owner.forked() {
+            // The engine must never drop in a forked child: that would
+            // join threads that do not exist here and release the
+            // parent's locks and slot.
+            std::mem::forget(Arc::clone(&self.engine));
+            return;
+        }
         if !self.closed.load(Ordering::Acquire) {
             // Dropped without close: release quietly; errors have nowhere to go.
             let _ = self.close();
@@ -126,6 +160,7 @@ impl Database {
         Ok(Database {
             handle: Arc::new(Handle {
                 engine,
+                owner: Owner::current(),
                 read_only: options.read_only,
                 closed: AtomicBool::new(false),
                 commits: AtomicU64::new(0),
@@ -361,7 +396,19 @@ impl Transaction {
     }
 
     /// Discards the transaction.
-    pub fn abort(mut self) {
-        self.reader = None;
+    pub fn abort(self) {
+        // Dropping it is aborting it (see Drop: also in a forked child).
+        drop(self);
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if self.handle.owner.forked() {
+            // Unregistering would lock the parent's reader table (a
+            // parent thread may have held its mutex at the fork) and
+            // write the parent's slot.
+            std::mem::forget(self.reader.take());
+        }
     }
 }

@@ -348,8 +348,8 @@ impl Engine {
                 }));
                 let slot = lease.slot;
                 let hook_shm = Arc::clone(&shm);
-                let readers = ReaderTable::with_hook(Box::new(move |oldest| {
-                    hook_shm.set_snapshot(slot, oldest)
+                let readers = ReaderTable::with_hook(Box::new(move |oldest, n| {
+                    hook_shm.set_readers(slot, oldest, n)
                 }));
                 (None, Some(lease), readers)
             }
@@ -1313,7 +1313,12 @@ impl Engine {
             last_commit_seq: self.pipe.visible().max(shm_state.commit_tip),
             durable_commit_seq: self.pipe.durable().max(shm_state.durable_tip),
             checkpoint_seq: self.main.header().checkpoint_seq,
-            active_readers: self.readers.active(),
+            // The database's readers: ours and those of the live others.
+            active_readers: self.readers.active()
+                + self
+                    .lease
+                    .as_ref()
+                    .map_or(0, |l| l.shm.other_readers(l.slot)),
             retained_versions: self.versions.len(),
         }
     }
@@ -1530,9 +1535,9 @@ fn take_lock(opts: &Options, path: &Path, shared: bool) -> Result<Option<Box<dyn
     lock_path.push("-lock");
     let lock_path = PathBuf::from(lock_path);
     crate::mainfile::require_parent_dir(opts.storage.as_ref(), path)?;
-    let file = match opts.storage.open(&lock_path, OpenMode::Create) {
+    let file = match opts.storage.open_for_locks(&lock_path, OpenMode::Create) {
         Ok(f) => f,
-        Err(e) if shared => match opts.storage.open(&lock_path, OpenMode::ReadOnly) {
+        Err(e) if shared => match opts.storage.open_for_locks(&lock_path, OpenMode::ReadOnly) {
             Ok(f) => f,
             Err(_) => {
                 tracing::debug!("read-only open of {} without a lock: {e}", path.display());
@@ -1612,11 +1617,8 @@ fn prepare_for_writing(
     others_attached: bool,
 ) -> Result<(u64, bool)> {
     let dir = parent_dir(path);
-    for p in dead_spill_files(storage, path)?
-        .iter()
-        .chain(&replay.stale)
-        .chain(&replay.tmp)
-    {
+    spill::remove_abandoned(storage, path)?;
+    for p in replay.stale.iter().chain(&replay.tmp) {
         storage
             .remove(p)
             .map_err(|e| Error::io("remove stale segment", p, e))?;
@@ -1682,21 +1684,6 @@ fn open_capsules(
         ..cfg.clone()
     };
     CapsuleStore::new(Log::new(cfg, segments, start, epoch), live)
-}
-
-/// Spill files beside `path` whose owning process is gone.
-fn dead_spill_files(
-    storage: &Arc<dyn crate::storage::Storage>,
-    path: &Path,
-) -> Result<Vec<PathBuf>> {
-    let dir = parent_dir(path);
-    let listing = storage
-        .list(&dir)
-        .map_err(|e| Error::io("list directory", &dir, e))?;
-    Ok(listing
-        .into_iter()
-        .filter(|p| spill::spill_owner(path, p).is_some_and(|pid| !spill::process_alive(pid)))
-        .collect())
 }
 
 #[cfg(test)]

@@ -26,9 +26,10 @@
 //! `checkpoint` moves committed pages into the main file and `recovery`
 //! replays the log after a crash. All file I/O goes through [`storage`].
 
-// SAFETY: the engine is safe Rust except where libc must be called:
-// storage/real.rs (fallocate, flock) and spill.rs (kill with signal 0);
-// each such block carries its own SAFETY comment.
+// SAFETY: the engine is safe Rust except under storage/, where libc must
+// be called: real.rs (fallocate, flock), shared.rs (the shm mapping, OFD
+// locks, futex) and process.rs (the fork handlers); each such block
+// carries its own SAFETY comment.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 

@@ -5,16 +5,23 @@
 //! registry hands the second opener the first one's engine instead. It is
 //! per-process state only, keyed by the storage instance and the canonical
 //! path, so it never stands between two processes.
+//!
+//! A forked child gets a table of its own on first use (its parent's,
+//! with the parent's engines in it, is leaked there: those engines belong
+//! to the parent, and its mutex may have been held by a thread that does
+//! not exist in the child). So a child opening a path the parent has open
+//! gets a fresh engine, never the parent's.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::options::Options;
+use crate::storage::process::PerProcess;
 use crate::storage::Storage;
 
 type Key = (usize, PathBuf);
@@ -25,8 +32,8 @@ struct Entry {
 }
 
 fn table() -> &'static Mutex<HashMap<Key, Entry>> {
-    static TABLE: OnceLock<Mutex<HashMap<Key, Entry>>> = OnceLock::new();
-    TABLE.get_or_init(|| Mutex::new(HashMap::new()))
+    static TABLE: PerProcess<Mutex<HashMap<Key, Entry>>> = PerProcess::new();
+    TABLE.get(|| Mutex::new(HashMap::new()))
 }
 
 fn key(storage: &Arc<dyn Storage>, path: &Path) -> Key {

@@ -4,7 +4,8 @@
 //! a header - checksummed identity (magic, version, page size, db id) and
 //! the published state (commit tip, durable tip, checkpoint) - and a table
 //! of slots, one cache line per attached process (pid, the oldest snapshot
-//! it reads at, heartbeat, whether it waits for the writer lease).
+//! it reads at, its reader count, heartbeat, whether it waits for the
+//! writer lease; see `slots`).
 //!
 //! Locks on single bytes of the file (never on its content) carry what
 //! must die with a process: every attached process holds the open byte
@@ -21,6 +22,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 use crate::storage::{SharedRegion, Storage};
 use crate::types::CommitSeq;
+
+mod slots;
+
+pub use slots::SlotInfo;
 
 /// "LCSHM001" little-endian.
 pub const SHM_MAGIC: u64 = u64::from_le_bytes(*b"LCSHM001");
@@ -84,39 +89,15 @@ const W_FAILED_DURABLE_END: usize = 22;
 /// The failing process's pid (low half) and its boot tag (high half).
 const W_FAILED_PID_BOOT: usize = 23;
 
-// Slot words.
-const S_PID: usize = 0;
-const S_SNAPSHOT: usize = 1;
-const S_HEARTBEAT_MS: usize = 2;
-const S_WANTS_LEASE: usize = 3;
-
-/// A slot's snapshot word when its process reads nothing.
-const NO_SNAPSHOT: u64 = u64::MAX;
-
 // Lock bytes.
 const OPEN_LOCK_BYTE: u64 = 0;
 const LEASE_LOCK_BYTE: u64 = 1;
-const SLOT_LOCK_BASE: u64 = 2;
 
 /// How often a process waiting to attach retries.
 const ATTACH_RETRY: Duration = Duration::from_millis(1);
 /// Longest sleep between looks at the lease: a holder that dies frees the
 /// lock without waking anyone.
 const LEASE_POLL_MAX: Duration = Duration::from_millis(2);
-
-/// One process's slot, as `lcctl info` shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SlotInfo {
-    pub index: usize,
-    pub pid: u32,
-    /// Oldest snapshot the process reads at, if any.
-    pub snapshot: Option<CommitSeq>,
-    /// Milliseconds since the Unix epoch of its last heartbeat.
-    pub heartbeat_ms: u64,
-    pub wants_lease: bool,
-    /// False when the process is gone (its slot is free to reclaim).
-    pub alive: bool,
-}
 
 /// The published state, as `lcctl info` shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -193,7 +174,7 @@ impl Shm {
         let path = shm_path(db_path);
         let region = storage
             .open_shared(&path, SHM_BYTES)
-            .map_err(|e| Error::io("map shared-memory file", &path, e))?;
+            .map_err(|e| Error::io("open shared-memory file", &path, e))?;
         Ok(region.map(|region| Shm {
             region,
             path,
@@ -207,11 +188,6 @@ impl Shm {
 
     fn w(&self, i: usize) -> &AtomicU64 {
         &self.region.words()[i]
-    }
-
-    fn slot_word(&self, slot: usize, i: usize) -> &AtomicU64 {
-        debug_assert!(slot < SHM_SLOTS && i < SLOT_WORDS);
-        self.w(HEADER_WORDS + slot * SLOT_WORDS + i)
     }
 
     fn lock_err(&self, what: &str, e: std::io::Error) -> Error {
@@ -308,10 +284,7 @@ impl Shm {
             }
             self.restore_failure(failure);
         }
-        for s in 0..SHM_SLOTS {
-            self.slot_word(s, S_SNAPSHOT)
-                .store(NO_SNAPSHOT, Ordering::Relaxed);
-        }
+        self.clear_slots();
         fence(Ordering::SeqCst);
     }
 
@@ -360,114 +333,6 @@ impl Shm {
             return bad("belongs to another database".into());
         }
         Ok(())
-    }
-
-    /// Claims a free slot for this process: one whose lock byte nobody
-    /// holds (never used, or its process died).
-    pub fn claim_slot(&self) -> Result<usize> {
-        for s in 0..SHM_SLOTS {
-            if self
-                .region
-                .try_lock(SLOT_LOCK_BASE + s as u64, true)
-                .map_err(|e| self.lock_err("lock reader slot", e))?
-            {
-                self.slot_word(s, S_SNAPSHOT)
-                    .store(NO_SNAPSHOT, Ordering::SeqCst);
-                self.slot_word(s, S_WANTS_LEASE).store(0, Ordering::SeqCst);
-                self.slot_word(s, S_HEARTBEAT_MS)
-                    .store(now_ms(), Ordering::Relaxed);
-                self.slot_word(s, S_PID)
-                    .store(u64::from(self.pid), Ordering::Release);
-                self.w(W_SLOT_HIGH)
-                    .fetch_max(s as u64 + 1, Ordering::AcqRel);
-                return Ok(s);
-            }
-        }
-        Err(Error::Busy(format!(
-            "{}: all {SHM_SLOTS} process slots are in use",
-            self.path.display()
-        )))
-    }
-
-    /// Gives slot `s` back (clean close).
-    pub fn release_slot(&self, s: usize) {
-        self.slot_word(s, S_SNAPSHOT)
-            .store(NO_SNAPSHOT, Ordering::SeqCst);
-        self.slot_word(s, S_WANTS_LEASE).store(0, Ordering::SeqCst);
-        self.slot_word(s, S_PID).store(0, Ordering::Release);
-        let _ = self.region.unlock(SLOT_LOCK_BASE + s as u64);
-    }
-
-    fn slot_high(&self) -> usize {
-        (self.w(W_SLOT_HIGH).load(Ordering::Acquire) as usize).min(SHM_SLOTS)
-    }
-
-    /// Whether slot `s` (not ours) belongs to a live process: its lock byte
-    /// is held, and its pid - when recorded - still exists.
-    pub fn slot_alive(&self, s: usize) -> bool {
-        let held = self
-            .region
-            .locked_by_other(SLOT_LOCK_BASE + s as u64)
-            .unwrap_or(true);
-        let pid = self.slot_word(s, S_PID).load(Ordering::Acquire) as u32;
-        held && (pid == 0 || crate::spill::process_alive(pid))
-    }
-
-    /// Publishes the oldest snapshot this process reads at (`None`: none).
-    /// SeqCst, paired with [`Shm::checkpoint_target`]: see
-    /// `Engine::begin_read`.
-    pub fn set_snapshot(&self, s: usize, oldest: Option<CommitSeq>) {
-        self.slot_word(s, S_SNAPSHOT)
-            .store(oldest.unwrap_or(NO_SNAPSHOT), Ordering::SeqCst);
-    }
-
-    pub fn heartbeat(&self, s: usize) {
-        self.slot_word(s, S_HEARTBEAT_MS)
-            .store(now_ms(), Ordering::Relaxed);
-    }
-
-    pub fn set_wants_lease(&self, s: usize, wants: bool) {
-        self.slot_word(s, S_WANTS_LEASE)
-            .store(u64::from(wants), Ordering::SeqCst);
-    }
-
-    /// True when a live process other than `me` waits for the lease.
-    pub fn others_want_lease(&self, me: usize) -> bool {
-        (0..self.slot_high()).any(|s| {
-            s != me
-                && self.slot_word(s, S_WANTS_LEASE).load(Ordering::Acquire) != 0
-                && self.slot_alive(s)
-        })
-    }
-
-    /// The oldest snapshot any live process other than `me` reads at.
-    pub fn oldest_other_snapshot(&self, me: usize) -> Option<CommitSeq> {
-        fence(Ordering::SeqCst);
-        (0..self.slot_high())
-            .filter(|&s| s != me)
-            .filter_map(|s| {
-                let snap = self.slot_word(s, S_SNAPSHOT).load(Ordering::SeqCst);
-                (snap != NO_SNAPSHOT && self.slot_alive(s)).then_some(snap)
-            })
-            .min()
-    }
-
-    /// Every claimed slot, live or dead.
-    pub fn slots(&self) -> Vec<SlotInfo> {
-        (0..self.slot_high())
-            .filter_map(|s| {
-                let pid = self.slot_word(s, S_PID).load(Ordering::Acquire) as u32;
-                let snap = self.slot_word(s, S_SNAPSHOT).load(Ordering::Acquire);
-                (pid != 0).then(|| SlotInfo {
-                    index: s,
-                    pid,
-                    snapshot: (snap != NO_SNAPSHOT).then_some(snap),
-                    heartbeat_ms: self.slot_word(s, S_HEARTBEAT_MS).load(Ordering::Relaxed),
-                    wants_lease: self.slot_word(s, S_WANTS_LEASE).load(Ordering::Relaxed) != 0,
-                    alive: self.slot_alive(s),
-                })
-            })
-            .collect()
     }
 
     pub fn state(&self) -> ShmState {
@@ -519,12 +384,6 @@ impl Shm {
             self.region.wake(W_LEASE_GEN);
         }
         Ok(())
-    }
-
-    /// True when any process's slot says it waits for the lease.
-    fn any_waiter(&self) -> bool {
-        fence(Ordering::SeqCst);
-        (0..self.slot_high()).any(|s| self.slot_word(s, S_WANTS_LEASE).load(Ordering::SeqCst) != 0)
     }
 
     pub fn lease_generation(&self) -> u64 {

@@ -172,6 +172,8 @@ pub struct Stats {
     pub last_commit_seq: CommitSeq,
     pub durable_commit_seq: CommitSeq,
     pub checkpoint_seq: CommitSeq,
+    /// Open readers (transactions) of the database: this process's and
+    /// those every other live process sharing it publishes in its slot.
     pub active_readers: u64,
     pub retained_versions: u64,
 }

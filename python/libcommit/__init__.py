@@ -12,7 +12,9 @@ read pages at MVCC snapshots, and recover the write-ahead log after a crash::
         assert db.read(3) == b"hello!"
 
 Blocking calls release the GIL, so threads sharing one Database commit
-together (group commit).
+together (group commit). Processes each open the database themselves; a
+Database belongs to the process that opened it, so in a child made by
+``os.fork()`` its methods raise ClosedError: open it again in the child.
 
 Operators: ``db.durable_seq()`` / ``db.wait_durable(seq)`` (commit tickets
 from ``db.commit(writes, sync="normal")``), ``db.metrics()``,

@@ -125,7 +125,9 @@ def verify(
 
 @final
 class Database:
-    """An open database; a context manager that closes on exit."""
+    """An open database; a context manager that closes on exit. It belongs to
+    the process that opened it: in a child made by os.fork() every use
+    raises ClosedError (open the database again in the child)."""
 
     @property
     def path(self) -> str:

@@ -11,15 +11,31 @@ use parking_lot::Mutex;
 
 use crate::types::CommitSeq;
 
-/// Told the oldest snapshot in use (None: none) whenever it changes,
-/// under the table's lock - so what it publishes is never stale.
-pub type OldestHook = Box<dyn Fn(Option<CommitSeq>) + Send + Sync>;
+/// Told the oldest snapshot in use (None: none) and the number of readers
+/// whenever either changes, under the table's lock - so what it publishes
+/// is never stale.
+pub type OldestHook = Box<dyn Fn(Option<CommitSeq>, u64) + Send + Sync>;
 
 /// Snapshots in use, with how many readers hold each.
 #[derive(Default)]
 pub struct ReaderTable {
-    snapshots: Mutex<BTreeMap<CommitSeq, usize>>,
+    snapshots: Mutex<Snapshots>,
     on_oldest: Option<OldestHook>,
+}
+
+#[derive(Default)]
+struct Snapshots {
+    by_seq: BTreeMap<CommitSeq, usize>,
+    /// The sum of `by_seq`'s counts.
+    readers: u64,
+}
+
+impl ReaderTable {
+    fn changed(&self, snaps: &Snapshots) {
+        if let Some(hook) = &self.on_oldest {
+            hook(snaps.by_seq.keys().next().copied(), snaps.readers);
+        }
+    }
 }
 
 /// A registered snapshot; unregisters on drop.
@@ -42,10 +58,9 @@ impl ReaderTable {
     pub fn register(self: &Arc<Self>, current: impl FnOnce() -> CommitSeq) -> ReaderToken {
         let mut snaps = self.snapshots.lock();
         let snapshot = current();
-        *snaps.entry(snapshot).or_insert(0) += 1;
-        if let Some(hook) = &self.on_oldest {
-            hook(snaps.keys().next().copied());
-        }
+        *snaps.by_seq.entry(snapshot).or_insert(0) += 1;
+        snaps.readers += 1;
+        self.changed(&snaps);
         ReaderToken {
             table: Arc::clone(self),
             snapshot,
@@ -56,12 +71,12 @@ impl ReaderTable {
     pub fn oldest_or(&self, current: impl FnOnce() -> CommitSeq) -> CommitSeq {
         let snaps = self.snapshots.lock();
         let now = current();
-        snaps.keys().next().map_or(now, |&s| s.min(now))
+        snaps.by_seq.keys().next().map_or(now, |&s| s.min(now))
     }
 
     /// Number of registered readers.
     pub fn active(&self) -> u64 {
-        self.snapshots.lock().values().map(|&n| n as u64).sum()
+        self.snapshots.lock().readers
     }
 }
 
@@ -74,14 +89,48 @@ impl ReaderToken {
 impl Drop for ReaderToken {
     fn drop(&mut self) {
         let mut snaps = self.table.snapshots.lock();
-        if let Some(n) = snaps.get_mut(&self.snapshot) {
-            *n -= 1;
-            if *n == 0 {
-                snaps.remove(&self.snapshot);
-                if let Some(hook) = &self.table.on_oldest {
-                    hook(snaps.keys().next().copied());
-                }
-            }
+        let Some(n) = snaps.by_seq.get_mut(&self.snapshot) else {
+            debug_assert!(false, "snapshot {} not registered", self.snapshot);
+            return;
+        };
+        *n -= 1;
+        if *n == 0 {
+            snaps.by_seq.remove(&self.snapshot);
         }
+        snaps.readers -= 1;
+        self.table.changed(&snaps);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hook_hears_every_change_of_oldest_and_count() {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let h = Arc::clone(&heard);
+        let table = Arc::new(ReaderTable::with_hook(Box::new(move |oldest, n| {
+            h.lock().push((oldest, n))
+        })));
+        let a = table.register(|| 5);
+        let b = table.register(|| 5);
+        let c = table.register(|| 7);
+        assert_eq!(table.active(), 3);
+        drop(a);
+        drop(c);
+        drop(b);
+        assert_eq!(table.active(), 0);
+        assert_eq!(
+            *heard.lock(),
+            [
+                (Some(5), 1),
+                (Some(5), 2),
+                (Some(5), 3),
+                (Some(5), 2),
+                (Some(5), 1),
+                (None, 0)
+            ]
+        );
     }
 }

@@ -13,6 +13,7 @@
 //!   of that file; a created, renamed or removed name only after
 //!   `sync_dir` of its directory.
 
+pub(crate) mod process;
 mod real;
 mod shared;
 mod sim;
@@ -49,6 +50,14 @@ pub const WRITE_BEHIND_STEP_BYTES: usize = 512 << 10;
 pub trait Storage: Send + Sync + 'static {
     /// Opens `path` as `mode` says.
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StorageFile>>;
+    /// Opens `path` as a file that will carry advisory locks
+    /// ([`StorageFile::try_lock_exclusive`]); only files opened this way
+    /// may be locked. The real storage enters the descriptor in the table
+    /// whose entries a forked child lets go of, so that a lock never
+    /// outlives its process through a child's copy (storage/process.rs).
+    fn open_for_locks(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StorageFile>> {
+        self.open(path, mode)
+    }
     /// True when `path` names an existing file.
     fn exists(&self, path: &Path) -> io::Result<bool>;
     /// True when `dir` is an existing directory.

@@ -6,6 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use super::process::{self, Carrier};
 use super::{OpenMode, Storage, StorageFile};
 
 /// The operating system's file system.
@@ -14,25 +15,51 @@ pub struct RealStorage;
 
 struct RealFile {
     file: File,
+    /// Set for a file opened to carry locks: its entry in the table of
+    /// descriptors a forked child lets go of (storage/process.rs).
+    carrier: Option<Carrier>,
+}
+
+fn open_options(mode: OpenMode) -> OpenOptions {
+    let mut o = OpenOptions::new();
+    match mode {
+        OpenMode::ReadOnly => o.read(true),
+        OpenMode::ReadWrite => o.read(true).write(true),
+        OpenMode::Create => o.read(true).write(true).create(true),
+        OpenMode::CreateNew => o.read(true).write(true).create_new(true),
+    };
+    o
+}
+
+fn regular(file: RealFile) -> io::Result<Box<dyn StorageFile>> {
+    if !file.file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(Box::new(file))
 }
 
 impl Storage for RealStorage {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StorageFile>> {
-        let mut o = OpenOptions::new();
-        match mode {
-            OpenMode::ReadOnly => o.read(true),
-            OpenMode::ReadWrite => o.read(true).write(true),
-            OpenMode::Create => o.read(true).write(true).create(true),
-            OpenMode::CreateNew => o.read(true).write(true).create_new(true),
-        };
-        let file = o.open(path)?;
-        if !file.metadata()?.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a regular file",
-            ));
-        }
-        Ok(Box::new(RealFile { file }))
+        let file = open_options(mode).open(path)?;
+        regular(RealFile {
+            file,
+            carrier: None,
+        })
+    }
+
+    fn open_for_locks(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StorageFile>> {
+        let (file, carrier) = process::registering(|| -> io::Result<_> {
+            let file = open_options(mode).open(path)?;
+            let carrier = process::register(file.as_raw_fd())?;
+            Ok((file, carrier))
+        })?;
+        regular(RealFile {
+            file,
+            carrier: Some(carrier),
+        })
     }
 
     fn exists(&self, path: &Path) -> io::Result<bool> {
@@ -167,9 +194,27 @@ impl StorageFile for RealFile {
     }
 }
 
+impl Drop for RealFile {
+    fn drop(&mut self) {
+        if let Some(carrier) = self.carrier.take() {
+            // The lock goes first (it belongs to the open file description,
+            // which a child forked before the close below would keep), then
+            // the table entry; the descriptor closes after this.
+            // SAFETY: flock only takes the fd and flags; the fd is valid
+            // until `self.file` is dropped, after this function.
+            unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
+            carrier.release();
+        }
+    }
+}
+
 impl RealFile {
     /// flock(2) without waiting: Ok(false) when another holder conflicts.
     fn flock(&self, how: libc::c_int) -> io::Result<bool> {
+        debug_assert!(
+            self.carrier.is_some(),
+            "locks only on files opened with open_for_locks: a forked child would keep them"
+        );
         // SAFETY: flock only takes the fd and flags; the fd is valid while
         // `self.file` lives.
         let rc = unsafe { libc::flock(self.file.as_raw_fd(), how | libc::LOCK_NB) };

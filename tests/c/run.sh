@@ -115,7 +115,11 @@ run_valgrind() {
         pass "$name under valgrind ($summary)" "$n_ok"
     else
         [ -n "$n_ok" ] && passed=$((passed + n_ok))
-        fail "$name under valgrind (exit $rc; $summary)" "${n_bad:-1}"
+        # A valgrind error (or a forked child's) with every test passed
+        # still counts as a failure.
+        local n_fail=${n_bad:-1}
+        [ "$n_fail" = 0 ] && n_fail=1
+        fail "$name under valgrind (exit $rc; $summary)" "$n_fail"
         grep -h -A30 -E "Invalid|uninitialised|definitely lost|Syscall param" "$log".* 2>/dev/null | head -n 80 | sed 's/^/    /'
     fi
 }

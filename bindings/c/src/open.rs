@@ -24,7 +24,8 @@ use crate::types::lc_status;
 /// missing directory, a read-only open of a database that does not exist),
 /// LC_BUSY (another process is opening and recovering it, or holds the
 /// writer lease, past busy_timeout; processes share a database otherwise),
-/// LC_FULL.
+/// LC_FULL (no disk space for a file it must create or allocate, such as
+/// `{path}-shm`, whose name the message gives).
 #[no_mangle]
 pub extern "C" fn lc_open(
     path: *const c_char,

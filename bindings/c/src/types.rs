@@ -215,7 +215,8 @@ pub struct lc_stats {
     pub durable_commit_seq: u64,
     /// Every commit <= this is in the main file.
     pub checkpoint_seq: u64,
-    /// Registered readers (open transactions).
+    /// Open readers (transactions) of the database, in every live
+    /// process sharing it.
     pub active_readers: u64,
     /// Page versions kept in memory.
     pub retained_versions: u64,

@@ -22,7 +22,9 @@ const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// An open database. Use it as a context manager (`with libcommit.open(p)
 /// as db:`) to close it on exit. One object may be shared by many threads:
-/// their commits are made durable together (group commit).
+/// their commits are made durable together (group commit). It belongs to
+/// the process that opened it: in a child made by `os.fork()` every use
+/// raises ClosedError (open the database again in the child).
 #[pyclass(module = "libcommit", name = "Database", frozen)]
 pub(crate) struct PyDatabase {
     db: Database,

@@ -22,6 +22,8 @@ struct SlotView {
     pid: u32,
     /// Oldest snapshot the process reads at (pins checkpoints), if any.
     snapshot: Option<u64>,
+    /// Readers (open transactions and reads) in the process.
+    readers: u64,
     /// Milliseconds since its last heartbeat.
     heartbeat_age_ms: u64,
     wants_lease: bool,
@@ -87,6 +89,7 @@ fn info_doc(i: &DatabaseInfo) -> InfoDoc {
                     slot: x.index,
                     pid: x.pid,
                     snapshot: x.snapshot,
+                    readers: x.readers,
                     heartbeat_age_ms: now.saturating_sub(x.heartbeat_ms),
                     wants_lease: x.wants_lease,
                     alive: x.alive,
@@ -161,8 +164,8 @@ fn info_human(d: &InfoDoc) -> String {
                     ""
                 };
                 out.raw(&format!(
-                    "  slot {}: pid {}, {snap}, {state}{wants}",
-                    s.slot, s.pid
+                    "  slot {}: pid {}, {snap}, {} reader(s), {state}{wants}",
+                    s.slot, s.pid, s.readers
                 ));
             }
         }

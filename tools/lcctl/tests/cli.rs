@@ -83,6 +83,7 @@ fn info_lists_the_processes_sharing_the_database() {
     assert_eq!(slots.len(), 1, "{j}");
     assert_eq!(slots[0]["pid"], std::process::id());
     assert_eq!(slots[0]["snapshot"], t.snapshot());
+    assert_eq!(slots[0]["readers"], 1);
     assert_eq!(slots[0]["alive"], true);
     let out = human(&["info"], &path, 0);
     let want = format!("pid {}, snapshot {}", std::process::id(), t.snapshot());

@@ -24,6 +24,18 @@ const SEGMENT: u64 = 64 << 10;
 /// Commits enough to fill several segments.
 const COMMITS: u64 = 120;
 
+/// Each test here is one reproduced failure: its totals line says it held.
+fn held(case: &str, runs: u64) {
+    print_totals(
+        &format!("compound_faults_{case}"),
+        &[
+            ("regressions", 1),
+            ("regression_runs", runs),
+            ("anomalies", 0),
+        ],
+    );
+}
+
 fn opts(sim: &SimStorage, sync: SyncMode, mode: CommitMode) -> Options {
     Options {
         page_size: PAGE,
@@ -132,6 +144,7 @@ fn an_open_after_a_death_before_the_header_sync_survives_a_later_power_loss() {
         sim.crash_with(CrashMode::STRICT);
         reopen_and_check(&path, &sim, COMMITS, mode);
     }
+    held("header_open", 2);
 }
 
 #[test]
@@ -150,6 +163,7 @@ fn a_lease_takeover_after_a_death_before_the_header_sync_survives_a_later_power_
     db_b.close().unwrap();
     sim.crash_with(CrashMode::STRICT);
     reopen_and_check(&path, &sim, COMMITS + 1, CommitMode::Wal);
+    held("header_lease", 1);
 }
 
 #[test]
@@ -168,6 +182,7 @@ fn offline_recovery_after_a_death_before_the_header_sync_survives_a_later_power_
     .unwrap();
     sim.crash_with(CrashMode::STRICT);
     reopen_and_check(&path, &sim, COMMITS, CommitMode::Wal);
+    held("header_offline", 1);
 }
 
 /// Sync OFF claims nothing durable that no sync covered: the watermark
@@ -221,6 +236,7 @@ fn sync_off_claims_nothing_and_a_power_loss_never_looks_like_corruption() {
         }
     }
     assert!(refused.is_empty(), "opens refused:\n{}", refused.join("\n"));
+    held("sync_off", 48);
 }
 
 /// Unsynced data that vanishes within one boot (a failed write-back, a
@@ -279,6 +295,7 @@ fn unsynced_data_lost_within_a_boot_opens_at_the_durable_prefix() {
     }
     assert!(refused.is_empty(), "opens refused:\n{}", refused.join("\n"));
     assert!(named > 0, "no recovery report said why it cut");
+    held("lost_in_boot", 64);
 }
 
 /// A sync that fails in one process fails every process sharing the log:
@@ -348,4 +365,5 @@ fn a_failed_sync_in_one_process_stops_every_process() {
             reopen_and_check(&path, &sim, at + 1, CommitMode::Wal);
         }
     }
+    held("failstop", 1);
 }

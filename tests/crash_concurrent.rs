@@ -10,6 +10,13 @@
 //! commits present must be exactly L (no gap), and the next commit gets
 //! L + 1.
 //!
+//! A third of the cases kill the *process* at the step instead: what its
+//! threads wrote stays in the page cache as unsynced as it was; a second
+//! process opens (recovering the log), commits from a thread of its own
+//! and checkpoints; then the power fails or the unsynced data vanishes
+//! without a reboot, and the same checks run over both processes'
+//! commits.
+//!
 //! Thread interleaving is not replayable; a failing case prints its seed
 //! and cut so the disk-level choices (crash mode, sectors kept) replay,
 //! and the same cut usually finds the same bug.
@@ -222,12 +229,19 @@ fn check(db: &Database, logs: &[Log], floor: CommitSeq) -> Result<CommitSeq, Str
     Ok(last)
 }
 
-/// One cut; returns whether the power actually went during the run.
-fn one_case(setup: &Setup, cut: u64) -> Result<bool, String> {
+/// One cut; returns whether the cut actually came during the run.
+fn one_case(setup: &Setup, cut: u64) -> Result<(bool, bool), String> {
     let path = db_path("crash_concurrent", setup.seed, cut);
     let sim = new_sim(mix(setup.seed, cut), &path);
-    sim.set_crash_at(cut);
-    let (logs, checkpointed) = match Database::open(&path, setup.options(&sim)) {
+    let mut r = Rng::new(mix(setup.seed, cut ^ 0x51));
+    let compound = r.chance(33);
+    let first = sim.spawn_process();
+    if compound {
+        sim.set_kill_at(cut);
+    } else {
+        sim.set_crash_at(cut);
+    }
+    let (mut logs, checkpointed) = match Database::open(&path, setup.options(&first)) {
         Ok(db) => {
             let r = run_threads(&db, setup);
             let _ = db.close();
@@ -235,36 +249,89 @@ fn one_case(setup: &Setup, cut: u64) -> Result<bool, String> {
         }
         Err(_) => ((0..setup.threads).map(|_| Vec::new()).collect(), 0),
     };
-    let fired = !sim.is_powered();
-    let mut r = Rng::new(mix(setup.seed, cut ^ 0x51));
-    let process_only = r.chance(15);
-    let mode = if process_only {
-        sim.crash_with(CrashMode::PROCESS_CRASH);
-        CrashMode::PROCESS_CRASH
+    sim.clear_kill_at();
+    let fired = if compound {
+        !first.is_process_alive()
     } else {
-        sim.crash()
+        !sim.is_powered()
     };
-    let acked_max = logs
-        .iter()
-        .flat_map(|l| l.iter().filter_map(|(s, _)| *s))
-        .max()
-        .unwrap_or(0);
-    let floor = match setup.sync {
+    let mut acked_max = acked(&logs);
+    let mut floor_power = match setup.sync {
         SyncMode::Full => acked_max,
-        _ if process_only => acked_max,
         _ => checkpointed,
     };
-    let db = match Database::open(&path, setup.options(&sim)) {
+    if compound {
+        // An answer may have come back after the kill (its bytes were
+        // written before it): the page cache holds them, and the second
+        // process opens after the first is gone, so it counts.
+        let second = sim.spawn_process();
+        let db = Database::open(&path, setup.options(&second))
+            .map_err(|e| format!("open after the kill: {e}"))?;
+        let recovered = check(&db, &logs, acked_max).map_err(|e| format!("after the kill: {e}"))?;
+        // Its recovery made what it found durable before building on it.
+        floor_power = floor_power.max(recovered);
+        let mut own: Log = Vec::new();
+        let t = setup.threads;
+        for k in 0..r.range(1, 6) as u32 {
+            let pgno = *thread_pages(t).start() + k;
+            let id = ImageId {
+                writer: t,
+                counter: u64::from(k),
+                len: PAYLOAD_HEADER_BYTES as u32 + 8,
+            };
+            let img = image(pgno, id);
+            let seq = db
+                .commit_batch(&[PageWrite::put(pgno, &img)])
+                .map_err(|e| format!("second process commit: {e}"))?;
+            let mut w = Writes::new();
+            w.insert(pgno, Some(id));
+            own.push((Some(seq), w));
+        }
+        let report = db
+            .checkpoint()
+            .map_err(|e| format!("second process checkpoint: {e}"))?;
+        db.close()
+            .map_err(|e| format!("second process close: {e}"))?;
+        logs.push(own);
+        acked_max = acked(&logs);
+        floor_power = match setup.sync {
+            SyncMode::Full => acked_max,
+            // NORMAL's clean close synced everything.
+            SyncMode::Normal => acked_max,
+            SyncMode::Off => floor_power.max(report.checkpoint_seq),
+        };
+    }
+    let process_only = !compound && r.chance(15);
+    let (mode, floor) = if process_only {
+        sim.crash_with(CrashMode::PROCESS_CRASH);
+        (CrashMode::PROCESS_CRASH, acked_max)
+    } else if compound && r.chance(35) {
+        let mode = sim.random_crash_mode();
+        sim.lose_in_boot(mode);
+        (mode, floor_power)
+    } else {
+        (sim.crash(), floor_power)
+    };
+    let db = match Database::open(&path, setup.options(&sim.spawn_process())) {
         Ok(db) => db,
         Err(e) if known_native_normal_bug(setup.commit_mode, setup.sync, &e.to_string()) => {
-            return Ok(false);
+            return Ok((false, compound));
         }
-        Err(e) => return Err(format!("reopen ({mode:?}): {e}")),
+        Err(e) => return Err(format!("reopen ({mode:?}, compound: {compound}): {e}")),
     };
-    let last = check(&db, &logs, floor).map_err(|e| format!("{e} ({mode:?})"))?;
+    let last =
+        check(&db, &logs, floor).map_err(|e| format!("{e} ({mode:?}, compound: {compound})"))?;
     check_next_commit(&db, last)?;
     db.close().map_err(|e| format!("close: {e}"))?;
-    Ok(fired)
+    Ok((fired, compound))
+}
+
+/// The highest acknowledged commit in `logs`.
+fn acked(logs: &[Log]) -> CommitSeq {
+    logs.iter()
+        .flat_map(|l| l.iter().filter_map(|(s, _)| *s))
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -272,7 +339,7 @@ fn power_loss_with_concurrent_committers() {
     let cases = env_u64("LIBCOMMIT_CONCURRENT_CASES").unwrap_or(scaled(CASES_DEFAULT));
     let base = base_seed(0xC0C0);
     let mut anomalies = Anomalies::default();
-    let (mut cuts, mut cases_run) = (0u64, 0u64);
+    let (mut cuts, mut cases_run, mut kills) = (0u64, 0u64, 0u64);
     let seeds: Vec<u64> = match replay_seed() {
         Some(s) => vec![s],
         None => (0..cases.div_ceil(4)).map(|i| mix(base, i)).collect(),
@@ -310,8 +377,9 @@ fn power_loss_with_concurrent_committers() {
         for cut in list {
             cases_run += 1;
             let result = one_case(&setup, cut);
-            if let Ok(true) = result {
+            if let Ok((true, compound)) = result {
                 cuts += 1;
+                kills += u64::from(compound);
             }
             if let Err(e) = result {
                 anomalies.add(
@@ -328,6 +396,7 @@ fn power_loss_with_concurrent_committers() {
         &[
             ("cut_points", cuts),
             ("cases", cases_run),
+            ("process_kills", kills),
             ("faults_injected", 0),
             ("flips_tried", 0),
             ("anomalies", anomalies.len() as u64),

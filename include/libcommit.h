@@ -268,7 +268,11 @@ typedef enum lc_sync {
    */
   LC_SYNC_NORMAL = 1,
   /**
-   * No syncs at all.
+   * Commits are never synced on their own: a power loss may lose the
+   * latest ones, never corrupts (the files' structure - new segments,
+   * checkpoints - is still synced). `lc_wait_durable` and LC_SYNC_FULL
+   * transactions sync for real, and nothing claims durable what no sync
+   * covered.
    */
   LC_SYNC_OFF = 2,
 } lc_sync;
@@ -884,8 +888,10 @@ enum lc_status lc_recover(const char *path, uint32_t flags, struct lc_recovery_r
 
 /**
  * The durable watermark: every commit with commit_seq <= `*out` is on
- * stable storage (in a database opened with LC_SYNC_OFF: handed to the
- * OS). 0 when nothing is durable yet.
+ * stable storage, covered by a sync that succeeded (in a database opened
+ * with LC_SYNC_OFF it moves only when something asks for a sync:
+ * `lc_wait_durable`, a LC_SYNC_FULL transaction). 0 when nothing is
+ * durable yet.
  *
  * Returns LC_INVALID_ARGUMENT (NULL `db` or `out`), LC_CLOSED.
  */

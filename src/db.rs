@@ -263,8 +263,9 @@ impl Database {
         self.handle.engine.last_recovery().clone()
     }
 
-    /// The durable watermark: every commit <= it is on stable storage
-    /// (under sync OFF: handed to the OS).
+    /// The durable watermark: every commit <= it is on stable storage,
+    /// covered by a sync that succeeded (under sync OFF it moves only when
+    /// a sync is asked for: [`Database::wait_durable`], a `Full` commit).
     pub fn durable_seq(&self) -> Result<CommitSeq> {
         self.handle.check_open()?;
         Ok(self.handle.engine.durable_seq())

@@ -40,7 +40,11 @@ pub enum SyncMode {
     /// Survives a process crash; a power loss may lose the latest commits,
     /// never corrupts.
     Normal = 1,
-    /// No syncs at all.
+    /// Commits are never synced on their own: a power loss may lose the
+    /// latest ones, never corrupts (the files' structure - new segments,
+    /// checkpoints - is still synced). `wait_durable` and `Full`
+    /// transactions sync for real; nothing claims durable what no sync
+    /// covered.
     Off = 2,
 }
 

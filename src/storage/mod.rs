@@ -71,10 +71,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Makes creations, renames and removals in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
 
-    /// A nonzero tag of the current machine boot, or 0 if unknown. Data
-    /// handed to the OS in this boot survives a process crash, so recovery
-    /// may trust "written" (not only "synced") evidence from commits
-    /// carrying this tag. A simulated storage changes it at power loss.
+    /// A nonzero tag of the current machine boot, or 0 if unknown. Commit
+    /// records carry it, so recovery can say that a commit it cut had been
+    /// written in this boot but never synced (never evidence of
+    /// durability: unsynced data can vanish without a reboot), and a
+    /// failed sync recorded in `{path}-shm` is honoured only in its boot.
+    /// A simulated storage changes it at power loss.
     fn boot_tag(&self) -> u32 {
         0
     }

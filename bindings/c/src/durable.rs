@@ -7,8 +7,10 @@ use crate::state::{lc_db, with_db};
 use crate::types::lc_status;
 
 /// The durable watermark: every commit with commit_seq <= `*out` is on
-/// stable storage (in a database opened with LC_SYNC_OFF: handed to the
-/// OS). 0 when nothing is durable yet.
+/// stable storage, covered by a sync that succeeded (in a database opened
+/// with LC_SYNC_OFF it moves only when something asks for a sync:
+/// `lc_wait_durable`, a LC_SYNC_FULL transaction). 0 when nothing is
+/// durable yet.
 ///
 /// Returns LC_INVALID_ARGUMENT (NULL `db` or `out`), LC_CLOSED.
 #[no_mangle]

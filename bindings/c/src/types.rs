@@ -52,7 +52,11 @@ pub enum lc_sync {
     /// Survives a process crash; a power loss may lose the latest commits,
     /// never corrupts.
     LC_SYNC_NORMAL = 1,
-    /// No syncs at all.
+    /// Commits are never synced on their own: a power loss may lose the
+    /// latest ones, never corrupts (the files' structure - new segments,
+    /// checkpoints - is still synced). `lc_wait_durable` and LC_SYNC_FULL
+    /// transactions sync for real, and nothing claims durable what no sync
+    /// covered.
     LC_SYNC_OFF = 2,
 }
 

@@ -81,7 +81,8 @@ impl PyDatabase {
     }
 
     /// The durable watermark: every commit with a sequence number <= this
-    /// is on stable storage (with sync="off": handed to the OS).
+    /// is on stable storage, covered by a sync that succeeded (with
+    /// sync="off" it moves only when a sync is asked for: wait_durable).
     fn durable_seq(&self, py: Python<'_>) -> PyResult<u64> {
         engine(py, "durable_seq", || self.db.durable_seq())
     }

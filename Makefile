@@ -42,8 +42,8 @@ rust-test:
 	  sum["cut_points"], sum["kills"], sum["faults_injected"], sum["flips_tried"], sum["anomalies"]; \
 	  printf "many processes: processes=%d commits=%d holder_kills=%d holder_stops=%d reader_kills=%d bank_transfers=%d\n", \
 	  sum["mp_processes"], sum["mp_commits"], sum["mp_holder_kills"], sum["mp_stops"], sum["mp_reader_kills"], sum["mp_bank_transfers"]; \
-	  printf "compound faults: process_kills=%d kills_while_attached=%d kills_then_open=%d second_kills=%d later_power_losses=%d later_losses_in_boot=%d crafted_inputs=%d regressions=%d\n", \
-	  sum["process_kills"], sum["kills_while_attached"], sum["kills_then_open"], sum["second_kills"], sum["later_power_losses"], sum["later_losses_in_boot"], sum["crafted"], sum["regressions"]; \
+	  printf "compound faults: process_kills=%d kills_while_attached=%d kills_then_open=%d second_kills=%d later_power_losses=%d later_losses_in_boot=%d acked_lost_in_boot=%d crafted_inputs=%d regressions=%d\n", \
+	  sum["process_kills"], sum["kills_while_attached"], sum["kills_then_open"], sum["second_kills"], sum["later_power_losses"], sum["later_losses_in_boot"], sum["acked_lost_in_boot"], sum["crafted"], sum["regressions"]; \
 	  printf "process faults: pidns_readers=%d pidns_spills=%d forks=%d full_fs=%d reader_counts=%d skipped=%d\n", \
 	  sum["mp_pidns_readers"], sum["mp_pidns_spills"], sum["mp_forks"], sum["mp_full_fs"], sum["mp_reader_counts"], sum["skipped"]; \
 	  exit (sum["anomalies"] != 0) }' build/rust-test.log

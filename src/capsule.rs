@@ -263,6 +263,7 @@ pub fn encode_marker(
             durable_hint: at.durable_hint,
             written_hint: at.written_hint,
             boot_tag: at.boot_tag,
+            acks_written: at.acks_written,
             frames_crc: flags,
         },
         capsule_offset,

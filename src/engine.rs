@@ -1091,6 +1091,7 @@ impl Engine {
                             durable_hint: self.pipe.durable(),
                             written_hint: self.pipe.written(),
                             boot_tag: self.boot_tag,
+                            acks_written: self.opts.sync != SyncMode::Full,
                         },
                         undo,
                     )),

@@ -233,9 +233,15 @@ pub fn frame_len(payload_len: usize) -> u64 {
     FRAME_HEADER_BYTES as u64 + align_up(payload_len as u64)
 }
 
+/// Bits of the stored boot-tag word that hold the boot's tag.
+pub const BOOT_TAG_MASK: u32 = 0x7FFF_FFFF;
+/// The top bit of the stored boot-tag word: the writer acknowledges
+/// commits once written (its database runs below sync FULL).
+const ACKS_WRITTEN_BIT: u32 = 1 << 31;
+
 /// The payload of a commit frame (40 bytes): first_frame_offset u64 |
-/// epoch u64 | durable_hint u64 | written_hint u64 | boot_tag u32 |
-/// frames_crc u32.
+/// epoch u64 | durable_hint u64 | written_hint u64 | boot_tag u31 with
+/// acks_written in the top bit | frames_crc u32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommitPayload {
     /// Log offset of the commit's first frame.
@@ -251,8 +257,12 @@ pub struct CommitPayload {
     /// durable (unsynced bytes can vanish within a boot too); recovery uses
     /// it, with `boot_tag`, only to say why it cut the log.
     pub written_hint: u64,
-    /// Tag of the machine boot the commit was written in (0 = unknown).
+    /// Tag of the machine boot the commit was written in (0 = unknown;
+    /// 31 bits, see [`BOOT_TAG_MASK`]).
     pub boot_tag: u32,
+    /// Its writer acknowledges commits once written, before any sync
+    /// (sync NORMAL or OFF): a written commit it saw was acknowledged.
+    pub acks_written: bool,
     /// CRC32C over the stored header CRCs of the commit's page frames.
     pub frames_crc: u32,
 }
@@ -264,7 +274,12 @@ impl CommitPayload {
         put_u64(&mut out, 8, self.epoch);
         put_u64(&mut out, 16, self.durable_hint);
         put_u64(&mut out, 24, self.written_hint);
-        put_u32(&mut out, 32, self.boot_tag);
+        let flag = if self.acks_written {
+            ACKS_WRITTEN_BIT
+        } else {
+            0
+        };
+        put_u32(&mut out, 32, (self.boot_tag & BOOT_TAG_MASK) | flag);
         put_u32(&mut out, 36, self.frames_crc);
         out
     }
@@ -278,25 +293,31 @@ impl CommitPayload {
             epoch: get_u64(buf, 8),
             durable_hint: get_u64(buf, 16),
             written_hint: get_u64(buf, 24),
-            boot_tag: get_u32(buf, 32),
+            boot_tag: get_u32(buf, 32) & BOOT_TAG_MASK,
+            acks_written: get_u32(buf, 32) & ACKS_WRITTEN_BIT != 0,
             frames_crc: get_u32(buf, 36),
         };
         (c.durable_hint <= c.written_hint && c.epoch <= COUNTER_MAX).then_some(c)
     }
 
-    /// True when this commit proves that commit `seq` had been made
-    /// durable: only a sync proves that. Bytes merely handed to the OS can
-    /// vanish without a reboot (a failed write-back, a network disk that
-    /// failed over), so being written is no evidence.
-    pub fn vouches_for(&self, seq: u64) -> bool {
+    /// True when this commit proves that commit `seq` was acknowledged
+    /// and must be there: it had been synced, or - by a writer that
+    /// acknowledges commits once written - written in the current boot
+    /// `current_boot`. Bytes merely handed to the OS can vanish without a
+    /// reboot (a failed write-back, a network disk that failed over), so
+    /// under sync FULL being written proves nothing: no commit was
+    /// acknowledged before its sync, and the hole is cut, not refused.
+    pub fn vouches_for(&self, seq: u64, current_boot: u32) -> bool {
         self.durable_hint >= seq
+            || (self.acks_written && self.saw_written_in_boot(seq, current_boot))
     }
 
     /// True when commit `seq` had been written (not necessarily synced) in
     /// the boot `current_boot` when this commit was: its loss then is
     /// unsynced data lost without a reboot, which the report names.
     pub fn saw_written_in_boot(&self, seq: u64, current_boot: u32) -> bool {
-        self.boot_tag != 0 && self.boot_tag == current_boot && self.written_hint >= seq
+        let current = current_boot & BOOT_TAG_MASK;
+        self.boot_tag != 0 && self.boot_tag == current && self.written_hint >= seq
     }
 }
 
@@ -655,6 +676,7 @@ mod tests {
                     durable_hint: 1,
                     written_hint: 2,
                     boot_tag: 0,
+                    acks_written: false,
                     frames_crc: 0,
                 }
                 .encode(),

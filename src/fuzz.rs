@@ -359,6 +359,7 @@ fn fuzz_frame_and_commit_counters() {
                 durable_hint: hint / 2,
                 written_hint: hint,
                 boot_tag: 1,
+                acks_written: false,
                 frames_crc: 2,
             };
             prop_assert_eq!(

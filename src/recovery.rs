@@ -1052,7 +1052,7 @@ impl<'a> Scanner<'a> {
                                 MarkerPayload::decode(&payload).map(|m| m.commit)
                             };
                             if let Some(c) = c {
-                                if c.vouches_for(missing) {
+                                if c.vouches_for(missing, self.boot_tag) {
                                     ev.durable = true;
                                     return Ok(ev);
                                 }

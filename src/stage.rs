@@ -193,6 +193,8 @@ pub struct Placement {
     pub durable_hint: CommitSeq,
     pub written_hint: CommitSeq,
     pub boot_tag: u32,
+    /// The writer acknowledges commits once written (below sync FULL).
+    pub acks_written: bool,
 }
 
 /// Encodes `writes` as placed, passing `(log_offset, bytes)` chunks to
@@ -242,6 +244,7 @@ pub fn encode(
         durable_hint: at.durable_hint,
         written_hint: at.written_hint,
         boot_tag: at.boot_tag,
+        acks_written: at.acks_written,
         frames_crc,
     }
     .encode();

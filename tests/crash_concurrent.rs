@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use libcommit::storage::{CrashMode, SimStorage};
-use libcommit::{CommitMode, CommitSeq, Database, Options, PageWrite, Pgno, SyncMode};
+use libcommit::{CommitMode, CommitSeq, Database, Error, Options, PageWrite, Pgno, SyncMode};
 
 const CASES_DEFAULT: u64 = 1200;
 const PAGES_PER_THREAD: u32 = 24;
@@ -302,17 +302,25 @@ fn one_case(setup: &Setup, cut: u64) -> Result<(bool, bool), String> {
         };
     }
     let process_only = !compound && r.chance(15);
+    let lost_in_boot = compound && r.chance(35);
     let (mode, floor) = if process_only {
         sim.crash_with(CrashMode::PROCESS_CRASH);
         (CrashMode::PROCESS_CRASH, acked_max)
-    } else if compound && r.chance(35) {
+    } else if lost_in_boot {
         let mode = sim.random_crash_mode();
         sim.lose_in_boot(mode);
         (mode, floor_power)
     } else {
         (sim.crash(), floor_power)
     };
-    let db = match Database::open(&path, setup.options(&sim.spawn_process())) {
+    let opened = if lost_in_boot {
+        open_after_loss_in_boot(&path, setup.options(&sim.spawn_process()), setup.sync)
+            .map(|(db, _)| db)
+            .map_err(Error::Corrupt)
+    } else {
+        Database::open(&path, setup.options(&sim.spawn_process()))
+    };
+    let db = match opened {
         Ok(db) => db,
         Err(e) if known_native_normal_bug(setup.commit_mode, setup.sync, &e.to_string()) => {
             return Ok((false, compound));

@@ -62,6 +62,9 @@ struct Totals {
     second_kills: AtomicU64,
     later_power_losses: AtomicU64,
     later_losses_in_boot: AtomicU64,
+    /// ... where acknowledged NORMAL/OFF commits were among what vanished:
+    /// open said so, and skip_corrupt kept the durable prefix.
+    acked_lost_in_boot: AtomicU64,
 }
 
 /// Prints only when replaying one seed.
@@ -402,8 +405,15 @@ fn run_compound_case(
         }
     }
     let c = sim.spawn_process();
-    let db =
-        Database::open(&path, cfg.options(&c)).map_err(|e| ctx(format!("reopen failed: {e}")))?;
+    let db = if let Later::LossInBoot = later {
+        let (db, refused) = open_after_loss_in_boot(&path, cfg.options(&c), sync).map_err(ctx)?;
+        if refused {
+            totals.acked_lost_in_boot.fetch_add(1, Ordering::Relaxed);
+        }
+        db
+    } else {
+        Database::open(&path, cfg.options(&c)).map_err(|e| ctx(format!("reopen failed: {e}")))?
+    };
     if std::env::var_os("LIBCOMMIT_TRACE").is_some() {
         say(&format!("{:#?}", db.last_recovery()));
     }
@@ -529,6 +539,10 @@ fn suite(sync: SyncMode, cuts_wanted: u64, base: u64) {
             (
                 "later_losses_in_boot",
                 totals.later_losses_in_boot.load(Ordering::Relaxed),
+            ),
+            (
+                "acked_lost_in_boot",
+                totals.acked_lost_in_boot.load(Ordering::Relaxed),
             ),
             ("reopens", totals.reopens.load(Ordering::Relaxed)),
             ("commits", totals.commits.load(Ordering::Relaxed)),

@@ -1041,6 +1041,37 @@ pub fn check_state(db: &Database, model: &Model, seq: CommitSeq) -> Result<(), S
     Ok(())
 }
 
+/// Opens `path` after unsynced data vanished within the boot. Under NORMAL
+/// and OFF commits are acknowledged once written, so such a loss can take
+/// acknowledged ones, and open then refuses with Corrupt when a later
+/// record saw the missing commit written; `recover` with skip_corrupt then
+/// keeps the durable prefix (which the caller checks). Returns the open
+/// database and whether that happened.
+pub fn open_after_loss_in_boot(
+    path: &Path,
+    options: Options,
+    sync: SyncMode,
+) -> Result<(Database, bool), String> {
+    match Database::open(path, options.clone()) {
+        Ok(db) => Ok((db, false)),
+        Err(Error::Corrupt(why)) if sync != SyncMode::Full => {
+            libcommit::recover(
+                path,
+                libcommit::RecoveryOptions {
+                    skip_corrupt: true,
+                    storage: Arc::clone(&options.storage),
+                    ..libcommit::RecoveryOptions::default()
+                },
+            )
+            .map_err(|e| format!("recover after {why}: {e}"))?;
+            let db = Database::open(path, options)
+                .map_err(|e| format!("open after recovering from {why}: {e}"))?;
+            Ok((db, true))
+        }
+        Err(e) => Err(format!("reopen failed: {e}")),
+    }
+}
+
 /// Commits one more batch and checks it gets `last + 1` (dense numbering
 /// across the crash) and reads back.
 pub fn check_next_commit(db: &Database, last: CommitSeq) -> Result<(), String> {

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use crate::capsule::MarkerPayload;
 use crate::error::{Error, Result};
 use crate::format::{
-    crc32c, CommitPayload, FrameHeader, FrameKind, MainHeader, FRAME_ALIGN_BYTES,
-    FRAME_HEADER_BYTES, MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, SEGMENT_HEADER_BLOCK_BYTES,
+    CommitPayload, FrameHeader, FrameKind, MainHeader, FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES,
+    MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, SEGMENT_HEADER_BLOCK_BYTES,
 };
 use crate::mainfile::MainFile;
 use crate::mvcc::VersionData;
-use crate::recovery::{self, read_segments};
+use crate::recovery;
 use crate::storage::{RealStorage, Storage};
 use crate::types::{CommitSeq, RecoveryReport};
+use crate::wal::{read_image, read_segments};
 use crate::wal::{Segment, Stream};
 
 pub use crate::shm::{now_ms, ShmState, SlotInfo};
@@ -284,10 +285,9 @@ pub fn verify_with(
                 Stream::Wal => &replay.segments,
                 Stream::Capsule => &replay.capsule_segments,
             };
-            let mut buf = vec![0u8; len as usize];
             report.units_checked += 1;
             report.bytes_checked += u64::from(len);
-            if !read_segments(segs, log_offset, &mut buf)? || crc32c(&buf) != crc {
+            if read_image(len, crc, |buf| read_segments(segs, log_offset, buf))?.is_none() {
                 report.bad.push(BadUnit {
                     file: segs
                         .iter()

@@ -48,6 +48,7 @@ mod mainfile;
 mod metrics;
 mod mvcc;
 mod native;
+mod offline;
 mod options;
 mod pagecache;
 mod prefetch;
@@ -63,11 +64,11 @@ mod wal;
 
 pub use db::{Database, Transaction};
 pub use error::{Error, Result, Status};
+pub use offline::recover;
 pub use options::{
     CommitMode, Isolation, Options, RecoveryOptions, SyncMode, PAGE_SIZE_DEFAULT_BYTES,
     PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES,
 };
-pub use recovery::recover;
 pub use types::{
     CheckpointReport, CommitSeq, DropReason, HistogramSnapshot, Metrics, Page, PageWrite, Pgno,
     RecoveryReport, SegmentReport, Stats, HISTOGRAM_BUCKETS,

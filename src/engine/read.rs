@@ -2,10 +2,9 @@
 //! its snapshot (in memory, in the log, or in the main file).
 
 use crate::error::{Error, Result};
-use crate::format::crc32c;
 use crate::mvcc::VersionData;
 use crate::types::{CommitSeq, Page, Pgno};
-use crate::wal::Stream;
+use crate::wal::{self, Stream};
 
 use super::parts::{Engine, ReaderGuard};
 
@@ -91,17 +90,16 @@ impl Engine {
         len: u32,
         crc: u32,
     ) -> Result<Page> {
-        let mut buf = vec![0u8; len as usize];
-        match stream {
-            Stream::Wal => self.log.read_at(log_offset, &mut buf)?,
-            Stream::Capsule => self.capsules.log.read_at(log_offset, &mut buf)?,
-        }
-        if crc32c(&buf) != crc {
-            return Err(Error::corrupt(format!(
+        let log = match stream {
+            Stream::Wal => &self.log,
+            Stream::Capsule => &self.capsules.log,
+        };
+        let read = |buf: &mut [u8]| log.read_at(log_offset, buf).map(|()| true);
+        wal::read_image(len, crc, read)?.ok_or_else(|| {
+            Error::corrupt(format!(
                 "{}: log image at offset {log_offset} fails its checksum",
                 self.path.display()
-            )));
-        }
-        Ok(Page::from(buf))
+            ))
+        })
     }
 }

@@ -101,7 +101,7 @@ impl Storage for RealStorage {
     fn boot_tag(&self) -> u32 {
         // The kernel's random boot id changes at every boot.
         match std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
-            Ok(id) => crate::format::crc32c(id.trim().as_bytes()).max(1),
+            Ok(id) => crc32c::crc32c(id.trim().as_bytes()).max(1),
             Err(_) => 0,
         }
     }

@@ -4,4 +4,6 @@ pub mod log;
 pub mod segment;
 
 pub use log::{Log, LogConfig};
-pub use segment::{classify, open_segment, LogFileName, Segment, Stream, CORRUPT_SUFFIX};
+pub use segment::{
+    classify, open_segment, read_image, read_segments, LogFileName, Segment, Stream, CORRUPT_SUFFIX,
+};

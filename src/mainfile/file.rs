@@ -1,14 +1,8 @@
-//! The main page file: checkpointed pages, shadow-paged.
-//!
-//! Layout: two header copies (4 KiB each), then page-sized slots. A page
-//! map (pgno -> slot, length, CRC32C) lives in a run of slots; the current
-//! header names it. A checkpoint never overwrites a slot the current
-//! header can reach: it writes new images and a new map into free slots,
-//! syncs, then writes the other header copy with a higher generation and
-//! syncs again. A crash at any point leaves the old or the new state, both
-//! complete. Disk use follows the pages written, not the largest pgno.
+//! The main file of an open database: opening or creating it, reading
+//! pages through the cache, checkpointing into free slots, and adopting
+//! the header another process wrote.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,58 +10,18 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
 use crate::format::{
-    crc32c, MainHeader, MapEntry, MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, MAIN_SLOTS_OFFSET,
-    MAP_ENTRY_BYTES,
+    crc32c, MainHeader, MapEntry, MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, MAP_ENTRY_BYTES,
 };
 use crate::pagecache::PageCache;
-use crate::storage::{OpenMode, Storage, StorageFile, WRITE_BEHIND_STEP_BYTES};
+use crate::storage::{OpenMode, Storage, StorageFile};
 use crate::types::{CommitSeq, Page, Pgno};
 
-mod map;
+use super::batch::WriteBatch;
+use super::free::{map_slot_count, slot_offset, take_slot, FreeRuns};
+use super::map;
 
 /// Suffix of the temporary file a new main file is built in.
 pub const MAIN_TMP_SUFFIX: &str = "-main-tmp";
-/// Upper bound on bytes gathered into one write during a checkpoint: one
-/// write-behind step.
-const CHECKPOINT_WRITE_MAX_BYTES: usize = WRITE_BEHIND_STEP_BYTES;
-
-/// Free slots as runs: start -> length.
-#[derive(Default, Debug)]
-struct FreeRuns {
-    runs: BTreeMap<u64, u64>,
-}
-
-impl FreeRuns {
-    fn free(&mut self, start: u64, len: u64) {
-        if len == 0 {
-            return;
-        }
-        let (mut start, mut len) = (start, len);
-        if let Some((&s, &l)) = self.runs.range(..start).next_back() {
-            debug_assert!(s + l <= start, "slot freed twice");
-            if s + l == start {
-                self.runs.remove(&s);
-                start = s;
-                len += l;
-            }
-        }
-        if let Some(&l) = self.runs.get(&(start + len)) {
-            self.runs.remove(&(start + len));
-            len += l;
-        }
-        self.runs.insert(start, len);
-    }
-
-    /// First fit of `n` contiguous slots.
-    fn take(&mut self, n: u64) -> Option<u64> {
-        let (&s, &l) = self.runs.iter().find(|(_, &l)| l >= n)?;
-        self.runs.remove(&s);
-        if l > n {
-            self.runs.insert(s + n, l - n);
-        }
-        Some(s)
-    }
-}
 
 /// The durable state the current header describes, plus free space.
 struct State {
@@ -86,9 +40,9 @@ pub enum CheckpointPage {
 
 /// The main file of an open database.
 pub struct MainFile {
-    path: PathBuf,
-    file: Box<dyn StorageFile>,
-    page_size: u32,
+    pub(super) path: PathBuf,
+    pub(super) file: Box<dyn StorageFile>,
+    pub(super) page_size: u32,
     state: RwLock<State>,
     cache: PageCache,
 }
@@ -547,82 +501,6 @@ pub fn require_parent_dir(storage: &dyn Storage, path: &Path) -> Result<()> {
     ))
 }
 
-/// Removes one slot from the free runs (it may or may not be in them:
-/// slots past the old high-water mark never were).
-fn take_slot(free: &mut FreeRuns, slot: u64) {
-    let Some((&s, &l)) = free.runs.range(..=slot).next_back() else {
-        return;
-    };
-    if slot >= s + l {
-        return;
-    }
-    free.runs.remove(&s);
-    if slot > s {
-        free.runs.insert(s, slot - s);
-    }
-    if slot + 1 < s + l {
-        free.runs.insert(slot + 1, s + l - slot - 1);
-    }
-}
-
-/// Images gathered into contiguous slot runs, written in large pieces.
-#[derive(Default)]
-struct WriteBatch {
-    start_slot: u64,
-    bytes: Vec<u8>,
-    slots: u64,
-    /// Bytes written since the last write-behind.
-    unpaced: usize,
-}
-
-impl WriteBatch {
-    fn push(&mut self, slot: u64, image: Page, mf: &MainFile) -> Result<()> {
-        let ps = mf.page_size as usize;
-        if self.slots > 0
-            && (slot != self.start_slot + self.slots
-                || self.bytes.len() >= CHECKPOINT_WRITE_MAX_BYTES)
-        {
-            self.flush(mf)?;
-        }
-        if self.slots == 0 {
-            self.start_slot = slot;
-        }
-        // Copy the image, then zero only the rest of the slot.
-        let at = self.bytes.len();
-        self.bytes.extend_from_slice(&image);
-        self.bytes.resize(at + ps, 0);
-        self.slots += 1;
-        Ok(())
-    }
-
-    fn flush(&mut self, mf: &MainFile) -> Result<()> {
-        if self.slots == 0 {
-            return Ok(());
-        }
-        mf.file
-            .write_at(&self.bytes, slot_offset(self.start_slot, mf.page_size))
-            .map_err(|e| Error::io("write checkpoint pages", &mf.path, e))?;
-        self.unpaced += self.bytes.len();
-        self.bytes.clear();
-        self.slots = 0;
-        if self.unpaced >= WRITE_BEHIND_STEP_BYTES {
-            mf.file
-                .write_behind()
-                .map_err(|e| Error::io("write out checkpoint pages", &mf.path, e))?;
-            self.unpaced = 0;
-        }
-        Ok(())
-    }
-}
-
-fn slot_offset(slot: u64, page_size: u32) -> u64 {
-    MAIN_SLOTS_OFFSET + slot * u64::from(page_size)
-}
-
-fn map_slot_count(entries: u64, page_size: u32) -> u64 {
-    (entries * MAP_ENTRY_BYTES as u64).div_ceil(u64::from(page_size))
-}
-
 /// A database id unlikely to repeat: time, pid, address entropy and path,
 /// mixed. It only needs to differ between databases whose files might be
 /// mixed up, not to be secret.
@@ -637,23 +515,4 @@ fn new_db_id(path: &Path) -> u64 {
         .unwrap_or(0)
         .hash(&mut h);
     h.finish() | 1
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn free_runs_coalesce_and_first_fit() {
-        let mut f = FreeRuns::default();
-        f.free(5, 1);
-        f.free(3, 2);
-        f.free(6, 2);
-        assert_eq!(f.runs.len(), 1);
-        assert_eq!(f.take(4), Some(3));
-        assert_eq!(f.take(2), None);
-        assert_eq!(f.take(1), Some(7));
-        take_slot(&mut f, 100);
-        assert!(f.runs.is_empty());
-    }
 }

@@ -1,8 +1,11 @@
 //! Log frames: the frame header, the commit payload and the chained
 //! CRC that ties a commit's frames to its commit record.
 
-use super::bytes::*;
-use super::limits::*;
+use super::bytes::{crc32c, crc32c_append, get_u32, get_u64, put_u32, put_u64};
+use super::limits::{
+    align_up, COMMIT_PAYLOAD_BYTES, COUNTER_MAX, FRAME_HEADER_BYTES, FRAME_MAGIC,
+    MARKER_PAYLOAD_BYTES,
+};
 
 /// What a frame holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,10 @@
 //! The main file's header copies and its page-map entries.
 
-use super::bytes::*;
-use super::limits::*;
+use super::bytes::{crc32c, get_u32, get_u64, put_u32, put_u64};
+use super::limits::{
+    page_size_ok, COUNTER_MAX, FORMAT_VERSION, FRAME_ALIGN_BYTES, LOG_OFFSET_MAX_BYTES,
+    MAIN_HEADER_BYTES, MAIN_MAGIC, MAP_ENTRY_BYTES,
+};
 
 /// One of the two header copies of the main page file; the valid copy with
 /// the higher generation is current.

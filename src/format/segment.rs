@@ -1,7 +1,10 @@
 //! The header of a log segment file.
 
-use super::bytes::*;
-use super::limits::*;
+use super::bytes::{crc32c, get_u32, get_u64, put_u32, put_u64};
+use super::limits::{
+    page_size_ok, COUNTER_MAX, FORMAT_VERSION, FRAME_ALIGN_BYTES, LOG_OFFSET_MAX_BYTES,
+    SEGMENT_CAPACITY_MAX_BYTES, SEGMENT_HEADER_BYTES, SEGMENT_MAGIC,
+};
 
 /// Header of a WAL segment file.
 ///

@@ -6,6 +6,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+/// The unit a power loss keeps or drops, and the granularity of tearing.
+pub const SIM_SECTOR_BYTES: u64 = 512;
+/// Allocation unit of the simulated disk (for capacity accounting).
+pub const SIM_BLOCK_BYTES: u64 = 4096;
+
 /// Which call a fault targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FaultOp {

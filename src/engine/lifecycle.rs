@@ -10,7 +10,7 @@ use crate::lease::Wait;
 use crate::options::SyncMode;
 use crate::stage::{self};
 
-use super::parts::Engine;
+use super::parts::{Engine, Turn};
 
 /// How often a process sharing a database shows it is alive (its slot's
 /// heartbeat) and looks for background work.
@@ -145,8 +145,9 @@ impl Engine {
         }
         // Log and checkpoint work needs the lease; when another process
         // has it, that process does the work.
-        let Ok(Some(_lease)) = self.try_enter_lease() else {
-            return;
+        let _turn = match self.try_enter_lease() {
+            Ok(Turn::Elsewhere) | Err(_) => return,
+            Ok(turn) => turn,
         };
         let tail = self.seq.lock().tail();
         if self.log.prepared_end().saturating_sub(tail) < capacity / 2 {

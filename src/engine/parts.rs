@@ -51,6 +51,31 @@ impl Drop for LeaseGuard<'_> {
     }
 }
 
+/// Who catches up on other processes' work, and so how far it may read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Catcher {
+    /// A reader: up to the published commit tip (a writer may be appending
+    /// past it right now).
+    Reader,
+    /// The new lease holder: nobody writes meanwhile, so to the very end.
+    Holder {
+        /// The previous holder died holding the lease.
+        previous_died: bool,
+    },
+}
+
+/// Whether this thread may do lease-holder work now.
+pub(super) enum Turn<'a> {
+    /// Storage that is not shared: no lease is needed.
+    Unshared,
+    /// Inside the lease until this is dropped.
+    Leased(
+        #[expect(dead_code, reason = "held for its Drop, which leaves the lease")] LeaseGuard<'a>,
+    ),
+    /// Another process holds the lease; it does the work.
+    Elsewhere,
+}
+
 /// A registered snapshot held by a transaction or a read.
 pub struct ReaderGuard {
     pub(super) token: ReaderToken,

@@ -6,7 +6,7 @@ use crate::mvcc::VersionData;
 use crate::types::{CommitSeq, Page, Pgno};
 use crate::wal::{self, Stream};
 
-use super::parts::{Engine, ReaderGuard};
+use super::parts::{Catcher, Engine, ReaderGuard};
 
 /// Attempts to re-read a log-resident version that a checkpoint may have
 /// moved into the main file meanwhile.
@@ -26,7 +26,7 @@ impl Engine {
         };
         let mut last_err = None;
         for _ in 0..BEGIN_ATTEMPTS {
-            if let Err(e) = self.catch_up(None) {
+            if let Err(e) = self.catch_up(Catcher::Reader) {
                 // A checkpoint elsewhere may have retired what we were
                 // reading: look again.
                 last_err = Some(e);

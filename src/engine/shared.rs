@@ -7,10 +7,12 @@ use std::sync::atomic::Ordering;
 use crate::error::{Error, Result};
 use crate::lease::Wait;
 use crate::options::SyncMode;
-use crate::recovery;
+use crate::recovery::{self, Replay};
+use crate::shm::Shm;
 use crate::storage::parent_dir;
+use crate::types::CommitSeq;
 
-use super::parts::{Engine, LeaseGuard};
+use super::parts::{Catcher, Engine, LeaseGuard, Turn};
 
 /// Attempts to load another process's checkpoint while yet another one may
 /// be overwriting what it freed.
@@ -24,7 +26,11 @@ impl Engine {
         let Some(lease) = &self.lease else {
             return Ok(None);
         };
-        let entered = lease.enter(wait, |died| self.catch_up(Some(died)))?;
+        let entered = lease.enter(wait, |died| {
+            self.catch_up(Catcher::Holder {
+                previous_died: died,
+            })
+        })?;
         if !entered {
             return Err(Error::Busy(format!(
                 "{}: another process holds the writer lease",
@@ -34,12 +40,12 @@ impl Engine {
         Ok(Some(LeaseGuard { engine: self }))
     }
 
-    /// Like [`Engine::enter_lease`] without waiting: None when the lease is
-    /// elsewhere (or the storage is not shared: then Some(None)).
-    pub(super) fn try_enter_lease(&self) -> Result<Option<Option<LeaseGuard<'_>>>> {
+    /// Like [`Engine::enter_lease`] without waiting.
+    pub(super) fn try_enter_lease(&self) -> Result<Turn<'_>> {
         match self.enter_lease(Wait::No) {
-            Ok(g) => Ok(Some(g)),
-            Err(Error::Busy(_)) => Ok(None),
+            Ok(Some(g)) => Ok(Turn::Leased(g)),
+            Ok(None) => Ok(Turn::Unshared),
+            Err(Error::Busy(_)) => Ok(Turn::Elsewhere),
             Err(e) => Err(e),
         }
     }
@@ -54,19 +60,20 @@ impl Engine {
     }
 
     /// Catches up on what other processes did since this one last looked:
-    /// their checkpoints, then their commits. `holder`: this process has
-    /// just taken the writer lease, so nobody writes meanwhile - read to the
-    /// very end of the log, and repair a tail a dead holder left. Otherwise
-    /// (a reader) read up to the published commit tip only. `holder` is
-    /// Some(whether the previous holder died holding the lease) for a
-    /// holder, None for a reader.
-    pub(super) fn catch_up(&self, holder: Option<bool>) -> Result<()> {
-        let writer_died = holder == Some(true);
-        let holder = holder.is_some();
+    /// their checkpoints, then their segments and commits. A holder (this
+    /// process has just taken the writer lease, so nobody writes meanwhile)
+    /// reads to the very end of the log and repairs a tail a dead holder
+    /// left; a reader reads up to the published commit tip only.
+    pub(super) fn catch_up(&self, who: Catcher) -> Result<()> {
         let Some(lease) = &self.lease else {
             return Ok(());
         };
         let shm = &lease.shm;
+        let holder = who != Catcher::Reader;
+        let writer_died = who
+            == Catcher::Holder {
+                previous_died: true,
+            };
         if holder {
             if let Some(f) = shm.failure() {
                 // What the failing process wrote may be gone from the disk
@@ -77,17 +84,7 @@ impl Engine {
             }
         }
         let _serial = self.catch_up_lock.lock();
-        // A checkpointer publishes its generation right after its header
-        // is durable; only one that died holding the lease (and so maybe in
-        // between) makes the next holder look at the main file itself.
-        let known = if writer_died {
-            self.main.disk_generation()?
-        } else {
-            shm.checkpoint_generation()
-        };
-        if known > self.main.header().generation {
-            self.adopt_checkpoint(known, writer_died)?;
-        }
+        self.catch_up_checkpoint(shm, writer_died)?;
         let target = if holder {
             None
         } else {
@@ -100,9 +97,35 @@ impl Engine {
             }
             Some(tip)
         };
-        // Segments first, even when nobody wrote a commit since: another
-        // holder may have prepared the next one, and appending past our
-        // last known segment must find its file, not make a second one.
+        self.catch_up_segments(shm, holder)?;
+        if holder && !writer_died && shm.written_tip() <= self.pipe.written() {
+            // Nobody wrote since we last looked.
+            return Ok(());
+        }
+        self.catch_up_commits(shm, holder, target, writer_died)
+    }
+
+    /// Adopts a checkpoint another process made since we last looked.
+    fn catch_up_checkpoint(&self, shm: &Shm, writer_died: bool) -> Result<()> {
+        // A checkpointer publishes its generation right after its header
+        // is durable; only one that died holding the lease (and so maybe in
+        // between) makes the next holder look at the main file itself.
+        let known = if writer_died {
+            self.main.disk_generation()?
+        } else {
+            shm.checkpoint_generation()
+        };
+        if known > self.main.header().generation {
+            self.adopt_checkpoint(known, writer_died)?;
+        }
+        Ok(())
+    }
+
+    /// Opens segments other processes announced - even when nobody wrote a
+    /// commit since: another holder may have prepared the next one, and
+    /// appending past our last known segment must find its file, not make
+    /// a second one. A holder makes their names durable before writing.
+    fn catch_up_segments(&self, shm: &Shm, holder: bool) -> Result<()> {
         let seen = shm.segment_generation();
         if seen != self.segments_seen.load(Ordering::Acquire) {
             let adopted =
@@ -125,10 +148,18 @@ impl Engine {
                 return Err(Error::io("sync directory", &dir, e));
             }
         }
-        if holder && !writer_died && shm.written_tip() <= self.pipe.written() {
-            // Nobody wrote since we last looked.
-            return Ok(());
-        }
+        Ok(())
+    }
+
+    /// Replays what other processes appended past our tail (up to
+    /// `target`, for a reader) and takes it on as our own state.
+    fn catch_up_commits(
+        &self,
+        shm: &Shm,
+        holder: bool,
+        target: Option<CommitSeq>,
+        writer_died: bool,
+    ) -> Result<()> {
         let (last, tail) = {
             let sq = self.seq.lock();
             (sq.next_seq_hint(), sq.tail())
@@ -157,7 +188,7 @@ impl Engine {
         }
         if let Some(tip) = target {
             if t.last_seq < tip {
-                return Err(Error::Internal(format!(
+                return Err(Error::Corrupt(format!(
                     "{}: commit {tip} is published but the log ends after commit {}",
                     self.path.display(),
                     t.last_seq
@@ -167,6 +198,18 @@ impl Engine {
         if t.last_seq == last && !t.dirty_tail {
             return Ok(());
         }
+        // Dense across processes: what we replayed continues our last seq.
+        assert!(
+            t.last_seq >= last,
+            "catching up went back from commit {last} to {}",
+            t.last_seq
+        );
+        self.install_caught_up(shm, holder, t)
+    }
+
+    /// Installs replayed commits of other processes, and continues the log
+    /// past them (in a fresh segment when a dead holder left a torn tail).
+    fn install_caught_up(&self, shm: &Shm, holder: bool, t: Replay) -> Result<()> {
         {
             let mut sq = self.seq.lock();
             for r in &t.records {

@@ -7,6 +7,15 @@ use crate::prefetch::Prefetched;
 use crate::types::CommitSeq;
 use crate::wal::Segment;
 
+/// Where read-ahead bytes the scanner served now are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Served {
+    /// In `buf`, the chunk they lie in.
+    InBuf,
+    /// In `scratch`: a frame across two chunks of one segment.
+    InScratch,
+}
+
 /// Bytes read from a segment at a time while scanning.
 const SCAN_CHUNK_BYTES: usize = 1 << 20;
 
@@ -26,6 +35,20 @@ pub(super) struct Outcome {
     pub(super) valid_after_end: bool,
     /// Why what was cut is known never to have been synced, when it is.
     pub(super) never_synced: Option<String>,
+}
+
+impl Outcome {
+    /// Stopped at `pos` on reaching the commit it was asked to stop after.
+    pub(super) fn reached(pos: u64) -> Outcome {
+        Outcome {
+            stop_pos: pos,
+            stop_reason: None,
+            dropped_frames: 0,
+            corrupt: false,
+            valid_after_end: false,
+            never_synced: None,
+        }
+    }
 }
 
 /// Sequential reader over the valid ranges of the log.
@@ -170,8 +193,8 @@ impl<'a> Scanner<'a> {
             let at = (pos - self.buf_start) as usize;
             return Ok(Some(&self.buf[at..at + len]));
         }
-        if let Some(in_scratch) = self.serve_prefetched(pos, len) {
-            if in_scratch {
+        if let Some(served) = self.serve_prefetched(pos, len) {
+            if served == Served::InScratch {
                 return Ok(Some(&self.scratch));
             }
             let at = (pos - self.buf_start) as usize;
@@ -218,11 +241,9 @@ impl<'a> Scanner<'a> {
         Ok(Some(&self.scratch))
     }
 
-    /// Serves `len` bytes at `pos` from the chunks read ahead: Some(false)
-    /// when they are now in `buf`, Some(true) when in `scratch` (a frame
-    /// across two chunks of one segment), None when the scan must read
-    /// them itself.
-    pub(super) fn serve_prefetched(&mut self, pos: u64, len: usize) -> Option<bool> {
+    /// Serves `len` bytes at `pos` from the chunks read ahead; None when
+    /// the scan must read them itself.
+    pub(super) fn serve_prefetched(&mut self, pos: u64, len: usize) -> Option<Served> {
         if !self.disjoint {
             // Chunks name their segment; with overlapping windows the scan
             // must pick the segment itself.
@@ -237,7 +258,7 @@ impl<'a> Scanner<'a> {
             let old = std::mem::replace(&mut self.buf, c.bytes);
             pf.recycle(old);
             (self.buf_start, self.buf_seg) = (c.pos, c.seg);
-            return Some(false);
+            return Some(Served::InBuf);
         }
         let buf_end = self.buf_start + self.buf.len() as u64;
         let straddles = c.seg == self.buf_seg
@@ -256,7 +277,7 @@ impl<'a> Scanner<'a> {
         pf.recycle(old);
         (self.buf_start, self.buf_seg) = (c.pos, c.seg);
         self.scratch = out;
-        Some(true)
+        Some(Served::InScratch)
     }
 
     /// How many of `want` bytes at `pos` the segment file actually holds

@@ -2,13 +2,14 @@
 //! (`lcctl info`, `verify`, `dump`). Nothing here writes, takes the writer
 //! lock, or needs the database closed: it reads what is on disk.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::capsule::MarkerPayload;
+use crate::capsule;
 use crate::error::{Error, Result};
 use crate::format::{
-    CommitPayload, FrameHeader, FrameKind, MainHeader, FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES,
+    FrameHeader, FrameKind, MainHeader, FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES,
     MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, SEGMENT_HEADER_BLOCK_BYTES,
 };
 use crate::mainfile::MainFile;
@@ -16,8 +17,7 @@ use crate::mvcc::VersionData;
 use crate::recovery;
 use crate::storage::{RealStorage, Storage};
 use crate::types::{CommitSeq, RecoveryReport};
-use crate::wal::{read_image, read_segments};
-use crate::wal::{Segment, Stream};
+use crate::wal::{read_image, read_segments, walk_frames, FrameSource, Segment, Stream};
 
 pub use crate::shm::{now_ms, ShmState, SlotInfo};
 
@@ -310,6 +310,32 @@ pub fn verify_with(
     Ok(report)
 }
 
+/// One segment's frames, as the file holds them (past the recovered end
+/// too: a torn tail may leave frames there).
+struct SegmentFrames<'a> {
+    seg: &'a Segment,
+    db_id: u64,
+    end: u64,
+    file_len: u64,
+}
+
+impl FrameSource for SegmentFrames<'_> {
+    fn resume(&mut self, pos: u64) -> Option<u64> {
+        let header = FRAME_HEADER_BYTES as u64;
+        (pos + header <= self.end && self.seg.file_offset(pos) + header <= self.file_len)
+            .then_some(pos)
+    }
+
+    fn header_at(&mut self, pos: u64) -> Result<Option<FrameHeader>> {
+        let mut header = [0u8; FRAME_HEADER_BYTES];
+        self.seg
+            .file
+            .read_at(&mut header, self.seg.file_offset(pos))
+            .map_err(|e| Error::io("read segment", &self.seg.path, e))?;
+        Ok(FrameHeader::decode(self.db_id, pos, &header))
+    }
+}
+
 /// One frame as found in a segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DumpFrame {
@@ -335,36 +361,23 @@ pub fn dump(path: impl AsRef<Path>, each: &mut dyn FnMut(&Path, &DumpFrame)) -> 
     let replay = recovery::scan(&storage, path, &h, false, None)?;
     let mut frames = 0;
     for seg in &replay.segments {
-        let mut off = seg.header.log_start.max(h.log_start);
-        let end = seg.window_end();
-        let flen = seg
-            .file
-            .len()
-            .map_err(|e| Error::io("stat segment", &seg.path, e))?;
-        let mut header = [0u8; FRAME_HEADER_BYTES];
-        while off + FRAME_HEADER_BYTES as u64 <= end
-            && seg.file_offset(off) + FRAME_HEADER_BYTES as u64 <= flen
-        {
-            seg.file
-                .read_at(&mut header, seg.file_offset(off))
-                .map_err(|e| Error::io("read segment", &seg.path, e))?;
-            let Some(fh) = FrameHeader::decode(h.db_id, off, &header) else {
-                off += FRAME_ALIGN_BYTES;
-                continue;
-            };
+        let mut src = SegmentFrames {
+            seg,
+            db_id: h.db_id,
+            end: seg.window_end(),
+            file_len: seg
+                .file
+                .len()
+                .map_err(|e| Error::io("stat segment", &seg.path, e))?,
+        };
+        let start = seg.header.log_start.max(h.log_start);
+        walk_frames(&mut src, start, |_, fh| {
             let epoch = match fh.kind {
                 FrameKind::Commit | FrameKind::Marker => {
                     let mut payload = vec![0u8; fh.payload_len as usize];
-                    let got = read_segments(
-                        &replay.segments,
-                        off + FRAME_HEADER_BYTES as u64,
-                        &mut payload,
-                    )?;
-                    let commit = if fh.kind == FrameKind::Commit {
-                        CommitPayload::decode(&payload)
-                    } else {
-                        MarkerPayload::decode(&payload).map(|m| m.commit)
-                    };
+                    let at = fh.log_offset + FRAME_HEADER_BYTES as u64;
+                    let got = read_segments(&replay.segments, at, &mut payload)?;
+                    let commit = capsule::commit_record(fh.kind, &payload);
                     commit.filter(|_| got).map(|c| c.epoch)
                 }
                 _ => None,
@@ -373,7 +386,7 @@ pub fn dump(path: impl AsRef<Path>, each: &mut dyn FnMut(&Path, &DumpFrame)) -> 
             each(
                 &seg.path,
                 &DumpFrame {
-                    log_offset: off,
+                    log_offset: fh.log_offset,
                     kind: kind_name(fh.kind),
                     commit_seq: fh.commit_seq,
                     pgno: fh.pgno,
@@ -381,8 +394,8 @@ pub fn dump(path: impl AsRef<Path>, each: &mut dyn FnMut(&Path, &DumpFrame)) -> 
                     epoch,
                 },
             );
-            off += fh.frame_len();
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
     }
     Ok(frames)
 }

@@ -40,9 +40,9 @@ pub enum CheckpointPage {
 
 /// The main file of an open database.
 pub struct MainFile {
-    pub(super) path: PathBuf,
-    pub(super) file: Box<dyn StorageFile>,
-    pub(super) page_size: u32,
+    path: PathBuf,
+    file: Box<dyn StorageFile>,
+    page_size: u32,
     state: RwLock<State>,
     cache: PageCache,
 }
@@ -376,7 +376,7 @@ impl MainFile {
         let mut to_free: Vec<u64> = Vec::new();
         let mut slot_count = old_header.slot_count;
         let result = (|| -> Result<u64> {
-            let mut batch = WriteBatch::default();
+            let mut batch = WriteBatch::new(&*self.file, &self.path, self.page_size);
             let mut written = 0u64;
             for item in pages {
                 let (pgno, page) = item?;
@@ -405,12 +405,12 @@ impl MainFile {
                         if let Some(old) = map.insert(pgno, entry) {
                             to_free.push(old.slot);
                         }
-                        batch.push(slot, image, self)?;
+                        batch.push(slot, image)?;
                         written += 1;
                     }
                 }
             }
-            batch.flush(self)?;
+            batch.flush()?;
             Ok(written)
         })();
         let written = result?;

@@ -3,14 +3,14 @@
 //! whether the first frame that does not verify is a torn tail or
 //! corruption.
 
+use std::ops::ControlFlow;
+
 use crate::capsule::{self, MarkerPayload};
 use crate::error::Result;
-use crate::format::{
-    chain_frame_crc, CommitPayload, FrameHeader, FrameKind, FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES,
-};
+use crate::format::{chain_frame_crc, CommitPayload, FrameHeader, FrameKind, FRAME_HEADER_BYTES};
 use crate::mvcc::VersionData;
 use crate::types::CommitSeq;
-use crate::wal::{read_segments, Stream};
+use crate::wal::{read_segments, walk_frames, Stream};
 
 use super::replay::{Record, Replay};
 use super::scanner::{Outcome, Scanner};
@@ -317,41 +317,32 @@ impl Scanner<'_> {
     /// Looks past the end of the replayed prefix for what later frames
     /// say about commit `missing`, the first one not replayed.
     pub(super) fn evidence_after(&mut self, end: u64, missing: CommitSeq) -> Result<Evidence> {
-        let mut q = end;
         let mut ev = Evidence::default();
-        while let Some(p) = self.normalize(q) {
-            q = p;
-            if self.durable_limit.is_some_and(|limit| q >= limit) {
-                break;
+        let boot_tag = self.boot_tag;
+        walk_frames(self, end, |s, h| {
+            if s.durable_limit.is_some_and(|limit| h.log_offset >= limit) {
+                return Ok(ControlFlow::Break(()));
             }
-            match self.frame_at(q)? {
-                Some((h, _)) => {
-                    ev.any_valid = true;
-                    if h.kind == FrameKind::Seal && h.commit_seq >= missing {
-                        ev.durable = true;
-                        return Ok(ev);
-                    }
-                    if matches!(h.kind, FrameKind::Commit | FrameKind::Marker) {
-                        if let Some(payload) = self.payload_ok(&h)? {
-                            let c = if h.kind == FrameKind::Commit {
-                                CommitPayload::decode(&payload)
-                            } else {
-                                MarkerPayload::decode(&payload).map(|m| m.commit)
-                            };
-                            if let Some(c) = c {
-                                if c.vouches_for(missing, self.boot_tag) {
-                                    ev.durable = true;
-                                    return Ok(ev);
-                                }
-                                ev.written_in_boot |= c.saw_written_in_boot(missing, self.boot_tag);
-                            }
-                        }
-                    }
-                    q += h.frame_len();
+            ev.any_valid = true;
+            if h.kind == FrameKind::Seal && h.commit_seq >= missing {
+                ev.durable = true;
+                return Ok(ControlFlow::Break(()));
+            }
+            if !matches!(h.kind, FrameKind::Commit | FrameKind::Marker) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let record = s
+                .payload_ok(h)?
+                .and_then(|p| capsule::commit_record(h.kind, &p));
+            if let Some(c) = record {
+                if c.vouches_for(missing, boot_tag) {
+                    ev.durable = true;
+                    return Ok(ControlFlow::Break(()));
                 }
-                None => q += FRAME_ALIGN_BYTES,
+                ev.written_in_boot |= c.saw_written_in_boot(missing, boot_tag);
             }
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
         Ok(ev)
     }
 }

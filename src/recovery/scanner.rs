@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::format::{crc32c, FrameHeader, FrameKind, FRAME_HEADER_BYTES};
 use crate::prefetch::Prefetched;
 use crate::types::CommitSeq;
-use crate::wal::Segment;
+use crate::wal::{FrameSource, Segment};
 
 /// Where read-ahead bytes the scanner served now are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,5 +312,15 @@ impl<'a> Scanner<'a> {
             Some(p) if crc32c(p) == crc => Ok(Some(if keep { p.to_vec() } else { Vec::new() })),
             _ => Ok(None),
         }
+    }
+}
+
+impl FrameSource for Scanner<'_> {
+    fn resume(&mut self, pos: u64) -> Option<u64> {
+        self.normalize(pos)
+    }
+
+    fn header_at(&mut self, pos: u64) -> Result<Option<FrameHeader>> {
+        Ok(self.frame_at(pos)?.map(|(h, _)| h))
     }
 }

@@ -11,8 +11,7 @@ use parking_lot::Mutex;
 use super::super::StorageFile;
 use super::config::{enospc, FaultKind, FaultOp};
 use super::content::DataOp;
-use super::fs::pause_point;
-use super::state::{Lock, State};
+use super::state::{pause_point, Lock, State};
 use super::SIM_BLOCK_BYTES;
 
 /// An open simulated file; dead after a power loss.

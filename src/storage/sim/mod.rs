@@ -57,6 +57,7 @@ mod config;
 mod content;
 mod file;
 mod fs;
+mod memory;
 mod power;
 mod shared;
 mod state;

@@ -62,7 +62,7 @@ bench-build: bench-deps
 	mkdir -p $(BENCH_BUILD)
 	$(BENCH_CC) -std=c11 -O2 -g -Wall -Wextra -Werror -I$(BENCH_REPO)/include \
 	  -DROCKSDB_VERSION_STR='"'"$$(dpkg-query -W -f='$${Version}' librocksdb-dev)"'"' \
-	  $(BENCH_REPO)/benches/bench.c -o $(BENCH_BIN) $(BENCH_LIBS)
+	  $(BENCH_REPO)/benches/bench/main.c -o $(BENCH_BIN) $(BENCH_LIBS)
 
 # The Python package for W5, built from this tree into build/venv when W5
 # runs and the installed one is older than any source it is built from.

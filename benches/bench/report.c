@@ -95,7 +95,7 @@ static void target(const char *name, bool have, bool met, const char *fmt, ...) 
 }
 
 static void print_targets(void) {
-    printf("\nTargets (issue 8, item 4), ratios from this run:\n");
+    printf("\nTargets, ratios from this run:\n");
     int t1 = thread_index(1), t64 = thread_index(64), t8 = thread_index(8);
     for (unsigned npi = 0; npi < 2; npi++) {
         const char *sz = npi ? "8p" : "1p";

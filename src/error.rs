@@ -145,6 +145,7 @@ impl Error {
 
     /// A copy suitable for reporting the same failure to many waiters
     /// (`io::Error` is not `Clone`).
+    #[must_use]
     pub fn duplicate(&self) -> Error {
         match self {
             Error::Conflict { pages, commit_seq } => Error::Conflict {
@@ -168,7 +169,7 @@ impl Error {
 
 /// True when an I/O error means "no space left" rather than a device fault.
 pub(crate) fn is_out_of_space(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
         || e.kind() == io::ErrorKind::StorageFull
 }
 

@@ -10,7 +10,7 @@ use crate::capsule;
 use crate::error::{Error, Result};
 use crate::format::{
     FrameHeader, FrameKind, MainHeader, FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES,
-    MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, SEGMENT_HEADER_BLOCK_BYTES,
+    MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, MAIN_HEADER_COPIES, SEGMENT_HEADER_BLOCK_BYTES,
 };
 use crate::mainfile::MainFile;
 use crate::mvcc::VersionData;
@@ -172,29 +172,7 @@ pub fn verify_with(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
-    // Both header copies: each must be valid or never written (zero).
-    let file = storage
-        .open(path, crate::storage::OpenMode::ReadOnly)
-        .map_err(|e| Error::io("open main file", path, e))?;
-    for copy in 0..2u64 {
-        let mut buf = [0u8; MAIN_HEADER_BYTES];
-        let at = copy * MAIN_HEADER_BLOCK_BYTES;
-        report.units_checked += 1;
-        report.bytes_checked += MAIN_HEADER_BYTES as u64;
-        if file.read_at(&mut buf, at).is_err() {
-            continue;
-        }
-        if buf.iter().all(|&b| b == 0) {
-            continue;
-        }
-        if let Err(why) = MainHeader::decode(&buf) {
-            report.bad.push(BadUnit {
-                file: path.to_path_buf(),
-                offset: at,
-                what: format!("main header copy {copy}: {why}"),
-            });
-        }
-    }
+    verify_header_copies(storage, path, &mut report)?;
     let main = match open_main(storage, path) {
         Ok(m) => m,
         Err(Error::Corrupt(why)) => {
@@ -211,8 +189,11 @@ pub fn verify_with(
     let pages = main.pgnos();
     let h = main.header();
     let replay = recovery::scan(storage, path, &h, false, None)?;
-    let total = pages.len() as u64 + replay.records.len() as u64;
-    let mut done = 0u64;
+    let mut ticks = Ticks {
+        done: 0,
+        total: pages.len() as u64 + replay.records.len() as u64,
+        progress,
+    };
     for pgno in pages {
         report.units_checked += 1;
         match main.read(pgno) {
@@ -225,11 +206,67 @@ pub fn verify_with(
             }),
             Err(e) => return Err(e),
         }
-        done += 1;
-        if done % 1024 == 0 {
-            progress(done, total);
+        ticks.tick();
+    }
+    verify_log(&replay, path, &mut report);
+    for r in &replay.records {
+        verify_logged_image(&replay, r, path, &mut report)?;
+        ticks.tick();
+    }
+    (ticks.progress)(ticks.total, ticks.total);
+    Ok(report)
+}
+
+/// Progress of a verify, reported every so many units.
+struct Ticks<'a> {
+    done: u64,
+    total: u64,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl Ticks<'_> {
+    /// Units between two progress reports.
+    const EVERY: u64 = 1024;
+
+    fn tick(&mut self) {
+        self.done += 1;
+        if self.done % Self::EVERY == 0 {
+            (self.progress)(self.done, self.total);
         }
     }
+}
+
+/// Both main-header copies: each must be valid or never written (zero).
+fn verify_header_copies(
+    storage: &Arc<dyn Storage>,
+    path: &Path,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let file = storage
+        .open(path, crate::storage::OpenMode::ReadOnly)
+        .map_err(|e| Error::io("open main file", path, e))?;
+    for copy in 0..MAIN_HEADER_COPIES {
+        let mut buf = [0u8; MAIN_HEADER_BYTES];
+        let at = copy * MAIN_HEADER_BLOCK_BYTES;
+        report.units_checked += 1;
+        report.bytes_checked += MAIN_HEADER_BYTES as u64;
+        if file.read_at(&mut buf, at).is_err() || buf.iter().all(|&b| b == 0) {
+            continue;
+        }
+        if let Err(why) = MainHeader::decode(&buf) {
+            report.bad.push(BadUnit {
+                file: path.to_path_buf(),
+                offset: at,
+                what: format!("main header copy {copy}: {why}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What the scan of the log found: frames kept, segments dropped (a torn
+/// tail is clean), corruption.
+fn verify_log(replay: &recovery::Replay, path: &Path, report: &mut VerifyReport) {
     report.bytes_checked += replay.report.bytes_read;
     report.units_checked += replay
         .report
@@ -273,41 +310,44 @@ pub fn verify_with(
             });
         }
     }
-    for r in &replay.records {
-        if let VersionData::Logged {
-            stream,
-            log_offset,
-            len,
-            crc,
-        } = r.data
-        {
-            let segs = match stream {
-                Stream::Wal => &replay.segments,
-                Stream::Capsule => &replay.capsule_segments,
-            };
-            report.units_checked += 1;
-            report.bytes_checked += u64::from(len);
-            if read_image(len, crc, |buf| read_segments(segs, log_offset, buf))?.is_none() {
-                report.bad.push(BadUnit {
-                    file: segs
-                        .iter()
-                        .find(|s| s.contains(log_offset))
-                        .map_or_else(|| path.to_path_buf(), |s| s.path.clone()),
-                    offset: log_offset,
-                    what: format!(
-                        "image of page {} (commit {}) fails its checksum",
-                        r.pgno, r.seq
-                    ),
-                });
-            }
-        }
-        done += 1;
-        if done % 1024 == 0 {
-            progress(done, total);
-        }
+}
+
+/// The image a replayed record names, read back and checked.
+fn verify_logged_image(
+    replay: &recovery::Replay,
+    r: &recovery::Record,
+    path: &Path,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let VersionData::Logged {
+        stream,
+        log_offset,
+        len,
+        crc,
+    } = r.data
+    else {
+        return Ok(());
+    };
+    let segs = match stream {
+        Stream::Wal => &replay.segments,
+        Stream::Capsule => &replay.capsule_segments,
+    };
+    report.units_checked += 1;
+    report.bytes_checked += u64::from(len);
+    if read_image(len, crc, |buf| read_segments(segs, log_offset, buf))?.is_none() {
+        report.bad.push(BadUnit {
+            file: segs
+                .iter()
+                .find(|s| s.contains(log_offset))
+                .map_or_else(|| path.to_path_buf(), |s| s.path.clone()),
+            offset: log_offset,
+            what: format!(
+                "image of page {} (commit {}) fails its checksum",
+                r.pgno, r.seq
+            ),
+        });
     }
-    progress(total, total);
-    Ok(report)
+    Ok(())
 }
 
 /// One segment's frames, as the file holds them (past the recovered end

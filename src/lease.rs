@@ -221,13 +221,14 @@ pub fn take_lock(
     let lock_path = PathBuf::from(lock_path);
     let file = match opts.storage.open_for_locks(&lock_path, OpenMode::Create) {
         Ok(f) => f,
-        Err(e) if shared => match opts.storage.open_for_locks(&lock_path, OpenMode::ReadOnly) {
-            Ok(f) => f,
-            Err(_) => {
+        Err(e) if shared => {
+            if let Ok(f) = opts.storage.open_for_locks(&lock_path, OpenMode::ReadOnly) {
+                f
+            } else {
                 tracing::debug!("read-only open of {} without a lock: {e}", path.display());
                 return Ok(None);
             }
-        },
+        }
         Err(e) => return Err(Error::io("open lock file", &lock_path, e)),
     };
     let deadline = Instant::now() + Duration::from_millis(u64::from(opts.busy_timeout_ms));

@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::mainfile::{CheckpointPage, MainFile};
 use crate::mvcc::VersionData;
 use crate::options::RecoveryOptions;
-use crate::recovery::{newest_per_page, scan};
-use crate::storage::parent_dir;
+use crate::recovery::{newest_per_page, scan, Replay};
+use crate::storage::{parent_dir, Storage};
 use crate::types::RecoveryReport;
 use crate::wal::{read_image, read_segments, Segment, Stream, CORRUPT_SUFFIX};
 
@@ -67,6 +67,22 @@ pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<Recov
             replay.end,
         )?;
     }
+    settle_segments(&storage, path, &replay, first_bad, options.delete_after)?;
+    report.last_commit_seq = replay.last_seq;
+    Ok(report)
+}
+
+/// After the durable prefix is in the main file: sets aside the segments
+/// from the first corrupt one on (renamed with the corrupt suffix), and
+/// with `delete_after` removes the replayed and stale ones.
+fn settle_segments(
+    storage: &Arc<dyn Storage>,
+    path: &Path,
+    replay: &Replay,
+    first_bad: usize,
+    delete_after: bool,
+) -> Result<()> {
+    let segs = &replay.segments;
     let dir = parent_dir(path);
     let mut changed_dir = false;
     // Newest first: a crash part-way leaves a prefix of the log, which
@@ -79,14 +95,14 @@ pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<Recov
                 .rename(&seg.path, Path::new(&to))
                 .map_err(|e| Error::io("set aside corrupt segment", &seg.path, e))?;
             changed_dir = true;
-        } else if options.delete_after {
+        } else if delete_after {
             storage
                 .remove(&seg.path)
                 .map_err(|e| Error::io("remove replayed segment", &seg.path, e))?;
             changed_dir = true;
         }
     }
-    if options.delete_after {
+    if delete_after {
         for p in replay.stale.iter().chain(&replay.tmp) {
             storage
                 .remove(p)
@@ -99,8 +115,7 @@ pub fn recover(path: impl AsRef<Path>, options: RecoveryOptions) -> Result<Recov
             .sync_dir(&dir)
             .map_err(|e| Error::io("sync directory", &dir, e))?;
     }
-    report.last_commit_seq = replay.last_seq;
-    Ok(report)
+    Ok(())
 }
 
 /// Reads verified images straight from scanned segments.

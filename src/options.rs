@@ -181,8 +181,7 @@ impl Options {
     pub(crate) fn effective_lanes(&self) -> usize {
         if self.lanes == 0 {
             std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
+                .map_or(1, |n| n.get())
                 .clamp(1, LANES_MAX as usize)
         } else {
             self.lanes as usize

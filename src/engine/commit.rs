@@ -120,44 +120,7 @@ impl Engine {
             }
         }
         let cap_len = capsule::capsule_len(writes);
-        let cap_off = self.capsules.claim(cap_len);
-        if let Err(e) = self.prepare(&self.capsules.log, cap_off + cap_len) {
-            // An out-of-space error leaves nothing reserved.
-            self.capsules.release(cap_off);
-            return Err(e);
-        }
-        let db_id = self.db_id;
-        let persisted = (|| {
-            let digest = {
-                let mut lane = self.lanes.acquire();
-                // A failed write is fail-stop (as in WAL mode); running out
-                // of space is not: no seq was taken.
-                self.fail_stop_on_io(capsule::encode(
-                    db_id,
-                    writes,
-                    cap_off,
-                    &mut lane,
-                    |off, bytes| self.capsules.log.write_at(off, bytes),
-                ))?
-            };
-            if sync != SyncMode::Full {
-                self.capsules.mark_relaxed();
-            } else {
-                // FSYNC_1: capsules durable before any marker names them.
-                self.capsules
-                    .make_durable()
-                    .inspect_err(|e| self.pipe.fail_sync(e))?;
-            }
-            Ok(digest)
-        })();
-        let digest = match persisted {
-            Ok(d) => d,
-            Err(e) => {
-                // No seq was taken: nothing partial, the capsule is garbage.
-                self.capsules.release(cap_off);
-                return Err(e);
-            }
-        };
+        let (cap_off, digest) = self.persist_capsule(writes, cap_len, sync)?;
         let len = capsule::marker_log_len();
         let (at, undo) = match self.sequence(snapshot, writes, reads, len) {
             Ok(placed) => placed,
@@ -172,7 +135,7 @@ impl Engine {
             0
         };
         let marker = capsule::encode_marker(
-            db_id,
+            self.db_id,
             &at,
             writes.len() as u32,
             cap_off,
@@ -195,6 +158,52 @@ impl Engine {
         );
         // FSYNC_2 (under FULL): markers durable before success.
         self.finish(at, len, sync, lease.take())
+    }
+
+    /// Writes the capsule of `writes` (`cap_len` bytes) into the capsule
+    /// stream at a range it reserves, made durable first under FULL
+    /// (FSYNC_1: capsules durable before any marker names them). No seq
+    /// is taken yet, so any failure leaves nothing partial: the range is
+    /// released and its bytes are garbage. Returns where it went and its
+    /// digest.
+    fn persist_capsule(
+        &self,
+        writes: &WriteSet,
+        cap_len: u64,
+        sync: SyncMode,
+    ) -> Result<(u64, [u8; 32])> {
+        let cap_off = self.capsules.claim(cap_len);
+        let persisted = (|| {
+            // An out-of-space error here is not fail-stop.
+            self.prepare(&self.capsules.log, cap_off + cap_len)?;
+            let digest = {
+                let mut lane = self.lanes.acquire();
+                // A failed write is fail-stop (as in WAL mode); running out
+                // of space is not: no seq was taken.
+                self.fail_stop_on_io(capsule::encode(
+                    self.db_id,
+                    writes,
+                    cap_off,
+                    &mut lane,
+                    |off, bytes| self.capsules.log.write_at(off, bytes),
+                ))?
+            };
+            if sync == SyncMode::Full {
+                self.capsules
+                    .make_durable()
+                    .inspect_err(|e| self.pipe.fail_sync(e))?;
+            } else {
+                self.capsules.mark_relaxed();
+            }
+            Ok(digest)
+        })();
+        match persisted {
+            Ok(digest) => Ok((cap_off, digest)),
+            Err(e) => {
+                self.capsules.release(cap_off);
+                Err(e)
+            }
+        }
     }
 
     pub(super) fn checked_pages<'a>(

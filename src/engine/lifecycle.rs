@@ -80,10 +80,9 @@ impl Engine {
             Ok(_lease) if self.opts.sync == SyncMode::Normal => {
                 self.pipe.flush_all(self.logs()).map(|_| ())
             }
-            Ok(_) => Ok(()),
-            // Another process holds the lease: our commits are in the log
-            // already; the seal is only an aid to recovery.
-            Err(Error::Busy(_)) => Ok(()),
+            // Another process holds the lease (Busy): our commits are in
+            // the log already; the seal is only an aid to recovery.
+            Ok(_) | Err(Error::Busy(_)) => Ok(()),
             Err(e) => Err(e),
         };
         if alone {
@@ -108,13 +107,11 @@ impl Engine {
         let len = frame_len(0);
         let (at, last) = loop {
             let reserved = self.seq.lock().reserve_seal(len, self.log.prepared_end());
-            match reserved {
-                Some(r) => break r,
-                None => {
-                    let end = self.seq.lock().tail() + len;
-                    self.prepare_log(end)?;
-                }
+            if let Some(r) = reserved {
+                break r;
             }
+            let end = self.seq.lock().tail() + len;
+            self.prepare_log(end)?;
         };
         if last == 0 {
             return Ok(());

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use crate::durable::Pipeline;
 use crate::error::{Error, Result};
-use crate::format::{frame_len, SEGMENT_HEADER_BLOCK_BYTES};
+use crate::format::{frame_len, MainHeader, SEGMENT_HEADER_BLOCK_BYTES};
 use crate::lease::{Lease, Wait};
 use crate::mainfile::MainFile;
 use crate::mvcc::{ReaderTable, VersionStore};
@@ -18,10 +18,10 @@ use crate::native::CapsuleStore;
 use crate::options::Options;
 use crate::recovery;
 use crate::sequence::Sequencer;
-use crate::shm::Shm;
+use crate::shm::{self, Shm};
 use crate::spill;
 use crate::stage::{self, SpillPolicy};
-use crate::storage::{parent_dir, OpenMode};
+use crate::storage::{parent_dir, OpenMode, StorageFile};
 use crate::types::CommitSeq;
 use crate::wal::{Log, LogConfig, Stream};
 
@@ -110,8 +110,6 @@ impl Engine {
 
     pub(super) fn open_locked(path: &Path, opts: &Options, coord: Coord) -> Result<Arc<Engine>> {
         let storage = Arc::clone(&opts.storage);
-        let capacity = opts.segment_size_bytes - SEGMENT_HEADER_BLOCK_BYTES;
-        let shared = matches!(coord, Coord::Shared(..));
         Self::check_openable(path, opts)?;
         let main = MainFile::open(&storage, path, opts.page_size, opts.read_only)?
             .with_cache(opts.page_cache_bytes);
@@ -119,58 +117,20 @@ impl Engine {
         // A first opener honours a sync failure recorded in this boot: the
         // page cache may still show bytes that never reached the disk.
         let failure_limit = match &coord {
-            Coord::Shared(lease, true) => {
-                crate::shm::failure_limit(&lease.shm, header.db_id, storage.boot_tag())
-            }
+            Coord::Shared(l, true) => shm::failure_limit(&l.shm, header.db_id, storage.boot_tag()),
             _ => None,
         };
-        let mut replay = recovery::scan(&storage, path, &header, !opts.read_only, failure_limit)?;
-        if let Some(c) = &replay.corruption {
-            return Err(Error::Corrupt(format!(
-                "{}: {} (recover with skip_corrupt to keep the durable prefix)",
-                path.display(),
-                c.reason
-            )));
-        }
-        let (tail, restart) = if opts.read_only {
-            (replay.end, false)
-        } else {
-            // Another attached process may hold spare segments past the
-            // end open, ready to write into: they must stay.
-            let others_attached = matches!(coord, Coord::Shared(_, false));
-            prepare_for_writing(&storage, path, &mut replay, others_attached)?
-        };
-        let cfg = LogConfig {
-            storage: Arc::clone(&storage),
-            db_path: path.to_path_buf(),
-            stream: Stream::Wal,
-            db_id: header.db_id,
-            page_size: opts.page_size,
-            capacity,
-            shared,
-        };
-        let capsules = open_capsules(
-            &cfg,
-            std::mem::take(&mut replay.capsule_segments),
-            &replay.capsules,
-        );
-        let log = Log::new(
-            cfg,
-            std::mem::take(&mut replay.segments),
-            tail,
-            replay.last_epoch,
-        );
+        // Another attached process may hold spare segments past the end
+        // open, ready to write into: they must stay.
+        let others_attached = matches!(coord, Coord::Shared(_, false));
+        let (mut replay, tail, restart) =
+            recover_log(path, opts, &header, failure_limit, others_attached)?;
+        let shared = matches!(coord, Coord::Shared(..));
+        let (log, capsules) = open_logs(path, opts, &header, &mut replay, tail, shared);
         if restart {
             log.restart(tail, replay.end, replay.last_epoch + 1)?;
         }
-        // The conflict index covers every commit since the checkpoint, so a
-        // snapshot as old as the checkpoint still validates correctly.
-        let mut sequencer = Sequencer::new(replay.last_seq, tail);
-        let versions = VersionStore::default();
-        for r in replay.records {
-            sequencer.note_writer(r.pgno, r.seq);
-            versions.install(r.pgno, r.seq, r.data);
-        }
+        let (sequencer, versions) = replayed_state(&mut replay, tail);
         let pipe = Pipeline::new(
             opts.sync,
             opts.max_flush_delay_us,
@@ -178,46 +138,15 @@ impl Engine {
             tail,
             replay.last_epoch,
         );
-        pipe.seed_ends(replay.ends);
-        let (lock_file, lease, readers) = match coord {
-            Coord::Alone(f) => (f, None, ReaderTable::default()),
-            Coord::Shared(lease, first) => {
-                let shm = Arc::clone(&lease.shm);
-                if first {
-                    shm.set_identity(opts.page_size, header.db_id);
-                    shm.reset_tips(
-                        replay.last_seq,
-                        tail,
-                        header.checkpoint_seq,
-                        header.generation,
-                    );
-                    // Recovered up to what was durable, and restarted past
-                    // the rest (or, read-only, shows only that prefix):
-                    // the failure is dealt with - or belonged elsewhere.
-                    if !opts.read_only || failure_limit.is_none() {
-                        shm.clear_failure();
-                    }
-                } else {
-                    shm.check(opts.page_size, header.db_id)?;
-                }
-                if restart {
-                    shm.bump_segment_generation();
-                }
-                let fail_shm = Arc::clone(&shm);
-                let boot_tag = storage.boot_tag();
-                pipe.on_sync_failure(Box::new(move |durable_end| {
-                    // Everything before the furthest offset any process
-                    // made durable is on disk; past it, pages may be lost.
-                    fail_shm.record_failure(durable_end.max(fail_shm.sync_done()), boot_tag);
-                }));
-                let slot = lease.slot;
-                let hook_shm = Arc::clone(&shm);
-                let readers = ReaderTable::with_hook(Box::new(move |oldest, n| {
-                    hook_shm.set_readers(slot, oldest, n)
-                }));
-                (None, Some(lease), readers)
-            }
+        pipe.seed_ends(std::mem::take(&mut replay.ends));
+        let opened = Opened {
+            header: &header,
+            last_seq: replay.last_seq,
+            tail,
+            restart,
+            failure_limit,
         };
+        let (lock_file, lease, readers) = coordinate(coord, opts, &opened, &pipe)?;
         let segments_seen = lease.as_ref().map_or(0, |l| l.shm.segment_generation());
         let engine = Arc::new(Engine {
             path: path.to_path_buf(),
@@ -365,4 +294,143 @@ fn open_capsules(
         ..cfg.clone()
     };
     CapsuleStore::new(Log::new(cfg, segments, start, epoch), live)
+}
+
+/// The lock file (storage that cannot be shared), or the lease; and the
+/// reader table.
+type Coordination = (Option<Box<dyn StorageFile>>, Option<Lease>, ReaderTable);
+
+/// What open found, as the coordination with other processes needs it.
+struct Opened<'a> {
+    header: &'a MainHeader,
+    last_seq: CommitSeq,
+    /// Where the next commit goes.
+    tail: u64,
+    /// A restart segment voids an abandoned tail.
+    restart: bool,
+    failure_limit: Option<u64>,
+}
+
+/// The engine's side of coordinating with other processes: its lock file
+/// (storage that cannot be shared), or its lease and a reader table whose
+/// count and oldest snapshot show in its `{path}-shm` slot. A first opener
+/// publishes what it recovered; a later one checks it opened the same
+/// database.
+fn coordinate(
+    coord: Coord,
+    opts: &Options,
+    at: &Opened<'_>,
+    pipe: &Pipeline,
+) -> Result<Coordination> {
+    let (lease, first) = match coord {
+        Coord::Alone(f) => return Ok((f, None, ReaderTable::default())),
+        Coord::Shared(lease, first) => (lease, first),
+    };
+    let shm = Arc::clone(&lease.shm);
+    let header = at.header;
+    if first {
+        shm.set_identity(opts.page_size, header.db_id);
+        shm.reset_tips(
+            at.last_seq,
+            at.tail,
+            header.checkpoint_seq,
+            header.generation,
+        );
+        // Recovered up to what was durable, and restarted past the rest
+        // (or, read-only, shows only that prefix): the failure is dealt
+        // with - or belonged elsewhere.
+        if !opts.read_only || at.failure_limit.is_none() {
+            shm.clear_failure();
+        }
+    } else {
+        shm.check(opts.page_size, header.db_id)?;
+    }
+    if at.restart {
+        shm.bump_segment_generation();
+    }
+    let fail_shm = Arc::clone(&shm);
+    let boot_tag = opts.storage.boot_tag();
+    pipe.on_sync_failure(Box::new(move |durable_end| {
+        // Everything before the furthest offset any process made durable
+        // is on disk; past it, pages may be lost.
+        fail_shm.record_failure(durable_end.max(fail_shm.sync_done()), boot_tag);
+    }));
+    let slot = lease.slot;
+    let readers = ReaderTable::with_hook(Box::new(move |oldest, n| {
+        shm.set_readers(slot, oldest, n);
+    }));
+    Ok((None, Some(lease), readers))
+}
+
+/// The WAL and the capsule store over the segments recovery found; new
+/// commits go at `tail`.
+fn open_logs(
+    path: &Path,
+    opts: &Options,
+    header: &MainHeader,
+    replay: &mut recovery::Replay,
+    tail: u64,
+    shared: bool,
+) -> (Log, CapsuleStore) {
+    let cfg = LogConfig {
+        storage: Arc::clone(&opts.storage),
+        db_path: path.to_path_buf(),
+        stream: Stream::Wal,
+        db_id: header.db_id,
+        page_size: opts.page_size,
+        capacity: opts.segment_size_bytes - SEGMENT_HEADER_BLOCK_BYTES,
+        shared,
+    };
+    let capsules = open_capsules(
+        &cfg,
+        std::mem::take(&mut replay.capsule_segments),
+        &replay.capsules,
+    );
+    let log = Log::new(
+        cfg,
+        std::mem::take(&mut replay.segments),
+        tail,
+        replay.last_epoch,
+    );
+    (log, capsules)
+}
+
+/// Scans the log at open and readies it for new commits (unless
+/// read-only): the replay, where the next commit goes, and whether a
+/// restart segment must void an abandoned tail first.
+fn recover_log(
+    path: &Path,
+    opts: &Options,
+    header: &MainHeader,
+    failure_limit: Option<u64>,
+    others_attached: bool,
+) -> Result<(recovery::Replay, u64, bool)> {
+    let storage = &opts.storage;
+    let mut replay = recovery::scan(storage, path, header, !opts.read_only, failure_limit)?;
+    if let Some(c) = &replay.corruption {
+        return Err(Error::Corrupt(format!(
+            "{}: {} (recover with skip_corrupt to keep the durable prefix)",
+            path.display(),
+            c.reason
+        )));
+    }
+    if opts.read_only {
+        let end = replay.end;
+        return Ok((replay, end, false));
+    }
+    let (tail, restart) = prepare_for_writing(storage, path, &mut replay, others_attached)?;
+    Ok((replay, tail, restart))
+}
+
+/// The sequencer and versions over the replayed commits. The conflict
+/// index covers every commit since the checkpoint, so a snapshot as old
+/// as the checkpoint still validates correctly.
+fn replayed_state(replay: &mut recovery::Replay, tail: u64) -> (Sequencer, VersionStore) {
+    let mut sequencer = Sequencer::new(replay.last_seq, tail);
+    let versions = VersionStore::default();
+    for r in std::mem::take(&mut replay.records) {
+        sequencer.note_writer(r.pgno, r.seq);
+        versions.install(r.pgno, r.seq, r.data);
+    }
+    (sequencer, versions)
 }

@@ -150,7 +150,7 @@ impl Engine {
         &self.last_recovery
     }
 
-    pub fn check_pgno(&self, pgno: Pgno) -> Result<()> {
+    pub fn check_pgno(pgno: Pgno) -> Result<()> {
         if pgno == 0 {
             return Err(Error::invalid("page 0 is not a valid page number"));
         }
@@ -159,7 +159,7 @@ impl Engine {
 
     /// Checks that `data` may be the image of `pgno`.
     pub fn check_image(&self, pgno: Pgno, data: &[u8]) -> Result<()> {
-        self.check_pgno(pgno)?;
+        Self::check_pgno(pgno)?;
         if data.len() > self.opts.page_size as usize {
             return Err(Error::invalid(format!(
                 "page {pgno}: image of {} bytes exceeds page_size {}",

@@ -78,7 +78,7 @@ fn main_header_bounds_its_page_size_counters_and_map() {
     for page_size in [512, 1024, 65536] {
         assert!(decodes(&|h| h.page_size = page_size), "{page_size}");
     }
-    for page_size in [0, 3, 256, 511, 768, 131072, 1 << 30, u32::MAX] {
+    for page_size in [0, 3, 256, 511, 768, 131_072, 1 << 30, u32::MAX] {
         assert!(!decodes(&|h| h.page_size = page_size), "{page_size}");
     }
     assert!(decodes(

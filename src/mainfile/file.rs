@@ -227,7 +227,7 @@ impl MainFile {
             match MainHeader::decode(&buf) {
                 Ok(h) if h.generation > max_generation => {}
                 Ok(h) if best.is_none_or(|(b, _)| h.generation > b.generation) => {
-                    best = Some((h, copy))
+                    best = Some((h, copy));
                 }
                 Ok(_) => {}
                 Err(why) => reasons.push(format!("copy {copy}: {why}")),
@@ -365,57 +365,106 @@ impl MainFile {
     ) -> Result<u64> {
         // Only checkpoints write the state, and the engine runs one at a
         // time; readers keep using the old state until the swap.
-        let (old_header, mut map, mut free_now, copy) = {
+        let (old_header, mut draft, copy) = {
             let st = self.state.read();
-            let free = FreeRuns {
-                runs: st.free.runs.clone(),
+            let draft = Draft {
+                map: st.map.clone(),
+                free: FreeRuns {
+                    runs: st.free.runs.clone(),
+                },
+                slot_count: st.header.slot_count,
+                newly_used: Vec::new(),
+                to_free: Vec::new(),
             };
-            (st.header, st.map.clone(), free, st.copy ^ 1)
+            (st.header, draft, st.copy ^ 1)
         };
-        let mut newly_used: Vec<u64> = Vec::new();
-        let mut to_free: Vec<u64> = Vec::new();
-        let mut slot_count = old_header.slot_count;
-        let result = (|| -> Result<u64> {
-            let mut batch = WriteBatch::new(&*self.file, &self.path, self.page_size);
-            let mut written = 0u64;
-            for item in pages {
-                let (pgno, page) = item?;
-                match page {
-                    CheckpointPage::Delete => {
-                        if let Some(old) = map.remove(&pgno) {
-                            to_free.push(old.slot);
-                        }
+        let written = self.write_pages(pages, &mut draft)?;
+        let (map_slot, map_slots, map_entries, map_crc) = self.write_map(&mut draft)?;
+        self.sync_file("sync main file")?;
+        let header = MainHeader {
+            page_size: self.page_size,
+            generation: old_header.generation + 1,
+            db_id: old_header.db_id,
+            checkpoint_seq,
+            log_start,
+            slot_count: draft.slot_count,
+            map_slot,
+            map_entries,
+            map_crc,
+        };
+        // Never the copy the current header is in: a torn write leaves it.
+        debug_assert_ne!(copy, self.state.read().copy);
+        self.file
+            .write_at(&header.encode(), copy * MAIN_HEADER_BLOCK_BYTES)
+            .map_err(|e| Error::io("write main header", &self.path, e))?;
+        self.sync_file("sync main header")?;
+        // Durable: swap in the new state and free what the old one used.
+        let mut st = self.state.write();
+        let old_map_slots = map_slot_count(st.header.map_entries, self.page_size);
+        let mut free = std::mem::take(&mut st.free);
+        for s in &draft.newly_used {
+            take_slot(&mut free, *s);
+        }
+        for s in map_slot..map_slot + map_slots {
+            take_slot(&mut free, s);
+        }
+        for s in draft.to_free {
+            free.free(s, 1);
+        }
+        free.free(st.header.map_slot, old_map_slots);
+        st.free = free;
+        st.header = header;
+        st.copy = copy;
+        st.map = draft.map;
+        Ok(written)
+    }
+
+    /// Writes the checkpoint's images into free slots (never one the
+    /// current header reaches) and updates the draft map; returns how many.
+    fn write_pages(
+        &self,
+        pages: impl Iterator<Item = Result<(Pgno, CheckpointPage)>>,
+        draft: &mut Draft,
+    ) -> Result<u64> {
+        let mut batch = WriteBatch::new(&*self.file, &self.path, self.page_size);
+        let mut written = 0u64;
+        for item in pages {
+            let (pgno, page) = item?;
+            let image = match page {
+                CheckpointPage::Delete => {
+                    if let Some(old) = draft.map.remove(&pgno) {
+                        draft.to_free.push(old.slot);
                     }
-                    CheckpointPage::Write(image) => {
-                        assert!(
-                            image.len() <= self.page_size as usize,
-                            "image larger than a page"
-                        );
-                        let slot = free_now.take(1).unwrap_or_else(|| {
-                            slot_count += 1;
-                            slot_count - 1
-                        });
-                        newly_used.push(slot);
-                        let entry = MapEntry {
-                            pgno,
-                            len: image.len() as u32,
-                            slot,
-                            crc: crc32c(&image),
-                        };
-                        if let Some(old) = map.insert(pgno, entry) {
-                            to_free.push(old.slot);
-                        }
-                        batch.push(slot, image)?;
-                        written += 1;
-                    }
+                    continue;
                 }
+                CheckpointPage::Write(image) => image,
+            };
+            assert!(
+                image.len() <= self.page_size as usize,
+                "page {pgno}: image larger than a page"
+            );
+            let slot = draft.take_slots(1);
+            draft.newly_used.push(slot);
+            let entry = MapEntry {
+                pgno,
+                len: image.len() as u32,
+                slot,
+                crc: crc32c(&image),
+            };
+            if let Some(old) = draft.map.insert(pgno, entry) {
+                draft.to_free.push(old.slot);
             }
-            batch.flush()?;
-            Ok(written)
-        })();
-        let written = result?;
-        // The new map, in a fresh run of slots.
-        let mut entries: Vec<MapEntry> = map.values().copied().collect();
+            batch.push(slot, image)?;
+            written += 1;
+        }
+        batch.flush()?;
+        Ok(written)
+    }
+
+    /// Writes the draft's page map into a fresh run of slots: (first slot,
+    /// slots, entries, CRC) for the new header.
+    fn write_map(&self, draft: &mut Draft) -> Result<(u64, u64, u64, u32)> {
+        let mut entries: Vec<MapEntry> = draft.map.values().copied().collect();
         entries.sort_unstable_by_key(|e| e.pgno);
         let mut map_bytes = vec![0u8; entries.len() * MAP_ENTRY_BYTES];
         for (e, out) in entries
@@ -428,53 +477,19 @@ impl MainFile {
         let map_slot = if map_slots == 0 {
             0
         } else {
-            free_now.take(map_slots).unwrap_or_else(|| {
-                slot_count += map_slots;
-                slot_count - map_slots
-            })
+            draft.take_slots(map_slots)
         };
         if !map_bytes.is_empty() {
             self.file
                 .write_at(&map_bytes, slot_offset(map_slot, self.page_size))
                 .map_err(|e| Error::io("write page map", &self.path, e))?;
         }
-        self.sync_file("sync main file")?;
-        let header = MainHeader {
-            page_size: self.page_size,
-            generation: old_header.generation + 1,
-            db_id: old_header.db_id,
-            checkpoint_seq,
-            log_start,
-            slot_count,
+        Ok((
             map_slot,
-            map_entries: entries.len() as u64,
-            map_crc: crc32c(&map_bytes),
-        };
-        self.file
-            .write_at(&header.encode(), copy * MAIN_HEADER_BLOCK_BYTES)
-            .map_err(|e| Error::io("write main header", &self.path, e))?;
-        self.sync_file("sync main header")?;
-        // Durable: swap in the new state and free what the old one used.
-        let mut st = self.state.write();
-        let old_map_slots = map_slot_count(st.header.map_entries, self.page_size);
-        let mut free = std::mem::take(&mut st.free);
-        for s in &newly_used {
-            take_slot(&mut free, *s);
-        }
-        if map_slots > 0 {
-            for s in map_slot..map_slot + map_slots {
-                take_slot(&mut free, s);
-            }
-        }
-        for s in to_free {
-            free.free(s, 1);
-        }
-        free.free(st.header.map_slot, old_map_slots);
-        st.free = free;
-        st.header = header;
-        st.copy = copy;
-        st.map = map;
-        Ok(written)
+            map_slots,
+            entries.len() as u64,
+            crc32c(&map_bytes),
+        ))
     }
 
     fn sync_file(&self, what: &str) -> Result<()> {
@@ -511,8 +526,29 @@ fn new_db_id(path: &Path) -> u64 {
     std::process::id().hash(&mut h);
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_nanos())
         .hash(&mut h);
     h.finish() | 1
+}
+
+/// The state a checkpoint builds before its header makes it current.
+struct Draft {
+    map: HashMap<Pgno, MapEntry>,
+    /// Slots free in both the old state and this draft.
+    free: FreeRuns,
+    slot_count: u64,
+    /// Slots this checkpoint wrote.
+    newly_used: Vec<u64>,
+    /// Slots the old state used that the new one does not.
+    to_free: Vec<u64>,
+}
+
+impl Draft {
+    /// `n` contiguous free slots, past the end of the file if need be.
+    fn take_slots(&mut self, n: u64) -> u64 {
+        self.free.take(n).unwrap_or_else(|| {
+            self.slot_count += n;
+            self.slot_count - n
+        })
+    }
 }

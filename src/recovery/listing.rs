@@ -51,7 +51,7 @@ pub(super) fn open_capsule_segments(
                     && s.header.page_size == main.page_size
                     && s.header.first_epoch == epoch =>
             {
-                capsule_segments.push(s)
+                capsule_segments.push(s);
             }
             Err(Error::Io { context, source }) => return Err(Error::Io { context, source }),
             _ => {}

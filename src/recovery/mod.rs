@@ -8,5 +8,5 @@ mod replay;
 mod scan;
 mod scanner;
 
-pub use replay::{newest_per_page, Replay};
+pub use replay::{newest_per_page, Record, Replay};
 pub use scan::{scan, scan_tail};

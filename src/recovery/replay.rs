@@ -84,7 +84,7 @@ impl Replay {
 /// The newest record of each page, sorted by page.
 pub fn newest_per_page(records: &[Record]) -> Vec<(Pgno, VersionData)> {
     let mut newest: std::collections::BTreeMap<Pgno, (CommitSeq, &VersionData)> =
-        Default::default();
+        std::collections::BTreeMap::new();
     for r in records {
         let e = newest.entry(r.pgno).or_insert((r.seq, &r.data));
         if r.seq >= e.0 {

@@ -24,7 +24,7 @@ use crate::wal::Segment;
 
 use super::listing::{list_log_files, open_capsule_segments, open_wal_segments, WalSegments};
 use super::replay::{Corruption, Replay};
-use super::scanner::Scanner;
+use super::scanner::{Outcome, Scanner};
 
 /// Catching up reads a little past what other processes appended since
 /// the last look: smaller reads.
@@ -64,54 +64,13 @@ pub fn scan(
         storage.boot_tag(),
     );
     scanner.durable_limit = durable_limit;
-    let outcome = std::thread::scope(|s| {
-        // A second thread reads ahead while this one checks.
-        let (tx, rx) = prefetch::channel();
-        let (segs, valid_end) = (scanner.segs.clone(), scanner.valid_end.clone());
-        let (start, chunk) = (main.log_start, scanner.chunk);
-        s.spawn(move || prefetch::read_ahead(&segs, &valid_end, start, chunk, tx));
-        scanner.prefetch = Some(rx);
-        let outcome = scanner.replay(main.log_start, main.checkpoint_seq, &mut replay);
-        // Hangs up on the reader, which then stops.
-        scanner.prefetch = None;
-        outcome
-    });
-    let mut seg_reports: Vec<SegmentReport> = segments
-        .iter()
-        .map(|s| SegmentReport {
-            path: s.path.clone(),
-            first_epoch: s.header.first_epoch,
-            epoch_min: 0,
-            epoch_max: 0,
-            frames_kept: 0,
-            frames_dropped: 0,
-            dropped: None,
-        })
-        .collect();
-    for (i, kept) in scanner.kept.iter().enumerate() {
-        seg_reports[i].frames_kept = kept.frames;
-        seg_reports[i].epoch_min = kept.epoch_min;
-        seg_reports[i].epoch_max = kept.epoch_max;
-    }
+    let outcome = replay_reading_ahead(&mut scanner, main, &mut replay);
     let stop_seg = scanner.index_of(outcome.stop_pos);
-    if let (Some(i), Some(why)) = (stop_seg, outcome.stop_reason.as_ref()) {
-        let reason = if outcome.corrupt {
-            Some(DropReason::Checksum(why.clone()))
-        } else if let Some(lost) = &outcome.never_synced {
-            Some(DropReason::NeverSynced(format!("{why}: {lost}")))
-        } else {
-            (outcome.dropped_frames > 0).then_some(DropReason::TornTail)
-        };
-        if let Some(reason) = reason {
-            seg_reports[i].frames_dropped = outcome.dropped_frames;
-            seg_reports[i].dropped = Some(reason);
-        }
-    }
+    let mut seg_reports = segment_reports(&segments, &scanner, &outcome, stop_seg);
     let frame_corruption = outcome.corrupt && corruption.is_none();
-    if outcome.corrupt && corruption.is_none() {
-        let i = stop_seg.unwrap_or(0);
+    if frame_corruption {
         corruption = Some((
-            i,
+            stop_seg.unwrap_or(0),
             format!(
                 "{}, followed by later commits that vouch for it",
                 outcome.stop_reason.clone().unwrap_or_default(),
@@ -148,6 +107,61 @@ pub fn scan(
     replay.segments = segments;
     replay.capsule_segments = capsule_segments;
     Ok(replay)
+}
+
+/// Replays the log from the checkpoint while a second thread reads ahead.
+fn replay_reading_ahead(scanner: &mut Scanner<'_>, main: &MainHeader, out: &mut Replay) -> Outcome {
+    std::thread::scope(|s| {
+        let (tx, rx) = prefetch::channel();
+        let (segs, valid_end) = (scanner.segs.clone(), scanner.valid_end.clone());
+        let (start, chunk) = (main.log_start, scanner.chunk);
+        s.spawn(move || prefetch::read_ahead(&segs, &valid_end, start, chunk, tx));
+        scanner.prefetch = Some(rx);
+        let outcome = scanner.replay(main.log_start, main.checkpoint_seq, out);
+        // Hangs up on the reader, which then stops.
+        scanner.prefetch = None;
+        outcome
+    })
+}
+
+/// What the scan kept and dropped in each segment, and why it stopped.
+fn segment_reports(
+    segments: &[Segment],
+    scanner: &Scanner<'_>,
+    outcome: &Outcome,
+    stop_seg: Option<usize>,
+) -> Vec<SegmentReport> {
+    let mut reports: Vec<SegmentReport> = segments
+        .iter()
+        .map(|s| SegmentReport {
+            path: s.path.clone(),
+            first_epoch: s.header.first_epoch,
+            epoch_min: 0,
+            epoch_max: 0,
+            frames_kept: 0,
+            frames_dropped: 0,
+            dropped: None,
+        })
+        .collect();
+    for (r, kept) in reports.iter_mut().zip(&scanner.kept) {
+        r.frames_kept = kept.frames;
+        r.epoch_min = kept.epoch_min;
+        r.epoch_max = kept.epoch_max;
+    }
+    if let (Some(i), Some(why)) = (stop_seg, outcome.stop_reason.as_ref()) {
+        let reason = if outcome.corrupt {
+            Some(DropReason::Checksum(why.clone()))
+        } else if let Some(lost) = &outcome.never_synced {
+            Some(DropReason::NeverSynced(format!("{why}: {lost}")))
+        } else {
+            (outcome.dropped_frames > 0).then_some(DropReason::TornTail)
+        };
+        if let Some(reason) = reason {
+            reports[i].frames_dropped = outcome.dropped_frames;
+            reports[i].dropped = Some(reason);
+        }
+    }
+    reports
 }
 
 /// Replays what was appended to the log after `start`, where commit

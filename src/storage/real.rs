@@ -150,7 +150,7 @@ impl StorageFile for RealFile {
         match err.raw_os_error() {
             // File systems without fallocate: extending the length is the
             // best we can do; space is then claimed by the first write.
-            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => {
+            Some(libc::EOPNOTSUPP | libc::ENOSYS) => {
                 if self.len()? < len {
                     self.file.set_len(len)?;
                 }
@@ -172,7 +172,7 @@ impl StorageFile for RealFile {
         match err.raw_os_error() {
             // Not on this file system (or not a regular file): the final
             // sync does all of the work, as without the hint.
-            Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) | Some(libc::ESPIPE) => Ok(()),
+            Some(libc::ENOSYS | libc::EOPNOTSUPP | libc::ESPIPE) => Ok(()),
             _ => Err(err),
         }
     }

@@ -62,7 +62,7 @@ pub trait Storage: Send + Sync + 'static {
     /// with the same id see the same files. Defaults to the instance's
     /// address (every simulated file system is its own world).
     fn instance_id(&self) -> usize {
-        self as *const Self as *const u8 as usize
+        std::ptr::from_ref::<Self>(self).cast::<u8>() as usize
     }
 
     /// Maps `path` (created and sized to `len` bytes when needed) as memory

@@ -59,7 +59,7 @@ impl std::fmt::Debug for Segment {
         f.debug_struct("Segment")
             .field("path", &self.path)
             .field("header", &self.header)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -236,16 +236,15 @@ impl StorageFile for SimFile {
     fn try_lock_exclusive(&self) -> io::Result<bool> {
         let mut s = self.state.lock();
         s.check_alive(Some(self.generation), self.process)?;
-        match s.locks.iter().find(|l| l.ino == self.ino) {
-            Some(l) => Ok(l.handle == self.id),
-            None => {
-                s.locks.push(Lock {
-                    ino: self.ino,
-                    handle: self.id,
-                    process: self.process,
-                });
-                Ok(true)
-            }
+        if let Some(l) = s.locks.iter().find(|l| l.ino == self.ino) {
+            Ok(l.handle == self.id)
+        } else {
+            s.locks.push(Lock {
+                ino: self.ino,
+                handle: self.id,
+                process: self.process,
+            });
+            Ok(true)
         }
     }
 }

@@ -149,6 +149,7 @@ impl SimStorage {
     // --- processes ---------------------------------------------------
 
     /// A view of a new simulated process on this machine.
+    #[must_use]
     pub fn spawn_process(&self) -> SimStorage {
         let mut s = self.state.lock();
         let process = s.next_process;
@@ -334,6 +335,7 @@ impl SimStorage {
     /// shutdown of every handle (no open handles, no locks, no faults, no
     /// pending crash), with its own seed and zeroed counters. Pending
     /// (unsynced) state is copied as is.
+    #[must_use]
     pub fn fork(&self, seed: u64) -> SimStorage {
         let s = self.state.lock();
         let mut copy = s.clone();

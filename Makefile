@@ -32,11 +32,12 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Release mode: the crash and fault suites run thousands of cut points.
+# The ci profile (release with debug assertions and overflow checks): the
+# crash and fault suites run thousands of cut points.
 # Each suite prints a TOTALS line; the last line here sums them.
 rust-test:
 	@mkdir -p build
-	set -o pipefail; $(CARGO) test --release -p libcommit 2>&1 | tee build/rust-test.log
+	set -o pipefail; $(CARGO) test --profile ci -p libcommit 2>&1 | tee build/rust-test.log
 	@awk '/^TOTALS /{ for (i = 3; i <= NF; i++) { split($$i, kv, "="); sum[kv[1]] += kv[2] } } \
 	  END { printf "fault suites: cut_points=%d kills=%d faults_injected=%d flips_tried=%d anomalies=%d\n", \
 	  sum["cut_points"], sum["kills"], sum["faults_injected"], sum["flips_tried"], sum["anomalies"]; \

@@ -159,7 +159,9 @@ mod tests {
         assert!(a.attach(Duration::from_secs(5)).unwrap());
         a.clear(0);
         a.set_identity(PAGE, DB_ID);
+        assert!(a.try_lease().unwrap());
         a.reset_tips(0, 1000, 0, 1);
+        a.release_lease(true).unwrap();
         a.share().unwrap();
         let b = Shm::open(&storage, &db)
             .unwrap()
@@ -170,12 +172,19 @@ mod tests {
         ((a, sa), (b, sb))
     }
 
+    /// What a holder publishes when it gives the lease up.
+    fn publish_written(shm: &Shm, seq: u64, end: u64) {
+        assert!(shm.try_lease().unwrap());
+        shm.publish_written(seq, end);
+        shm.release_lease(true).unwrap();
+    }
+
     #[test]
     fn a_leader_syncs_up_to_what_every_process_wrote_and_followers_skip() {
         let dir = tempfile::tempdir().unwrap();
         let ((a, sa), (b, sb)) = two(dir.path());
         // B wrote up to 3000 and published it; A's own commits end at 2000.
-        b.publish_written(3, 3000);
+        publish_written(&b, 3, 3000);
         let mut calls = Vec::new();
         let lead = SharedSync { shm: &a, slot: sa };
         let synced = lead
@@ -211,7 +220,7 @@ mod tests {
     fn a_leader_syncs_no_further_than_its_open_segments() {
         let dir = tempfile::tempdir().unwrap();
         let ((a, sa), (b, _)) = two(dir.path());
-        b.publish_written(9, 9000);
+        publish_written(&b, 9, 9000);
         let mut calls = Vec::new();
         SharedSync { shm: &a, slot: sa }
             .coordinate(1000, 2000, 6000, PATIENT, |x, y| {
@@ -240,7 +249,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ((a, sa), (b, sb)) = two(dir.path());
         assert!(a.try_lead_sync(sa));
-        b.publish_written(2, 2500);
+        publish_written(&b, 2, 2500);
         std::thread::scope(|s| {
             let follower = s.spawn(|| {
                 SharedSync { shm: &b, slot: sb }.coordinate(1000, 2500, 10_000, PATIENT, |_, _| {

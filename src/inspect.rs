@@ -361,9 +361,13 @@ struct SegmentFrames<'a> {
 
 impl FrameSource for SegmentFrames<'_> {
     fn resume(&mut self, pos: u64) -> Option<u64> {
+        // Checked: a segment whose header could not be trusted has a window
+        // at the very end of the offset space, and nothing to walk.
         let header = FRAME_HEADER_BYTES as u64;
-        (pos + header <= self.end && self.seg.file_offset(pos) + header <= self.file_len)
-            .then_some(pos)
+        let in_window = pos >= self.seg.header.log_start
+            && pos.checked_add(header).is_some_and(|end| end <= self.end);
+        let in_file = in_window && self.seg.file_offset(pos) + header <= self.file_len;
+        in_file.then_some(pos)
     }
 
     fn header_at(&mut self, pos: u64) -> Result<Option<FrameHeader>> {

@@ -27,10 +27,11 @@
 //! replays the log after a crash. All file I/O goes through [`storage`].
 
 // SAFETY: the engine is safe Rust except under storage/, where libc must
-// be called: real.rs (fallocate, flock), shared.rs (the shm mapping, OFD
-// locks, futex) and process.rs (the fork handlers); each such block
-// carries its own SAFETY comment.
-#![deny(unsafe_op_in_unsafe_fn)]
+// be called (`unsafe_code` is denied everywhere else): real.rs
+// (fallocate, flock), shared.rs (the shm mapping, OFD locks, futex) and
+// process.rs (the fork handlers); each such block carries its own SAFETY
+// comment.
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 // The lint policy, in the spirit of redb's: clippy's pedantic set, with a
 // short list of exceptions that would only add noise here. Native byte

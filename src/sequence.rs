@@ -68,6 +68,8 @@ impl Sequencer {
                 return Sequenced::Conflict { pages, newest };
             }
         }
+        // Every commit takes log bytes: offsets rise strictly.
+        assert!(len > 0, "a commit of no log bytes");
         let end = self.tail + len;
         if end > prepared_end {
             return Sequenced::NeedSpace { end };
@@ -192,7 +194,7 @@ mod tests {
     fn first_committer_wins_and_seqs_are_dense() {
         let mut s = Sequencer::new(0, 0);
         let p = [1u32, 2];
-        let a = s.sequence(Some(0), p.iter().copied(), p.iter(), 100, 1000);
+        let a = s.sequence(Some(0), p.iter().copied(), p.iter(), 104, 1000);
         assert_eq!(
             a,
             Sequenced::Placed {
@@ -203,7 +205,7 @@ mod tests {
         );
         // A transaction that also started at snapshot 0 and writes page 2 loses.
         let q = [2u32, 3];
-        let b = s.sequence(Some(0), q.iter().copied(), q.iter(), 100, 1000);
+        let b = s.sequence(Some(0), q.iter().copied(), q.iter(), 104, 1000);
         assert_eq!(
             b,
             Sequenced::Conflict {
@@ -212,28 +214,28 @@ mod tests {
             }
         );
         // Its retry at snapshot 1 wins and gets the next number.
-        let c = s.sequence(Some(1), q.iter().copied(), q.iter(), 100, 1000);
+        let c = s.sequence(Some(1), q.iter().copied(), q.iter(), 104, 1000);
         assert_eq!(
             c,
             Sequenced::Placed {
                 seq: 2,
-                log_offset: 100,
+                log_offset: 104,
                 undo: vec![(2, Some(1)), (3, None)],
             }
         );
         // Blind writes never conflict.
-        let d = s.sequence(None, q.iter().copied(), q.iter(), 100, 1000);
+        let d = s.sequence(None, q.iter().copied(), q.iter(), 104, 1000);
         assert_eq!(
             d,
             Sequenced::Placed {
                 seq: 3,
-                log_offset: 200,
+                log_offset: 208,
                 undo: vec![(2, Some(2)), (3, Some(2))],
             }
         );
         // No space: nothing allocated.
         let e = s.sequence(None, q.iter().copied(), q.iter(), 900, 1000);
-        assert_eq!(e, Sequenced::NeedSpace { end: 1200 });
+        assert_eq!(e, Sequenced::NeedSpace { end: 1212 });
         assert_eq!(s.next_seq, 4);
         // Commit 4 fails and is voided: its index entries are taken back.
         let r = [9u32];

@@ -228,6 +228,11 @@ pub fn encode(
             payload_crc,
         }
         .encode(db_id, &mut header);
+        debug_assert!(
+            FrameHeader::decode(db_id, pos, &header)
+                .is_some_and(|h| h.pgno == pgno && h.commit_seq == at.seq && h.payload_len == len),
+            "page {pgno}: its frame header does not decode back"
+        );
         frames_crc = chain_frame_crc(frames_crc, FrameHeader::stored_crc(&header));
         buf.extend_from_slice(&header);
         if let Some(s) = write {
@@ -241,6 +246,29 @@ pub fn encode(
             buf.clear();
         }
     }
+    let payload = commit_frame(db_id, &at, pos, writes.len(), frames_crc, &mut header);
+    buf.extend_from_slice(&header);
+    buf.extend_from_slice(&payload);
+    pad(buf, payload.len());
+    sink(chunk_start, buf)?;
+    debug_assert_eq!(
+        pos + frame_len(COMMIT_PAYLOAD_BYTES),
+        at.log_offset + commit_log_len(writes)
+    );
+    Ok(())
+}
+
+/// The commit record of the commit placed at `at`, whose `pages` frames
+/// end at `pos` with chained CRC `frames_crc`: its frame header goes into
+/// `header`, its payload is returned.
+fn commit_frame(
+    db_id: u64,
+    at: &Placement,
+    pos: u64,
+    pages: usize,
+    frames_crc: u32,
+    header: &mut [u8; FRAME_HEADER_BYTES],
+) -> [u8; COMMIT_PAYLOAD_BYTES] {
     let payload = CommitPayload {
         first_frame_offset: at.log_offset,
         epoch: at.epoch,
@@ -255,20 +283,18 @@ pub fn encode(
         kind: FrameKind::Commit,
         log_offset: pos,
         commit_seq: at.seq,
-        pgno: writes.len() as u32,
+        pgno: pages as u32,
         payload_len: COMMIT_PAYLOAD_BYTES as u32,
         payload_crc: crate::format::crc32c(&payload),
     }
-    .encode(db_id, &mut header);
-    buf.extend_from_slice(&header);
-    buf.extend_from_slice(&payload);
-    pad(buf, payload.len());
-    sink(chunk_start, buf)?;
-    debug_assert_eq!(
-        pos + frame_len(COMMIT_PAYLOAD_BYTES),
-        at.log_offset + commit_log_len(writes)
+    .encode(db_id, header);
+    debug_assert!(
+        CommitPayload::decode(&payload)
+            .is_some_and(|c| c.frames_crc == frames_crc && c.first_frame_offset == at.log_offset),
+        "commit {}: its record does not decode back",
+        at.seq
     );
-    Ok(())
+    payload
 }
 
 /// Zero padding after a payload of `len` bytes, to the frame alignment.

@@ -50,6 +50,11 @@ impl Engine {
 
     /// The image of `pgno` at `snapshot`.
     pub fn read_at(&self, pgno: Pgno, snapshot: CommitSeq) -> Result<Option<Page>> {
+        // A snapshot is taken at the visible seq, which only grows.
+        debug_assert!(
+            snapshot <= self.pipe.visible(),
+            "snapshot past what is visible"
+        );
         for _ in 0..LOGGED_READ_ATTEMPTS {
             match self.versions.get(pgno, snapshot) {
                 None => return self.main.read(pgno),

@@ -73,7 +73,7 @@ impl Shm {
         fence(Ordering::SeqCst);
         let encoded = self.w(W_FAILED_DURABLE_END).load(Ordering::Acquire);
         let pid_boot = self.w(W_FAILED_PID_BOOT).load(Ordering::Acquire);
-        (encoded != 0).then_some(SyncFailure {
+        (encoded != 0).then(|| SyncFailure {
             durable_end: encoded - 1,
             pid: pid_boot as u32,
             boot_tag: (pid_boot >> 32) as u32,

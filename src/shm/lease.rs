@@ -26,6 +26,7 @@ impl Shm {
     /// Marks the log as being written by this holder; true when the
     /// previous holder never gave the lease up cleanly.
     pub fn mark_holder_dirty(&self) -> bool {
+        assert!(self.holds_lease(), "holder marked dirty without the lease");
         self.w(W_HOLDER_DIRTY).swap(1, Ordering::AcqRel) != 0
     }
 

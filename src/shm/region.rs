@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::layout::{
     ATTACH_RETRY, OPEN_LOCK_BYTE, SHM_BYTES, SHM_MAGIC, SHM_SLOTS, SHM_VERSION, W_DB_ID,
-    W_IDENTITY_CRC, W_MAGIC, W_SLOT_COUNT, W_VERSION_PAGE_SIZE,
+    W_IDENTITY_CRC, W_MAGIC, W_SLOT_COUNT, W_VERSION_PAGE_SIZE, W_WRITER_PID,
 };
 use crate::error::{Error, Result};
 use crate::storage::{SharedRegion, Storage};
@@ -47,6 +47,13 @@ impl Shm {
             path,
             pid: std::process::id(),
         }))
+    }
+
+    /// True while this process holds the writer lease (the holder's pid
+    /// word is set only by the holder, so no other process can make it
+    /// read true for us).
+    pub(super) fn holds_lease(&self) -> bool {
+        self.w(W_WRITER_PID).load(Ordering::Acquire) == u64::from(self.pid)
     }
 
     pub fn path(&self) -> &Path {

@@ -6,6 +6,36 @@
 //! is information for people (`lcctl info`, Busy messages): in another
 //! PID namespace it names nobody here, and after a fork two processes
 //! would share it, so liveness never looks at it.
+//!
+//! Why stale slot data is harmless. A slot's words outlive its owner: a
+//! process that dies leaves its snapshot, reader count, wants-lease flag
+//! and pid as they were, and nobody clears them until the slot is claimed
+//! again. So every use of a word pairs it with the slot's liveness (its
+//! lock byte), in an order chosen so that each kind of staleness errs on
+//! the safe side:
+//! - Snapshot. A checkpoint pins the oldest snapshot among slots whose
+//!   byte is held. A dead owner's snapshot is skipped: its process reads
+//!   nothing any more, so nothing it pinned is still needed. A claimer
+//!   takes the byte first and resets the snapshot after; a checkpointer
+//!   that reads in between sees the old owner's snapshot under a live
+//!   byte and pins too much for one checkpoint - never too little. A live
+//!   owner stores its snapshot (SeqCst) before it reads the checkpoint
+//!   target, and a checkpointer stores the target before it reads the
+//!   slots: one of the two sees the other, and a reader that lost the race
+//!   starts over (`Engine::begin_read`), so no snapshot is ever overtaken.
+//! - Reader count. Summed over live slots only, and only for `lc_stats`:
+//!   a stale count could at worst be shown, never decides anything.
+//! - Wants-lease. A holder that sees a live waiter hands the lease over
+//!   and lets it go first for at most `YIELD_MAX` (lease.rs). A dead
+//!   waiter's flag is skipped by the liveness check; in the window before
+//!   its byte reads free it costs one short yield. The wake check on
+//!   release reads the flags without liveness: a stale flag there costs a
+//!   spurious futex wake, nothing more.
+//! - Pid and heartbeat. Shown to people (`lcctl info`, Busy messages),
+//!   never used for liveness.
+//! - When the kernel cannot say whether a byte is held, the slot counts as
+//!   live. Pinning too much and waking too often are the only ways any of
+//!   this can be wrong.
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 

@@ -46,6 +46,10 @@ impl Shm {
     /// written (by the holder, at release). The offset first: whoever sees
     /// the tip sees an end at least that far.
     pub fn publish_written(&self, seq: CommitSeq, end: u64) {
+        assert!(
+            self.holds_lease(),
+            "written tips published without the lease"
+        );
         self.w(W_WRITTEN_END).fetch_max(end, Ordering::AcqRel);
         self.w(W_WRITTEN_TIP).fetch_max(seq, Ordering::AcqRel);
     }
@@ -63,6 +67,7 @@ impl Shm {
         checkpoint_seq: CommitSeq,
         generation: u64,
     ) {
+        assert!(self.holds_lease(), "tips reset without the lease");
         self.w(W_COMMIT_TIP).store(last, Ordering::Release);
         self.w(W_DURABLE_TIP).store(last, Ordering::Release);
         self.w(W_WRITTEN_END).store(end, Ordering::Release);
@@ -78,6 +83,7 @@ impl Shm {
 
     /// Announces a new segment (after it is in place under its name).
     pub fn bump_segment_generation(&self) {
+        assert!(self.holds_lease(), "segments announced without the lease");
         self.w(W_SEGMENT_GEN).fetch_add(1, Ordering::AcqRel);
     }
 
@@ -86,6 +92,7 @@ impl Shm {
     }
 
     pub fn publish_checkpoint(&self, seq: CommitSeq, generation: u64) {
+        assert!(self.holds_lease(), "checkpoint published without the lease");
         self.w(W_CHECKPOINT_SEQ).store(seq, Ordering::Release);
         self.w(W_CHECKPOINT_GEN)
             .store(generation, Ordering::Release);
@@ -100,6 +107,10 @@ impl Shm {
     }
 
     pub fn set_checkpoint_target(&self, target: CommitSeq) {
+        assert!(
+            self.holds_lease(),
+            "checkpoint target set without the lease"
+        );
         self.w(W_CHECKPOINT_TARGET).store(target, Ordering::SeqCst);
         fence(Ordering::SeqCst);
     }

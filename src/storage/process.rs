@@ -27,6 +27,9 @@
 //! inside [`registering`], which a fork waits out (the prepare handler):
 //! no child ever holds a copy that is not in the table.
 
+// libc calls: each unsafe block below says why it is sound.
+#![allow(unsafe_code)]
+
 use std::io;
 use std::os::unix::io::RawFd;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};

@@ -1,5 +1,8 @@
 //! The real file system: std::fs plus the few libc calls it lacks.
 
+// libc calls: each unsafe block below says why it is sound.
+#![allow(unsafe_code)]
+
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;

@@ -7,6 +7,9 @@
 //! of the file would silently drop them. OFD locks belong to the open file
 //! description and die with it - with the process, on any death.
 
+// libc calls: each unsafe block below says why it is sound.
+#![allow(unsafe_code)]
+
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};

@@ -37,7 +37,7 @@ clippy:
 # Each suite prints a TOTALS line; the last line here sums them.
 rust-test:
 	@mkdir -p build
-	set -o pipefail; $(CARGO) test --profile ci -p libcommit 2>&1 | tee build/rust-test.log
+	set -o pipefail; LIBCOMMIT_OPTIMIZED=1 $(CARGO) test --profile ci -p libcommit 2>&1 | tee build/rust-test.log
 	@awk '/^TOTALS /{ for (i = 3; i <= NF; i++) { split($$i, kv, "="); sum[kv[1]] += kv[2] } } \
 	  END { printf "fault suites: cut_points=%d kills=%d faults_injected=%d flips_tried=%d anomalies=%d\n", \
 	  sum["cut_points"], sum["kills"], sum["faults_injected"], sum["flips_tried"], sum["anomalies"]; \

@@ -51,6 +51,25 @@ impl Status {
         Status::ALL.into_iter().find(|s| *s as i64 == code)
     }
 
+    /// The status's name as C and Python spell it, without the `LC_`
+    /// prefix ("NOT_FOUND").
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::NotFound => "NOT_FOUND",
+            Status::Conflict => "CONFLICT",
+            Status::Busy => "BUSY",
+            Status::Corrupt => "CORRUPT",
+            Status::Io => "IO",
+            Status::InvalidArgument => "INVALID_ARGUMENT",
+            Status::BufferTooSmall => "BUFFER_TOO_SMALL",
+            Status::Closed => "CLOSED",
+            Status::ReadOnly => "READ_ONLY",
+            Status::Full => "FULL",
+            Status::Internal => "INTERNAL",
+        }
+    }
+
     /// A short static description of the status, NUL-terminated for C
     /// (`lc_status_str` hands it out as it is).
     pub fn as_c_str(self) -> &'static std::ffi::CStr {

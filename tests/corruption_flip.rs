@@ -367,7 +367,7 @@ fn small_database(clean_close: bool, commit_mode: CommitMode) {
     // NATIVE runs take the stride through zero runs (its files are
     // mostly preallocated zeros), WAL runs every byte.
     let all = std::env::var_os("LIBCOMMIT_FLIP_SAMPLED").is_none()
-        && !cfg!(debug_assertions)
+        && !common::unoptimized()
         && commit_mode == CommitMode::Wal;
     let seed = replay_seed().unwrap_or(0x5EED_F11B);
     let name = match (commit_mode, clean_close) {

@@ -81,6 +81,7 @@ class _Verify(TypedDict):
 
 __all__ = [
     "__version__",
+    "STATUSES",
     "open",
     "recover",
     "info",
@@ -93,6 +94,8 @@ __all__ = [
 ]
 
 __version__: str
+# The engine's statuses: (code, name, text), in numeric order.
+STATUSES: List[Tuple[int, str, str]]
 
 def open(
     path: _Path,

@@ -84,15 +84,22 @@ pub fn env_u64(name: &str) -> Option<u64> {
     Some(parsed.unwrap_or_else(|_| panic!("{name}={v}: not a number")))
 }
 
-/// A default run size: as given in release builds (what `make test`
-/// runs), a twentieth of it in debug builds, which are ~20x slower.
-/// Environment variables that set a size are taken as given.
+/// A default run size: as given in optimized builds, a twentieth of it in
+/// unoptimized debug builds, which are ~20x slower. `make test` runs the
+/// ci profile (optimized, with debug assertions) and says so with
+/// LIBCOMMIT_OPTIMIZED=1. Environment variables that set a size are taken
+/// as given.
 pub fn scaled(release_default: u64) -> u64 {
-    if cfg!(debug_assertions) {
+    if unoptimized() {
         release_default.div_ceil(20)
     } else {
         release_default
     }
+}
+
+/// True in a debug build that is not optimized (see [`scaled`]).
+pub fn unoptimized() -> bool {
+    cfg!(debug_assertions) && std::env::var_os("LIBCOMMIT_OPTIMIZED").is_none()
 }
 
 /// The seed to replay (`LIBCOMMIT_SEED`), if any.

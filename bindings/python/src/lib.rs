@@ -93,6 +93,12 @@ fn recover(
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", libcommit::VERSION)?;
+    // The engine's status list, which `libcommit.Status` must match.
+    let statuses: Vec<(i32, &str, &str)> = libcommit::Status::ALL
+        .iter()
+        .map(|s| (*s as i32, s.name(), s.as_str()))
+        .collect();
+    m.add("STATUSES", statuses)?;
     m.add_function(wrap_pyfunction!(open_database, m)?)?;
     m.add_function(wrap_pyfunction!(recover, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::info, m)?)?;

@@ -263,12 +263,12 @@ static int lcs_wait_durable(lcs_file *p, uint64_t seq) {
  * a writer reads it before it takes RESERVED, and a writer's own commit
  * waits for everything it read. */
 static int lcs_reader_durable(lcs_file *p, sqlite3_int64 off, int amt) {
-    if (!p->group || p->level != SQLITE_LOCK_SHARED || p->durable_checked || !p->txn) return SQLITE_OK;
+    if (p->level != SQLITE_LOCK_SHARED || p->durable_checked || !p->txn) return SQLITE_OK;
     if (off == 0 || off + amt <= 100) return SQLITE_OK;
     uint64_t d = 0;
     lc_status st = lc_durable_seq(p->db, &d);
     if (st != LC_OK) return lcs_err(st, SQLITE_IOERR_READ, "durable_seq");
-    if (d < p->snapshot_seq) {
+    if (p->group && d < p->snapshot_seq) {
         int rc = lcs_wait_durable(p, p->snapshot_seq);
         if (rc) return rc;
         p->st.reader_waits++;
@@ -326,7 +326,10 @@ static int lcs_settle_ticket(lcs_file *p) {
     int rc = lcs_wait_durable(p, p->ticket);
     if (rc == SQLITE_OK) {
         p->st.group_waits++;
-        if (p->txn && p->snapshot_seq <= p->ticket) p->durable_checked = true;
+        if (p->txn && p->snapshot_seq <= p->ticket) {
+            lc_durable_seq(p->db, &p->st.durable_at_read);
+            p->durable_checked = true;
+        }
     }
     p->ticket = 0;
     return rc;

@@ -248,9 +248,11 @@ static void basic_errors(const char *dir) {
     sqlite3_close(db);
     struct stat sb;
     CHECK(stat(junk, &sb) == 0 && sb.st_size == 8192, "the foreign file was changed");
-    rc = sqlite3_open_v2(path_in(dir, "missing.db"), &db, SQLITE_OPEN_READWRITE, LIBCOMMIT_SQLITE_VFS_NAME);
+    char *missing = path_in(dir, "missing.db");
+    rc = sqlite3_open_v2(missing, &db, SQLITE_OPEN_READWRITE, LIBCOMMIT_SQLITE_VFS_NAME);
     CHECK(rc == SQLITE_CANTOPEN, "missing without CREATE: %d", rc);
     sqlite3_close(db);
+    sqlite3_free(missing);
     printf("errors: ok WAL refused, read-only, bad URI values, foreign file, missing file\n");
     sqlite3_free(junk);
     sqlite3_free(p);

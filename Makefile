@@ -4,7 +4,8 @@
 #   make demo      Rust, C, C++ and Python quickstarts
 #   make test      fmt, clippy, Rust tests, header/symbol checks, C/C++ tests
 #                  under valgrind, wheel build + stubtest + pytest
-#   make bench     the benchmark harness (benches/)
+#   make bench     the benchmark harness (benches/), and SQLite on libcommit
+#   make sqlite    SQLite on libcommit (bindings/sqlite, mk/sqlite.mk)
 #   make install   PREFIX=/usr/local: libraries, headers, libcommit.pc, lcctl
 #
 # A fresh machine needs only the Rust toolchain, gcc, make, valgrind and
@@ -23,7 +24,7 @@ demo: rust-demo c-demo py-demo
 rust-demo:
 	$(CARGO) run --release --example quickstart
 
-test: fmt-check clippy rust-test lcctl-test c-test py-test
+test: fmt-check clippy rust-test lcctl-test c-test py-test sqlite-test
 	@echo "make test: all suites passed"
 
 fmt-check:
@@ -52,6 +53,7 @@ rust-test:
 include mk/c.mk
 include mk/python.mk
 include mk/lcctl.mk
+include mk/sqlite.mk
 -include mk/bench.mk
 
 # `make install` (mk/c.mk) installs lcctl beside the libraries.

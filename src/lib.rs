@@ -76,7 +76,6 @@ mod native;
 mod offline;
 mod options;
 mod pagecache;
-mod prefetch;
 mod recovery;
 mod registry;
 mod sequence;

@@ -4,6 +4,7 @@
 
 mod frames;
 mod listing;
+mod prefetch;
 mod replay;
 mod scan;
 mod scanner;

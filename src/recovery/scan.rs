@@ -15,9 +15,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::prefetch::{self};
 use crate::error::Result;
 use crate::format::MainHeader;
-use crate::prefetch::{self};
 use crate::storage::Storage;
 use crate::types::{CommitSeq, DropReason, SegmentReport};
 use crate::wal::Segment;

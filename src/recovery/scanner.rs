@@ -1,9 +1,9 @@
 //! The scanner: a sequential reader over the valid ranges of the log,
 //! with read-ahead, that hands out frame headers and verified payloads.
 
+use super::prefetch::Prefetched;
 use crate::error::{Error, Result};
 use crate::format::{crc32c, FrameHeader, FrameKind, FRAME_HEADER_BYTES};
-use crate::prefetch::Prefetched;
 use crate::types::CommitSeq;
 use crate::wal::{FrameSource, Segment};
 

@@ -58,7 +58,10 @@ impl Engine {
                 checkpoint_seq: old.checkpoint_seq,
             });
         }
-        let log_start = self.pipe.end_of(target).ok_or_else(|| {
+        // Every visible commit past the checkpoint has its end recorded.
+        let log_start = self.pipe.end_of(target);
+        debug_assert!(log_start.is_some(), "commit {target} has no recorded end");
+        let log_start = log_start.ok_or_else(|| {
             Error::Internal(format!("no log position recorded for commit {target}"))
         })?;
         let pages = self.versions.newest_upto(target);

@@ -191,7 +191,11 @@ impl Log {
     /// Writes `buf` at `log_offset` (which must be prepared).
     pub fn write_at(&self, mut log_offset: u64, mut buf: &[u8]) -> Result<()> {
         while !buf.is_empty() {
-            let seg = self.segment_for(log_offset).ok_or_else(|| {
+            // The sequencer hands out only prepared ranges: a write past
+            // them is a bug here, reported (not written) in release builds.
+            let seg = self.segment_for(log_offset);
+            debug_assert!(seg.is_some(), "log offset {log_offset} was never prepared");
+            let seg = seg.ok_or_else(|| {
                 Error::Internal(format!("log offset {log_offset} has no segment"))
             })?;
             let n = (seg.window_end() - log_offset).min(buf.len() as u64) as usize;

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import threading
 import time
 from typing import Any, Coroutine, List, TypeVar
@@ -31,13 +32,28 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
+def _runqueue_wait_seconds() -> float:
+    """How long this thread has waited for a CPU while runnable (Linux
+    schedstat), or 0.0 where the kernel does not say."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class LagProbe:
-    """Asks to wake every `interval` seconds; `worst` is the most it woke
-    late, which bounds every stretch the loop spent not running callbacks."""
+    """Asks to wake every `interval` seconds and records how late it woke:
+    `worst` bounds every stretch the loop spent not running callbacks
+    (blocked in a call, waiting for the GIL, busy). Time the kernel kept
+    the runnable thread off the CPU for other processes (the machine is
+    shared) is not the loop's doing and is left out of `worst`; `worst_raw`
+    keeps it."""
 
     def __init__(self, interval: float = 0.001) -> None:
         self.interval = interval
         self.worst = 0.0
+        self.worst_raw = 0.0
         self.wakeups = 0
         self._stop = False
         self._task: "asyncio.Task[None] | None" = None
@@ -45,9 +61,12 @@ class LagProbe:
     async def _run(self) -> None:
         while not self._stop:
             started = time.perf_counter()
+            queued = _runqueue_wait_seconds()
             await asyncio.sleep(self.interval)
             late = time.perf_counter() - started - self.interval
-            self.worst = max(self.worst, late)
+            preempted = _runqueue_wait_seconds() - queued
+            self.worst_raw = max(self.worst_raw, late)
+            self.worst = max(self.worst, late - preempted)
             self.wakeups += 1
 
     async def __aenter__(self) -> "LagProbe":
@@ -208,7 +227,8 @@ def test_thousand_tasks_share_syncs_without_stalling_the_loop(path: str) -> None
             assert all(db.read(10 + i) == b"task %d" % i for i in range(TASKS))
             print(
                 f"COUNTS asyncio: tasks={TASKS} syncs={syncs} seconds={elapsed:.3f} "
-                f"max_loop_stall_ms={probe.worst * 1000:.2f} probe_wakeups={probe.wakeups} "
+                f"max_loop_stall_ms={probe.worst * 1000:.2f} (raw {probe.worst_raw * 1000:.2f}) "
+                f"probe_wakeups={probe.wakeups} "
                 f"threads_added={peak_threads - threads_before}"
             )
             assert syncs <= TASKS // 10, f"{TASKS} commits took {syncs} syncs"
@@ -230,7 +250,7 @@ def test_thousand_wait_durable_async_waiters_share_syncs(path: str) -> None:
             assert all(done)
             print(
                 f"COUNTS asyncio wait_durable: waiters={TASKS} syncs={syncs} "
-                f"max_loop_stall_ms={probe.worst * 1000:.2f}"
+                f"max_loop_stall_ms={probe.worst * 1000:.2f} (raw {probe.worst_raw * 1000:.2f})"
             )
             assert syncs <= 3
             assert probe.worst < STALL_LIMIT_SECONDS
@@ -266,17 +286,23 @@ def test_cancelling_never_uncommits(path: str) -> None:
             assert db.stats()["commits"] == n + 2
             print(f"COUNTS asyncio cancel: tasks={n + 1} cancelled_while_waiting={cancelled}")
 
-            # Cancelling a waiter leaves the others alone.
-            seq = db.commit({5: b"relaxed"}, sync="normal")
+    async def waiters(off_path: str) -> None:
+        # Under sync "off" nothing syncs until a waiter asks, and a result
+        # reaches the loop one pass after the durability thread has it, so
+        # both waiters are registered and unsettled when one is cancelled.
+        with libcommit.open(off_path, sync="off") as db:
+            seq = db.commit({5: b"unsynced"})
             doomed = asyncio.ensure_future(db.wait_durable_async(seq))
             kept = asyncio.ensure_future(db.wait_durable_async(seq))
             await asyncio.sleep(0)
-            doomed.cancel()
+            assert doomed.cancel()
             assert await kept
             with pytest.raises(asyncio.CancelledError):
                 await doomed
+            assert db.durable_seq() >= seq
 
     run(main())
+    run(waiters(os.path.join(os.path.dirname(path), "off.db")))
     # Everything the cancelled tasks committed survives a reopen.
     with libcommit.open(path) as db:
         assert all(db.read(100 + i) == b"kept %d" % i for i in range(n))

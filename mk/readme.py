@@ -36,15 +36,15 @@ def regions(path: str) -> Dict[str, str]:
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             start = REGION_START.match(line)
-            if start:
-                if current is not None:
-                    sys.exit(f"{path}:{number}: region {start['region']} opens inside {current}")
-                current, lines = start["region"], []
-            elif REGION_END.match(line):
+            if REGION_END.match(line):
                 if current is None:
                     sys.exit(f"{path}:{number}: [readme:end] without a region")
                 found[current] = textwrap.dedent("".join(lines)).rstrip("\n") + "\n"
                 current = None
+            elif start:
+                if current is not None:
+                    sys.exit(f"{path}:{number}: region {start['region']} opens inside {current}")
+                current, lines = start["region"], []
             elif current is not None:
                 lines.append(line)
     if current is not None:

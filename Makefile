@@ -52,7 +52,7 @@ rust-package:
 	own=$$(grep -cE "^($(subst $(eval) ,|,$(RUST_API_FILES))):" build/missing-docs.txt); \
 	other=$$(grep -vcE "^($(subst $(eval) ,|,$(RUST_API_FILES))):" build/missing-docs.txt); \
 	echo "cargo doc: no warnings; missing docs: $$own in the API's files, $$other elsewhere" \
-	  "($$(grep -vE "^($(subst $(eval) ,|,$(RUST_API_FILES))):" build/missing-docs.txt | cut -d: -f1 | sort | uniq -c | awk '{printf "%s%s %s", NR > 1 ? ", " : "", $$2, $$1}'))"; \
+	  "($$(grep -vE "^($(subst $(eval) ,|,$(RUST_API_FILES))):" build/missing-docs.txt | cut -d: -f1 | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $$2, $$1}'))"; \
 	if [ "$$own" != 0 ]; then grep -E "^($(subst $(eval) ,|,$(RUST_API_FILES))):" build/missing-docs.txt; exit 1; fi
 
 # Release mode: the crash and fault suites run thousands of cut points.

@@ -6,7 +6,8 @@
 #               (the rpath from pkg-config's libdir) and static (--static)
 #   cmake       tests/cmake: find_package(libcommit CONFIG), one program per
 #               target (libcommit::libcommit, libcommit::static, C++)
-#   readme      the `cc` lines of the README's C install block, as written
+#   readme      the `cc` lines of the README's C install block, as written,
+#               and every program they name with -o
 # A route whose tool is missing says SKIPPED. Prints
 # "build routes: N passed, M failed[, K skipped]" last.
 set -u
@@ -132,8 +133,14 @@ readme_route() {
     printf 'README block:\n%s\n' "$block"
     cd "$APP" && cp quickstart.c app.c || return 1
     PREFIX=$PREFIX bash -euc "$lines" || return 1
-    [ -x ./app ] || { echo "the README's line made no ./app"; return 1; }
-    run_all "$APP/app"
+    local outputs=() out
+    for out in $(printf '%s\n' "$lines" | sed -n 's/.* -o \([^ ]*\).*/\1/p'); do
+        [ -x "$APP/$out" ] || { echo "the README's line made no ./$out"; return 1; }
+        outputs+=("$APP/$out")
+    done
+    [ ${#outputs[@]} -gt 0 ] || { echo "the README's cc lines name no -o output"; return 1; }
+    echo "built: ${outputs[*]}"
+    run_all "${outputs[@]}"
 }
 
 route install installed

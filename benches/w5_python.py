@@ -8,7 +8,7 @@ random 4 KiB page each (``Database.commit``, which releases the GIL while
 it waits for the group commit) for SECONDS. Each thread owns the pages
 ``1 + tid + THREADS * j`` and remembers what it last wrote to each; after
 the window a sample is read back and compared byte for byte. Prints one
-line for benches/bench.c to parse:
+line for benches/bench/w5.c to parse:
 
     W5 ops=N rate=R p50_us=A p99_us=B verified=V bad=F
 """

@@ -1,8 +1,8 @@
-# mk/bench.mk - the benchmark harness: benches/bench.c runs the same
+# mk/bench.mk - the benchmark harness: benches/bench/*.c runs the same
 # workloads on libcommit (through its C ABI, linked statically), SQLite,
 # LMDB and RocksDB (their Debian dev packages, pinned and installed here on
-# first use) and the raw disk, then prints the tables and the issue-8
-# targets. W5 runs benches/w5_python.py with the package in build/venv.
+# first use) and the raw disk, then prints the tables and the targets.
+# W5 runs benches/w5_python.py with the package in build/venv.
 # Included by the top-level Makefile; every path below is absolute, so the
 # targets work from the repository root (or anywhere, with make -f).
 #
@@ -22,7 +22,7 @@
 #   diagnostics: BENCH_NO_RAW=1, BENCH_W1_PAGES=1|8, BENCH_LC_CKPT_MIB,
 #   BENCH_LC_SEGMENT_MIB, BENCH_LC_LANES, BENCH_RG_PAD, BENCH_RG_ORDERED=1,
 #   BENCH_BLOCK_STAT=vda, BENCH_DUMP_LAT=file
-#   (see benches/bench.c)
+#   (see benches/bench/main.c)
 
 BENCH_REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 
@@ -62,7 +62,7 @@ bench-build: bench-deps
 	mkdir -p $(BENCH_BUILD)
 	$(BENCH_CC) -std=c11 -O2 -g -Wall -Wextra -Werror -I$(BENCH_REPO)/include \
 	  -DROCKSDB_VERSION_STR='"'"$$(dpkg-query -W -f='$${Version}' librocksdb-dev)"'"' \
-	  $(BENCH_REPO)/benches/bench.c -o $(BENCH_BIN) $(BENCH_LIBS)
+	  $(BENCH_REPO)/benches/bench/*.c -o $(BENCH_BIN) $(BENCH_LIBS)
 
 # The Python package for W5, built from this tree into build/venv when W5
 # runs and the installed one is older than any source it is built from.

@@ -291,3 +291,14 @@ pub fn encode_marker(
 pub fn marker_log_len() -> u64 {
     crate::format::frame_len(MARKER_PAYLOAD_BYTES)
 }
+
+/// The commit record a commit frame or a NATIVE marker carries (a marker
+/// holds one inside it); None for other kinds or a payload that does not
+/// decode.
+pub fn commit_record(kind: FrameKind, payload: &[u8]) -> Option<CommitPayload> {
+    match kind {
+        FrameKind::Commit => CommitPayload::decode(payload),
+        FrameKind::Marker => MarkerPayload::decode(payload).map(|m| m.commit),
+        _ => None,
+    }
+}

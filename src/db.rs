@@ -296,7 +296,7 @@ impl Database {
         for w in writes {
             match w.data {
                 Some(data) => engine.check_image(w.pgno, data)?,
-                None => engine.check_pgno(w.pgno)?,
+                None => Engine::check_pgno(w.pgno)?,
             }
         }
         {
@@ -324,7 +324,7 @@ impl Database {
     pub fn read(&self, pgno: Pgno) -> Result<Option<Page>> {
         self.handle.check_open()?;
         let engine = &self.handle.engine;
-        engine.check_pgno(pgno)?;
+        Engine::check_pgno(pgno)?;
         let reader = engine.begin_read()?;
         engine.read_at(pgno, reader.snapshot())
     }
@@ -441,7 +441,7 @@ impl std::fmt::Debug for Transaction {
         f.debug_struct("Transaction")
             .field("snapshot", &self.reader.as_ref().map(|r| r.snapshot()))
             .field("writes", &self.writes.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -463,7 +463,7 @@ impl Transaction {
     pub fn read(&mut self, pgno: Pgno) -> Result<Option<Page>> {
         let snapshot = self.live()?.snapshot();
         let engine = &self.handle.engine;
-        engine.check_pgno(pgno)?;
+        Engine::check_pgno(pgno)?;
         if let Some(own) = self.writes.get(pgno) {
             return own.as_ref().map(|s| s.page()).transpose();
         }
@@ -493,7 +493,7 @@ impl Transaction {
     pub fn delete(&mut self, pgno: Pgno) -> Result<()> {
         self.live()?;
         let engine = &self.handle.engine;
-        engine.check_pgno(pgno)?;
+        Engine::check_pgno(pgno)?;
         self.writes.put(engine.spill_policy(), pgno, None)?;
         Ok(())
     }

@@ -133,7 +133,7 @@ impl Pipeline {
     }
 
     /// The first failure poisons.
-    fn poison(&self, st: &mut State, err: Error) {
+    fn poison(st: &mut State, err: Error) {
         if st.failed.is_none() {
             st.failed = Some(err);
         }
@@ -149,7 +149,7 @@ impl Pipeline {
                 hook(st.durable_end);
             }
         }
-        self.poison(st, err);
+        Self::poison(st, err);
     }
 
     /// [`Pipeline::fail`] for a failed sync of the log or of capsules.
@@ -198,7 +198,7 @@ impl Pipeline {
     /// Poisons the pipeline with `err` and wakes every waiter.
     pub fn fail(&self, err: &Error) {
         let mut st = self.state.lock();
-        self.poison(&mut st, err.duplicate());
+        Self::poison(&mut st, err.duplicate());
         drop(st);
         self.cv.notify_all();
     }

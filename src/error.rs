@@ -42,22 +42,50 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in numeric order.
+    pub const ALL: [Status; 12] = [
+        Status::Ok,
+        Status::NotFound,
+        Status::Conflict,
+        Status::Busy,
+        Status::Corrupt,
+        Status::Io,
+        Status::InvalidArgument,
+        Status::BufferTooSmall,
+        Status::Closed,
+        Status::ReadOnly,
+        Status::Full,
+        Status::Internal,
+    ];
+
+    /// The status with numeric value `code`, if there is one.
+    pub fn from_code(code: i64) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| *s as i64 == code)
+    }
+
+    /// A short static description of the status, NUL-terminated for C
+    /// (`lc_status_str` hands it out as it is).
+    pub fn as_c_str(self) -> &'static std::ffi::CStr {
+        match self {
+            Status::Ok => c"ok",
+            Status::NotFound => c"not found",
+            Status::Conflict => c"conflict",
+            Status::Busy => c"busy",
+            Status::Corrupt => c"corrupt",
+            Status::Io => c"I/O error",
+            Status::InvalidArgument => c"invalid argument",
+            Status::BufferTooSmall => c"buffer too small",
+            Status::Closed => c"closed",
+            Status::ReadOnly => c"read-only",
+            Status::Full => c"disk full",
+            Status::Internal => c"internal error",
+        }
+    }
+
     /// A short static description of the status.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::NotFound => "not found",
-            Status::Conflict => "conflict",
-            Status::Busy => "busy",
-            Status::Corrupt => "corrupt",
-            Status::Io => "I/O error",
-            Status::InvalidArgument => "invalid argument",
-            Status::BufferTooSmall => "buffer too small",
-            Status::Closed => "closed",
-            Status::ReadOnly => "read-only",
-            Status::Full => "disk full",
-            Status::Internal => "internal error",
-        }
+        // The texts are ASCII literals above.
+        self.as_c_str().to_str().unwrap_or("unknown status")
     }
 }
 
@@ -150,6 +178,7 @@ impl Error {
 
     /// A copy suitable for reporting the same failure to many waiters
     /// (`io::Error` is not `Clone`).
+    #[must_use]
     pub fn duplicate(&self) -> Error {
         match self {
             Error::Conflict { pages, commit_seq } => Error::Conflict {
@@ -173,7 +202,7 @@ impl Error {
 
 /// True when an I/O error means "no space left" rather than a device fault.
 pub(crate) fn is_out_of_space(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
         || e.kind() == io::ErrorKind::StorageFull
 }
 

@@ -2,21 +2,22 @@
 //! (`lcctl info`, `verify`, `dump`). Nothing here writes, takes the writer
 //! lock, or needs the database closed: it reads what is on disk.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::capsule::MarkerPayload;
+use crate::capsule;
 use crate::error::{Error, Result};
 use crate::format::{
-    crc32c, CommitPayload, FrameHeader, FrameKind, MainHeader, FRAME_ALIGN_BYTES,
-    FRAME_HEADER_BYTES, MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, SEGMENT_HEADER_BLOCK_BYTES,
+    FrameHeader, FrameKind, MainHeader, FRAME_ALIGN_BYTES, FRAME_HEADER_BYTES,
+    MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, MAIN_HEADER_COPIES, SEGMENT_HEADER_BLOCK_BYTES,
 };
 use crate::mainfile::MainFile;
 use crate::mvcc::VersionData;
-use crate::recovery::{self, read_segments};
+use crate::recovery;
 use crate::storage::{RealStorage, Storage};
 use crate::types::{CommitSeq, RecoveryReport};
-use crate::wal::{Segment, Stream};
+use crate::wal::{read_image, read_segments, walk_frames, FrameSource, Segment, Stream};
 
 pub use crate::shm::{now_ms, ShmState, SlotInfo};
 
@@ -216,29 +217,7 @@ pub fn verify_with(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
-    // Both header copies: each must be valid or never written (zero).
-    let file = storage
-        .open(path, crate::storage::OpenMode::ReadOnly)
-        .map_err(|e| Error::io("open main file", path, e))?;
-    for copy in 0..2u64 {
-        let mut buf = [0u8; MAIN_HEADER_BYTES];
-        let at = copy * MAIN_HEADER_BLOCK_BYTES;
-        report.units_checked += 1;
-        report.bytes_checked += MAIN_HEADER_BYTES as u64;
-        if file.read_at(&mut buf, at).is_err() {
-            continue;
-        }
-        if buf.iter().all(|&b| b == 0) {
-            continue;
-        }
-        if let Err(why) = MainHeader::decode(&buf) {
-            report.bad.push(BadUnit {
-                file: path.to_path_buf(),
-                offset: at,
-                what: format!("main header copy {copy}: {why}"),
-            });
-        }
-    }
+    verify_header_copies(storage, path, &mut report)?;
     let main = match open_main(storage, path) {
         Ok(m) => m,
         Err(Error::Corrupt(why)) => {
@@ -255,8 +234,11 @@ pub fn verify_with(
     let pages = main.pgnos();
     let h = main.header();
     let replay = recovery::scan(storage, path, &h, false, None)?;
-    let total = pages.len() as u64 + replay.records.len() as u64;
-    let mut done = 0u64;
+    let mut ticks = Ticks {
+        done: 0,
+        total: pages.len() as u64 + replay.records.len() as u64,
+        progress,
+    };
     for pgno in pages {
         report.units_checked += 1;
         match main.read(pgno) {
@@ -269,11 +251,67 @@ pub fn verify_with(
             }),
             Err(e) => return Err(e),
         }
-        done += 1;
-        if done % 1024 == 0 {
-            progress(done, total);
+        ticks.tick();
+    }
+    verify_log(&replay, path, &mut report);
+    for r in &replay.records {
+        verify_logged_image(&replay, r, path, &mut report)?;
+        ticks.tick();
+    }
+    (ticks.progress)(ticks.total, ticks.total);
+    Ok(report)
+}
+
+/// Progress of a verify, reported every so many units.
+struct Ticks<'a> {
+    done: u64,
+    total: u64,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl Ticks<'_> {
+    /// Units between two progress reports.
+    const EVERY: u64 = 1024;
+
+    fn tick(&mut self) {
+        self.done += 1;
+        if self.done % Self::EVERY == 0 {
+            (self.progress)(self.done, self.total);
         }
     }
+}
+
+/// Both main-header copies: each must be valid or never written (zero).
+fn verify_header_copies(
+    storage: &Arc<dyn Storage>,
+    path: &Path,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let file = storage
+        .open(path, crate::storage::OpenMode::ReadOnly)
+        .map_err(|e| Error::io("open main file", path, e))?;
+    for copy in 0..MAIN_HEADER_COPIES {
+        let mut buf = [0u8; MAIN_HEADER_BYTES];
+        let at = copy * MAIN_HEADER_BLOCK_BYTES;
+        report.units_checked += 1;
+        report.bytes_checked += MAIN_HEADER_BYTES as u64;
+        if file.read_at(&mut buf, at).is_err() || buf.iter().all(|&b| b == 0) {
+            continue;
+        }
+        if let Err(why) = MainHeader::decode(&buf) {
+            report.bad.push(BadUnit {
+                file: path.to_path_buf(),
+                offset: at,
+                what: format!("main header copy {copy}: {why}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What the scan of the log found: frames kept, segments dropped (a torn
+/// tail is clean), corruption.
+fn verify_log(replay: &recovery::Replay, path: &Path, report: &mut VerifyReport) {
     report.bytes_checked += replay.report.bytes_read;
     report.units_checked += replay
         .report
@@ -317,42 +355,70 @@ pub fn verify_with(
             });
         }
     }
-    for r in &replay.records {
-        if let VersionData::Logged {
-            stream,
-            log_offset,
-            len,
-            crc,
-        } = r.data
-        {
-            let segs = match stream {
-                Stream::Wal => &replay.segments,
-                Stream::Capsule => &replay.capsule_segments,
-            };
-            let mut buf = vec![0u8; len as usize];
-            report.units_checked += 1;
-            report.bytes_checked += u64::from(len);
-            if !read_segments(segs, log_offset, &mut buf)? || crc32c(&buf) != crc {
-                report.bad.push(BadUnit {
-                    file: segs
-                        .iter()
-                        .find(|s| s.contains(log_offset))
-                        .map_or_else(|| path.to_path_buf(), |s| s.path.clone()),
-                    offset: log_offset,
-                    what: format!(
-                        "image of page {} (commit {}) fails its checksum",
-                        r.pgno, r.seq
-                    ),
-                });
-            }
-        }
-        done += 1;
-        if done % 1024 == 0 {
-            progress(done, total);
-        }
+}
+
+/// The image a replayed record names, read back and checked.
+fn verify_logged_image(
+    replay: &recovery::Replay,
+    r: &recovery::Record,
+    path: &Path,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let VersionData::Logged {
+        stream,
+        log_offset,
+        len,
+        crc,
+    } = r.data
+    else {
+        return Ok(());
+    };
+    let segs = match stream {
+        Stream::Wal => &replay.segments,
+        Stream::Capsule => &replay.capsule_segments,
+    };
+    report.units_checked += 1;
+    report.bytes_checked += u64::from(len);
+    if read_image(len, crc, |buf| read_segments(segs, log_offset, buf))?.is_none() {
+        report.bad.push(BadUnit {
+            file: segs
+                .iter()
+                .find(|s| s.contains(log_offset))
+                .map_or_else(|| path.to_path_buf(), |s| s.path.clone()),
+            offset: log_offset,
+            what: format!(
+                "image of page {} (commit {}) fails its checksum",
+                r.pgno, r.seq
+            ),
+        });
     }
-    progress(total, total);
-    Ok(report)
+    Ok(())
+}
+
+/// One segment's frames, as the file holds them (past the recovered end
+/// too: a torn tail may leave frames there).
+struct SegmentFrames<'a> {
+    seg: &'a Segment,
+    db_id: u64,
+    end: u64,
+    file_len: u64,
+}
+
+impl FrameSource for SegmentFrames<'_> {
+    fn resume(&mut self, pos: u64) -> Option<u64> {
+        let header = FRAME_HEADER_BYTES as u64;
+        (pos + header <= self.end && self.seg.file_offset(pos) + header <= self.file_len)
+            .then_some(pos)
+    }
+
+    fn header_at(&mut self, pos: u64) -> Result<Option<FrameHeader>> {
+        let mut header = [0u8; FRAME_HEADER_BYTES];
+        self.seg
+            .file
+            .read_at(&mut header, self.seg.file_offset(pos))
+            .map_err(|e| Error::io("read segment", &self.seg.path, e))?;
+        Ok(FrameHeader::decode(self.db_id, pos, &header))
+    }
 }
 
 /// One frame as found in a segment.
@@ -383,36 +449,23 @@ pub fn dump(path: impl AsRef<Path>, each: &mut dyn FnMut(&Path, &DumpFrame)) -> 
     let replay = recovery::scan(&storage, path, &h, false, None)?;
     let mut frames = 0;
     for seg in &replay.segments {
-        let mut off = seg.header.log_start.max(h.log_start);
-        let end = seg.window_end();
-        let flen = seg
-            .file
-            .len()
-            .map_err(|e| Error::io("stat segment", &seg.path, e))?;
-        let mut header = [0u8; FRAME_HEADER_BYTES];
-        while off + FRAME_HEADER_BYTES as u64 <= end
-            && seg.file_offset(off) + FRAME_HEADER_BYTES as u64 <= flen
-        {
-            seg.file
-                .read_at(&mut header, seg.file_offset(off))
-                .map_err(|e| Error::io("read segment", &seg.path, e))?;
-            let Some(fh) = FrameHeader::decode(h.db_id, off, &header) else {
-                off += FRAME_ALIGN_BYTES;
-                continue;
-            };
+        let mut src = SegmentFrames {
+            seg,
+            db_id: h.db_id,
+            end: seg.window_end(),
+            file_len: seg
+                .file
+                .len()
+                .map_err(|e| Error::io("stat segment", &seg.path, e))?,
+        };
+        let start = seg.header.log_start.max(h.log_start);
+        walk_frames(&mut src, start, |_, fh| {
             let epoch = match fh.kind {
                 FrameKind::Commit | FrameKind::Marker => {
                     let mut payload = vec![0u8; fh.payload_len as usize];
-                    let got = read_segments(
-                        &replay.segments,
-                        off + FRAME_HEADER_BYTES as u64,
-                        &mut payload,
-                    )?;
-                    let commit = if fh.kind == FrameKind::Commit {
-                        CommitPayload::decode(&payload)
-                    } else {
-                        MarkerPayload::decode(&payload).map(|m| m.commit)
-                    };
+                    let at = fh.log_offset + FRAME_HEADER_BYTES as u64;
+                    let got = read_segments(&replay.segments, at, &mut payload)?;
+                    let commit = capsule::commit_record(fh.kind, &payload);
                     commit.filter(|_| got).map(|c| c.epoch)
                 }
                 _ => None,
@@ -421,7 +474,7 @@ pub fn dump(path: impl AsRef<Path>, each: &mut dyn FnMut(&Path, &DumpFrame)) -> 
             each(
                 &seg.path,
                 &DumpFrame {
-                    log_offset: off,
+                    log_offset: fh.log_offset,
                     kind: kind_name(fh.kind),
                     commit_seq: fh.commit_seq,
                     pgno: fh.pgno,
@@ -429,8 +482,8 @@ pub fn dump(path: impl AsRef<Path>, each: &mut dyn FnMut(&Path, &DumpFrame)) -> 
                     epoch,
                 },
             );
-            off += fh.frame_len();
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
     }
     Ok(frames)
 }

@@ -5,13 +5,19 @@
 //! waiting stops letting threads join, so a busy process cannot starve the
 //! others, and after giving the lease up it lets a waiter take it first.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
+use crate::options::Options;
 use crate::shm::Shm;
+use crate::storage::{OpenMode, StorageFile};
+
+/// How often a waiter for `{path}-lock` retries.
+const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(2);
 
 /// How long a process that gave the lease up for a waiting process lets
 /// that process go first before it competes again.
@@ -188,5 +194,66 @@ impl Lease {
             self.shm.path().display(),
             self.busy.as_millis()
         ))
+    }
+}
+
+// Storage that cannot be shared between processes has no lease: one
+// engine at a time holds `{path}-lock` instead, for its whole life.
+
+/// Takes `{path}-lock` exclusively, waiting up to the busy timeout.
+pub fn take_writer_lock(opts: &Options, path: &Path) -> Result<Box<dyn StorageFile>> {
+    take_lock(opts, path, false)?.ok_or_else(|| Error::Internal("lock file vanished".into()))
+}
+
+/// Takes `{path}-lock`, waiting up to the busy timeout: exclusively for a
+/// writer; shared for a read-only handle, so that read-only processes run
+/// side by side but never beside a writer whose checkpoints would reuse
+/// the space they read. A read-only opener that cannot create the lock
+/// file (read-only media) goes without; `None` then. The caller has
+/// checked that the directory exists.
+pub fn take_lock(
+    opts: &Options,
+    path: &Path,
+    shared: bool,
+) -> Result<Option<Box<dyn StorageFile>>> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push("-lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = match opts.storage.open_for_locks(&lock_path, OpenMode::Create) {
+        Ok(f) => f,
+        Err(e) if shared => {
+            if let Ok(f) = opts.storage.open_for_locks(&lock_path, OpenMode::ReadOnly) {
+                f
+            } else {
+                tracing::debug!("read-only open of {} without a lock: {e}", path.display());
+                return Ok(None);
+            }
+        }
+        Err(e) => return Err(Error::io("open lock file", &lock_path, e)),
+    };
+    let deadline = Instant::now() + Duration::from_millis(u64::from(opts.busy_timeout_ms));
+    loop {
+        let got = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock_exclusive()
+        }
+        .map_err(|e| Error::io("lock", &lock_path, e))?;
+        if got {
+            return Ok(Some(file));
+        }
+        if Instant::now() >= deadline {
+            let holder = if shared {
+                "a writer"
+            } else {
+                "another process"
+            };
+            return Err(Error::Busy(format!(
+                "{}: {holder} holds the database lock (waited {} ms)",
+                path.display(),
+                opts.busy_timeout_ms
+            )));
+        }
+        std::thread::sleep(LOCK_RETRY_INTERVAL);
     }
 }

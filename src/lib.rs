@@ -46,6 +46,30 @@
 // carries its own SAFETY comment.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
+// The lint policy, in the spirit of redb's: clippy's pedantic set, with a
+// short list of exceptions that would only add noise here. Native byte
+// order is disallowed outright (clippy.toml): every byte on disk and in
+// `{path}-shm` is little-endian.
+#![deny(clippy::pedantic, clippy::disallowed_methods)]
+#![allow(
+    // Prose names many identifiers; those a reader must look up are in
+    // backticks already.
+    clippy::doc_markdown,
+    // Every fallible call returns the one `Error`, whose variants say what
+    // can go wrong; a section per function would repeat them.
+    clippy::missing_errors_doc,
+    clippy::missing_panics_doc,
+    clippy::must_use_candidate,
+    clippy::module_name_repetitions,
+    // Sizes, offsets and counts are bounded by the format's limits before
+    // they are narrowed (format/limits.rs); values read from disk are
+    // checked by the decoders first.
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::redundant_closure_for_method_calls
+)]
 
 mod capsule;
 mod db;
@@ -62,6 +86,7 @@ mod mainfile;
 mod metrics;
 mod mvcc;
 mod native;
+mod offline;
 mod options;
 mod pagecache;
 mod prefetch;
@@ -77,11 +102,11 @@ mod wal;
 
 pub use db::{Database, Transaction};
 pub use error::{Error, Result, Status};
+pub use offline::recover;
 pub use options::{
     CommitMode, Isolation, Options, RecoveryOptions, SyncMode, PAGE_SIZE_DEFAULT_BYTES,
     PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES,
 };
-pub use recovery::recover;
 pub use types::{
     CheckpointReport, CommitSeq, DropReason, HistogramSnapshot, Metrics, Page, PageWrite, Pgno,
     RecoveryReport, SegmentReport, Stats, HISTOGRAM_BUCKETS,

@@ -58,6 +58,8 @@ impl HistogramSnapshot {
         if n == 0 {
             return 0;
         }
+        // Non-negative by the clamp and the max, and at most n.
+        #[allow(clippy::cast_sign_loss)]
         let want = ((n as f64) * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
         let mut seen = 0;
         for (i, &c) in self.buckets.iter().enumerate() {

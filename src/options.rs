@@ -5,12 +5,11 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::storage::{RealStorage, Storage};
 
-/// Smallest accepted page size.
-pub const PAGE_SIZE_MIN_BYTES: u32 = 512;
-/// Largest accepted page size.
-pub const PAGE_SIZE_MAX_BYTES: u32 = 65536;
-/// Page size of a new database unless told otherwise.
-pub const PAGE_SIZE_DEFAULT_BYTES: u32 = 4096;
+// The format bounds what a page or segment can be; options accept that.
+pub use crate::format::{
+    PAGE_SIZE_DEFAULT_BYTES, PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES, SEGMENT_SIZE_MAX_BYTES,
+};
+
 /// WAL size past which a commit triggers an automatic checkpoint.
 pub const CHECKPOINT_THRESHOLD_DEFAULT_BYTES: u64 = 64 << 20;
 /// Main-file page cache of a new database handle.
@@ -21,8 +20,6 @@ pub const SPILL_THRESHOLD_DEFAULT_BYTES: u64 = 32 << 20;
 pub const SEGMENT_SIZE_DEFAULT_BYTES: u64 = 16 << 20;
 /// Smallest segment accepted (tests use small segments to force rotation).
 pub const SEGMENT_SIZE_MIN_BYTES: u64 = 64 << 10;
-/// Largest segment accepted.
-pub const SEGMENT_SIZE_MAX_BYTES: u64 = 1 << 30;
 /// Upper bound on lanes; more gives no parallelism and costs memory.
 pub const LANES_MAX: u32 = 256;
 /// Upper bound on the group-commit delay (one second).
@@ -204,8 +201,7 @@ impl Options {
     pub(crate) fn effective_lanes(&self) -> usize {
         if self.lanes == 0 {
             std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
+                .map_or(1, |n| n.get())
                 .clamp(1, LANES_MAX as usize)
         } else {
             self.lanes as usize

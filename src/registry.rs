@@ -132,7 +132,7 @@ pub fn exclusive_offline(storage: &Arc<dyn Storage>, path: &Path) -> Result<Offl
             Ok(OfflineLease::Shared { _shm: shm })
         }
         None => Ok(OfflineLease::Alone {
-            _file: crate::engine::take_writer_lock(&opts, path)?,
+            _file: crate::lease::take_writer_lock(&opts, path)?,
         }),
     }
 }

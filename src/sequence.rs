@@ -188,6 +188,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::many_single_char_names)] // commits a, b, c, ...
     fn first_committer_wins_and_seqs_are_dense() {
         let mut s = Sequencer::new(0, 0);
         let p = [1u32, 2];

@@ -8,7 +8,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::error::Result;
 use crate::format::{
@@ -282,4 +285,70 @@ pub fn payload_offsets(writes: &WriteSet, log_offset: u64) -> impl Iterator<Item
         pos += frame_len(w.as_ref().map_or(0, |s| s.len as usize));
         here
     })
+}
+
+/// Staging buffers that committers encode into, one per lane: as many
+/// commits encode at once as there are lanes (`lanes = 1` serializes
+/// encoding). A committer takes a free lane, or waits for one.
+pub struct Lanes {
+    bufs: Vec<Mutex<Vec<u8>>>,
+    next: AtomicU64,
+}
+
+impl Lanes {
+    pub fn new(n: usize) -> Lanes {
+        Lanes {
+            bufs: (0..n.max(1)).map(|_| Mutex::new(Vec::new())).collect(),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    pub fn acquire(&self) -> parking_lot::MutexGuard<'_, Vec<u8>> {
+        let n = self.bufs.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) as usize % n;
+        for i in 0..n {
+            if let Some(g) = self.bufs[(start + i) % n].try_lock() {
+                return g;
+            }
+        }
+        self.bufs[start].lock()
+    }
+}
+
+/// The header of a void frame at `log_offset` covering a payload of
+/// `payload_len` bytes: it keeps the log continuous over the range of a
+/// commit whose bytes could not be written. `commit_seq` is the seq it
+/// stands in for (an empty commit), or the one before (padding).
+pub fn void_frame(
+    db_id: u64,
+    log_offset: u64,
+    commit_seq: CommitSeq,
+    payload_len: u32,
+) -> [u8; FRAME_HEADER_BYTES] {
+    let mut header = [0u8; FRAME_HEADER_BYTES];
+    FrameHeader {
+        kind: FrameKind::Void,
+        log_offset,
+        commit_seq,
+        pgno: 0,
+        payload_len,
+        payload_crc: 0,
+    }
+    .encode(db_id, &mut header);
+    header
+}
+
+/// The seal at `log_offset`, vouching for every commit up to `last_seq`.
+pub fn seal_frame(db_id: u64, log_offset: u64, last_seq: CommitSeq) -> [u8; FRAME_HEADER_BYTES] {
+    let mut header = [0u8; FRAME_HEADER_BYTES];
+    FrameHeader {
+        kind: FrameKind::Seal,
+        log_offset,
+        commit_seq: last_seq,
+        pgno: 0,
+        payload_len: 0,
+        payload_crc: crate::format::crc32c(&[]),
+    }
+    .encode(db_id, &mut header);
+    header
 }

@@ -105,15 +105,40 @@ pub enum DropReason {
     NeverSynced(String),
 }
 
+impl DropReason {
+    /// The reason's machine name ("torn_tail", "checksum", "gap", "io",
+    /// "after_corruption", "never_synced"), as JSON output shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DropReason::TornTail => "torn_tail",
+            DropReason::Checksum(_) => "checksum",
+            DropReason::Gap(_) => "gap",
+            DropReason::Io(_) => "io",
+            DropReason::AfterCorruption => "after_corruption",
+            DropReason::NeverSynced(_) => "never_synced",
+        }
+    }
+
+    /// What exactly was found, for the reasons that say more.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            DropReason::TornTail | DropReason::AfterCorruption => None,
+            DropReason::Checksum(why)
+            | DropReason::Gap(why)
+            | DropReason::Io(why)
+            | DropReason::NeverSynced(why) => Some(why),
+        }
+    }
+}
+
+/// The one text of a drop reason, shared by C, Python and lcctl: the
+/// name in words, then the detail ("checksum: ...", "torn tail").
 impl std::fmt::Display for DropReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DropReason::TornTail => write!(f, "torn tail"),
-            DropReason::Checksum(why) => write!(f, "checksum: {why}"),
-            DropReason::Gap(why) => write!(f, "gap: {why}"),
-            DropReason::Io(why) => write!(f, "io: {why}"),
-            DropReason::AfterCorruption => write!(f, "after corruption"),
-            DropReason::NeverSynced(why) => write!(f, "never synced: {why}"),
+        let words = self.name().replace('_', " ");
+        match self.detail() {
+            Some(why) => write!(f, "{words}: {why}"),
+            None => f.write_str(&words),
         }
     }
 }

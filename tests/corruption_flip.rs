@@ -1,4 +1,4 @@
-//! Corruption (issue 3, item 6): flip bytes of a database's files and
+//! Corruption: flip bytes of a database's files and
 //! check that every flip is harmless or detected.
 //!
 //! A small database (main file with checkpointed pages, WAL segments with

@@ -1,5 +1,5 @@
 //! Power loss during checkpoint, during recovery on open, and during
-//! offline `recover` (issue 3, item 8).
+//! offline `recover`.
 //!
 //! For each seed a random sync-FULL workload leaves a disk whose log holds
 //! acknowledged commits not yet checkpointed (the process is then killed,

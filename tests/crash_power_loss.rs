@@ -1,4 +1,4 @@
-//! Power-loss simulation against a model (issue 3, items 2 and 8).
+//! Power-loss simulation against a model.
 //!
 //! Each seed draws a random workload (1..16 open transactions interleaved,
 //! 1..64 pages each, images from empty to a full page, deletes, conflicts,
@@ -180,7 +180,7 @@ fn run_case(
         (sim.crash(), driver.recovery_floor())
     };
     let ctx = |e: String| format!("{e} (crash mode {mode:?})");
-    // Known engine bug (crash_known_bugs.rs): under NATIVE + NORMAL a
+    // Formerly an engine bug (fixed; its regression test is in crash_regressions.rs): under NATIVE + NORMAL a
     // flush syncs markers but not capsules.
     let known_native_normal = |r: &Result<CommitSeq, String>| {
         r.as_ref()

@@ -1,6 +1,6 @@
 //! Regression tests for engine bugs the crash and fault suites found
-//! (each was first pinned as an ignored test in crash_known_bugs.rs, then
-//! fixed in the engine: commit ac10d76 unless noted).
+//! (each was first pinned as an ignored test, then fixed in the engine:
+//! commit ac10d76 unless noted).
 
 mod common;
 
@@ -206,8 +206,8 @@ fn failed_dir_sync_while_preparing_a_segment_keeps_the_database_openable() {
 /// (create, fill, allocate, header write, fdatasync, rename or directory
 /// sync of the new file), the commit that needed it fails with LC_IO, but
 /// the database is not closed to writes: the next commit prepares another
-/// segment and succeeds, and checkpoints run. DESIGN.md invariant 6 and
-/// issue 3 ask that after a failed sync no commit succeeds until reopen.
+/// segment and succeeds, and checkpoints run. DESIGN.md invariant 6
+/// asks that after a failed sync no commit succeeds until reopen.
 /// Fixed by making segment preparation failures fail-stop.
 #[test]
 fn failed_new_segment_sync_is_fail_stop() {

@@ -111,8 +111,7 @@ fn native_normal_flush_syncs_capsules_before_markers() {
 /// LIBCOMMIT_N=8): in NATIVE mode a failed write of a commit's capsule
 /// ("write log .../db-cap-seg-...: Input/output error") fails that commit
 /// with LC_IO, but the database is not closed to writes: the next commits
-/// succeed and checkpoints write pages. DESIGN.md invariant 6 and issue 3
-/// item 4 ask that after a failed write no commit reports success until
+/// succeed and checkpoints write pages. DESIGN.md invariant 6 asks that after a failed write no commit reports success until
 /// the database is reopened (as WAL mode does for a failed log write).
 /// Reopening afterwards does find every acknowledged commit, so no data
 /// was lost in these runs; the gap is the fail-stop contract.

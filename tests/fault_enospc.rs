@@ -1,4 +1,4 @@
-//! Out of disk space (issue 3, item 5): ENOSPC at every N, and a disk
+//! Out of disk space: ENOSPC at every N, and a disk
 //! that fills up for real.
 //!
 //! Injected: for each seed and each call kind that can run out of space

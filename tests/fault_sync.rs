@@ -1,4 +1,4 @@
-//! Sync and write failures at every N (issue 3, item 4).
+//! Sync and write failures at every N.
 //!
 //! For each seed and each target - every file sync, segment syncs,
 //! main-file (checkpoint) syncs, directory syncs, writes, allocations,
@@ -181,7 +181,7 @@ fn run_with_fault(
             );
         }
         driver.stopped = true;
-        // Known engine bug (crash_known_bugs.rs): in NATIVE mode a failed
+        // Formerly an engine bug (fixed; its regression test is in crash_regressions.rs): in NATIVE mode a failed
         // capsule write is not fail-stop. Later commits are still checked
         // (and kept in the model) but not counted as anomalies.
         let tolerate = skip_known_bugs()

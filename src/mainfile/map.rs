@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{map_slot_count, slot_offset, FreeRuns};
+use super::free::{map_slot_count, slot_offset, FreeRuns};
 use crate::error::{Error, Result};
 use crate::format::{crc32c_append, MainHeader, MapEntry, MAIN_SLOTS_OFFSET, MAP_ENTRY_BYTES};
 use crate::storage::StorageFile;

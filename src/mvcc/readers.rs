@@ -111,7 +111,7 @@ mod tests {
         let heard = Arc::new(Mutex::new(Vec::new()));
         let h = Arc::clone(&heard);
         let table = Arc::new(ReaderTable::with_hook(Box::new(move |oldest, n| {
-            h.lock().push((oldest, n))
+            h.lock().push((oldest, n));
         })));
         let a = table.register(|| 5);
         let b = table.register(|| 5);

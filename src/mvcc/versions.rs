@@ -91,7 +91,7 @@ impl VersionStore {
     /// page number: what a checkpoint at `upto` writes.
     pub fn newest_upto(&self, upto: CommitSeq) -> Vec<(Pgno, CommitSeq, VersionData)> {
         let mut out = Vec::new();
-        for shard in self.shards.iter() {
+        for shard in &self.shards {
             for (&pgno, chain) in shard.read().iter() {
                 let at = chain.partition_point(|v| v.seq <= upto);
                 if let Some(v) = at.checked_sub(1).map(|i| &chain[i]) {
@@ -106,7 +106,7 @@ impl VersionStore {
     /// Drops every version <= `upto`.
     pub fn gc(&self, upto: CommitSeq) {
         let mut dropped = 0u64;
-        for shard in self.shards.iter() {
+        for shard in &self.shards {
             shard.write().retain(|_, chain| {
                 let at = chain.partition_point(|v| v.seq <= upto);
                 dropped += at as u64;
@@ -120,7 +120,7 @@ impl VersionStore {
     /// Versions with `lo < seq <= hi`.
     pub fn count_in(&self, lo: CommitSeq, hi: CommitSeq) -> u64 {
         let mut n = 0;
-        for shard in self.shards.iter() {
+        for shard in &self.shards {
             for chain in shard.read().values() {
                 n += chain.iter().filter(|v| v.seq > lo && v.seq <= hi).count() as u64;
             }

@@ -9,7 +9,8 @@
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
-use super::{now_ms, Shm, HEADER_WORDS, SHM_SLOTS, SLOT_WORDS, W_SLOT_HIGH};
+use super::layout::{HEADER_WORDS, SHM_SLOTS, SLOT_WORDS, W_SLOT_HIGH};
+use super::region::{now_ms, Shm};
 use crate::error::{Error, Result};
 use crate::types::CommitSeq;
 

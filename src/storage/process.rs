@@ -95,6 +95,13 @@ pub fn install() {
 /// Runs `f` - which opens a lock-carrying descriptor and enters it in the
 /// table, or maps one - with forks held off until it is done.
 pub fn registering<T>(f: impl FnOnce() -> T) -> T {
+    /// Leaves the gate however `f` ends.
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            GATE.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
     install();
     loop {
         let g = GATE.load(Ordering::Acquire);
@@ -106,12 +113,6 @@ pub fn registering<T>(f: impl FnOnce() -> T) -> T {
             break;
         }
         std::thread::yield_now();
-    }
-    struct Leave;
-    impl Drop for Leave {
-        fn drop(&mut self) {
-            GATE.fetch_sub(1, Ordering::AcqRel);
-        }
     }
     let _leave = Leave;
     f()
@@ -323,8 +324,8 @@ mod tests {
     #[test]
     fn per_process_values_are_made_once() {
         static V: PerProcess<u64> = PerProcess::new();
-        let a = V.get(|| 7) as *const u64;
-        let b = V.get(|| 8) as *const u64;
+        let a = std::ptr::from_ref::<u64>(V.get(|| 7));
+        let b = std::ptr::from_ref::<u64>(V.get(|| 8));
         assert_eq!(a, b);
         assert_eq!(*V.get(|| 9), 7);
     }

@@ -101,7 +101,7 @@ impl Storage for RealStorage {
     fn boot_tag(&self) -> u32 {
         // The kernel's random boot id changes at every boot.
         match std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
-            Ok(id) => crate::format::crc32c(id.trim().as_bytes()).max(1),
+            Ok(id) => crc32c::crc32c(id.trim().as_bytes()).max(1),
             Err(_) => 0,
         }
     }
@@ -150,7 +150,7 @@ impl StorageFile for RealFile {
         match err.raw_os_error() {
             // File systems without fallocate: extending the length is the
             // best we can do; space is then claimed by the first write.
-            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => {
+            Some(libc::EOPNOTSUPP | libc::ENOSYS) => {
                 if self.len()? < len {
                     self.file.set_len(len)?;
                 }
@@ -172,7 +172,7 @@ impl StorageFile for RealFile {
         match err.raw_os_error() {
             // Not on this file system (or not a regular file): the final
             // sync does all of the work, as without the hint.
-            Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) | Some(libc::ESPIPE) => Ok(()),
+            Some(libc::ENOSYS | libc::EOPNOTSUPP | libc::ESPIPE) => Ok(()),
             _ => Err(err),
         }
     }

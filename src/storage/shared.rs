@@ -118,7 +118,7 @@ impl MappedRegion {
     fn word_addr(&self, word: usize) -> *const u32 {
         // The futex word is the low half of the 64-bit word (little-endian).
         let words = self.words();
-        &words[word] as *const AtomicU64 as *const u32
+        (&raw const words[word]).cast::<u32>()
     }
 }
 
@@ -131,7 +131,10 @@ impl SharedRegion for MappedRegion {
         // AtomicU64 has the size and alignment of u64; all accesses through
         // the slice are atomic, so concurrent changes by other processes
         // are not data races.
-        unsafe { std::slice::from_raw_parts(ptr as *const AtomicU64, self.map.len() / WORD_BYTES) }
+        #[allow(clippy::cast_ptr_alignment)] // page-aligned, asserted above
+        let words = ptr.cast::<AtomicU64>();
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts(words, self.map.len() / WORD_BYTES) }
     }
 
     fn try_lock(&self, byte: u64, exclusive: bool) -> io::Result<bool> {
@@ -142,9 +145,7 @@ impl SharedRegion for MappedRegion {
         };
         match self.ofd_lock(libc::F_OFD_SETLK, kind, byte) {
             Ok(_) => Ok(true),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
-                Ok(false)
-            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -163,8 +164,8 @@ impl SharedRegion for MappedRegion {
 
     fn wait(&self, word: usize, expected: u32, timeout: Duration) {
         let ts = libc::timespec {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+            tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
         };
         // SAFETY: FUTEX_WAIT (shared, not PRIVATE: the word is in a
         // MAP_SHARED mapping other processes wake) reads the aligned u32 at
@@ -177,7 +178,7 @@ impl SharedRegion for MappedRegion {
                 self.word_addr(word),
                 libc::FUTEX_WAIT,
                 expected,
-                &ts as *const libc::timespec,
+                &raw const ts,
                 std::ptr::null::<u32>(),
                 0u32,
             );
@@ -247,7 +248,7 @@ fn allocate(file: &File, len: usize) -> io::Result<()> {
     }
     let err = io::Error::last_os_error();
     match err.raw_os_error() {
-        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => zero_fill(file, len as u64),
+        Some(libc::EOPNOTSUPP | libc::ENOSYS) => zero_fill(file, len as u64),
         _ => Err(err),
     }
 }

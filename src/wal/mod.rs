@@ -2,6 +2,10 @@
 
 pub mod log;
 pub mod segment;
+mod walk;
 
 pub use log::{Log, LogConfig};
-pub use segment::{classify, open_segment, LogFileName, Segment, Stream, CORRUPT_SUFFIX};
+pub use segment::{
+    classify, open_segment, read_image, read_segments, LogFileName, Segment, Stream, CORRUPT_SUFFIX,
+};
+pub use walk::{walk_frames, FrameSource};

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::format::{SegmentHeader, SEGMENT_HEADER_BLOCK_BYTES};
 use crate::storage::{OpenMode, Storage, StorageFile};
+use crate::types::Page;
 
 /// Which stream a segment belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,7 +59,7 @@ impl std::fmt::Debug for Segment {
         f.debug_struct("Segment")
             .field("path", &self.path)
             .field("header", &self.header)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -262,6 +263,49 @@ pub fn prepare_segment(
         file,
         header,
     })
+}
+
+/// Reads `buf.len()` bytes at `offset` of a stream from its segments
+/// (sorted by log_start); false when some of them are not there.
+pub fn read_segments<S: std::borrow::Borrow<Segment>>(
+    segs: &[S],
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<bool> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let at = offset + done as u64;
+        let i = segs.partition_point(|s| s.borrow().window_end() <= at);
+        let Some(seg) = segs.get(i).map(|s| s.borrow()).filter(|s| s.contains(at)) else {
+            return Ok(false);
+        };
+        let n = ((seg.window_end() - at) as usize).min(buf.len() - done);
+        match seg
+            .file
+            .read_at(&mut buf[done..done + n], seg.file_offset(at))
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(Error::io("read segment", &seg.path, e)),
+        }
+        done += n;
+    }
+    Ok(true)
+}
+
+/// The one verified read of a logged image: `len` bytes filled by `read`
+/// (false: not all of them are there), kept only if their CRC32C is `crc`.
+/// None when the image is missing or fails its checksum.
+pub fn read_image(
+    len: u32,
+    crc: u32,
+    read: impl FnOnce(&mut [u8]) -> Result<bool>,
+) -> Result<Option<Page>> {
+    let mut buf = vec![0u8; len as usize];
+    if !read(&mut buf)? || crate::format::crc32c(&buf) != crc {
+        return Ok(None);
+    }
+    Ok(Some(Page::from(buf)))
 }
 
 #[cfg(test)]

@@ -425,7 +425,7 @@ impl Config {
 // The driver
 // ---------------------------------------------------------------------
 
-/// Known engine bug (crash_known_bugs.rs): under NATIVE + sync NORMAL a
+/// Formerly an engine bug (fixed; its regression test is in crash_regressions.rs): under NATIVE + sync NORMAL a
 /// flush syncs markers but not capsules, so a power loss can leave a
 /// database that refuses to open. True when `err` (a reopen failure) is
 /// that, and known bugs are being skipped.
@@ -486,7 +486,7 @@ pub struct Driver {
     /// The message of the first of them.
     pub first_full: Option<String>,
     /// Commit numbers the engine may have used up for commits that failed
-    /// with Full (known engine bug, crash_known_bugs.rs): a gap of at most
+    /// with Full (a former engine bug, fixed; see crash_regressions.rs): a gap of at most
     /// this many is absorbed as empty commits instead of an anomaly.
     pub voids_allowed: u64,
     /// Commit numbers so absorbed.
@@ -829,7 +829,7 @@ impl Driver {
                         }
                     }
                 }
-                // Known engine bug (crash_known_bugs.rs): pages of commits
+                // Formerly an engine bug (fixed; its regression test is in crash_regressions.rs): pages of commits
                 // that failed with Full after this snapshot still count.
                 let mut possible = expect_conflict.clone();
                 for (failed_after, pages) in &self.full_failed {

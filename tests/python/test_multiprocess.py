@@ -5,7 +5,7 @@ parent only creates some of the databases and checks the result afterwards.
 The children synchronise through Barriers and Pipes, never through sleeps,
 so every ordering a test relies on is one it forced.
 
-What must hold across processes (API.md, issue 7): one writer at a time,
+What must hold across processes (API.md): one writer at a time,
 others wait up to busy_timeout_ms instead of failing; commit_seq is dense
 and strictly increasing over all processes; a process catches up on the
 commits of the others, both to write (its next commit_seq follows theirs)

@@ -3,10 +3,8 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::ffi::{c_char, CStr, CString, OsStr};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
 
 use libcommit::Status;
 
@@ -146,68 +144,10 @@ pub(crate) fn boundary(operation: &'static str, body: impl FnOnce() -> FfiResult
     })
 }
 
-/// Checks that an out-parameter is not NULL.
-pub(crate) fn check_out<T>(ptr: *mut T, argument: &str) -> FfiResult {
-    if ptr.is_null() {
-        return Err(Failure::null(argument));
-    }
-    Ok(())
-}
-
-/// Writes an out-parameter that [`check_out`] accepted (or that may be
-/// NULL: then nothing is written).
-///
-/// # Safety
-/// `ptr` is NULL or valid for writing one `T`.
-pub(crate) unsafe fn write_out<T>(ptr: *mut T, value: T) {
-    if !ptr.is_null() {
-        // SAFETY: non-NULL and, per this function's contract, writable.
-        unsafe { ptr.write(value) };
-    }
-}
-
-/// Borrows a C byte string as a path (bytes as the OS takes them).
-///
-/// # Safety
-/// `ptr` is NULL or points to a NUL-terminated string that stays valid
-/// during `'a`.
-pub(crate) unsafe fn path_arg<'a>(ptr: *const c_char, argument: &str) -> Result<&'a Path, Failure> {
-    if ptr.is_null() {
-        return Err(Failure::null(argument));
-    }
-    // SAFETY: non-NULL and NUL-terminated per this function's contract.
-    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
-    if bytes.is_empty() {
-        return Err(Failure::invalid(format!("{argument} is empty")));
-    }
-    Ok(Path::new(OsStr::from_bytes(bytes)))
-}
-
-/// Borrows `len` bytes at `data` (`data` must not be NULL).
-///
-/// # Safety
-/// `data` is NULL or valid for reading `len` bytes during `'a`.
-pub(crate) unsafe fn bytes_arg<'a>(
-    data: *const u8,
-    len: usize,
-    argument: &str,
-) -> Result<&'a [u8], Failure> {
-    if data.is_null() {
-        return Err(Failure::null(argument));
-    }
-    if len > isize::MAX as usize {
-        return Err(Failure::invalid(format!(
-            "{argument}: length {len} is too large"
-        )));
-    }
-    // SAFETY: non-NULL, u8 needs no alignment, len <= isize::MAX, and the
-    // caller promises `len` readable bytes.
-    Ok(unsafe { std::slice::from_raw_parts(data, len) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::CStr;
 
     fn last_error_text() -> String {
         // SAFETY: last_error returns a NUL-terminated string owned by this

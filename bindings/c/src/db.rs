@@ -2,11 +2,11 @@
 
 use libcommit::{Page, PageWrite, SyncMode};
 
-use crate::boundary::{bytes_arg, check_out, write_out, Failure, FfiResult};
+use crate::args::{bytes_arg, check_out, sync_arg, write_out};
+use crate::boundary::{Failure, FfiResult};
 use crate::state::{lc_db, with_db, DbState};
 use crate::types::{
     lc_checkpoint_report, lc_page_write, lc_recovery_report, lc_stats, lc_status, lc_sync_arg,
-    sync_arg,
 };
 
 /// Atomically commits `count` page writes and deletes (`data == NULL`

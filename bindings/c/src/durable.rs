@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::boundary::{check_out, write_out};
+use crate::args::{check_out, write_out};
 use crate::state::{lc_db, with_db};
 use crate::types::lc_status;
 

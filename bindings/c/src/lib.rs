@@ -20,6 +20,7 @@
 // (each use with its SAFETY comment).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+mod args;
 mod boundary;
 mod handle;
 mod state;

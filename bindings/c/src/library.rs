@@ -1,44 +1,11 @@
 //! Library-wide functions: version, status strings, last error.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::c_char;
 
 use crate::boundary::{catch, last_error};
-use crate::types::{lc_status, lc_status_arg, VERSION_NUL};
+use libcommit::Status;
 
-/// Every status, in numeric order.
-const STATUSES: [lc_status; 12] = [
-    lc_status::LC_OK,
-    lc_status::LC_NOT_FOUND,
-    lc_status::LC_CONFLICT,
-    lc_status::LC_BUSY,
-    lc_status::LC_CORRUPT,
-    lc_status::LC_IO,
-    lc_status::LC_INVALID_ARGUMENT,
-    lc_status::LC_BUFFER_TOO_SMALL,
-    lc_status::LC_CLOSED,
-    lc_status::LC_READ_ONLY,
-    lc_status::LC_FULL,
-    lc_status::LC_INTERNAL,
-];
-
-/// The text of a status (the engine's `Status::as_str`, NUL-terminated;
-/// a unit test keeps them equal).
-fn status_text(status: lc_status) -> &'static CStr {
-    match status {
-        lc_status::LC_OK => c"ok",
-        lc_status::LC_NOT_FOUND => c"not found",
-        lc_status::LC_CONFLICT => c"conflict",
-        lc_status::LC_BUSY => c"busy",
-        lc_status::LC_CORRUPT => c"corrupt",
-        lc_status::LC_IO => c"I/O error",
-        lc_status::LC_INVALID_ARGUMENT => c"invalid argument",
-        lc_status::LC_BUFFER_TOO_SMALL => c"buffer too small",
-        lc_status::LC_CLOSED => c"closed",
-        lc_status::LC_READ_ONLY => c"read-only",
-        lc_status::LC_FULL => c"disk full",
-        lc_status::LC_INTERNAL => c"internal error",
-    }
-}
+use crate::types::{lc_status_arg, VERSION_NUL};
 
 /// The library version, "MAJOR.MINOR.PATCH": a static string, never NULL.
 ///
@@ -55,10 +22,8 @@ pub extern "C" fn lc_version() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn lc_status_str(status: lc_status_arg) -> *const c_char {
     catch("lc_status_str", c"unknown status".as_ptr(), || {
-        STATUSES
-            .iter()
-            .find(|s| **s as u32 == status)
-            .map_or(c"unknown status", |s| status_text(*s))
+        Status::from_code(i64::from(status))
+            .map_or(c"unknown status", Status::as_c_str)
             .as_ptr()
     })
 }
@@ -80,30 +45,20 @@ pub extern "C" fn lc_last_error() -> *const c_char {
 mod tests {
     use super::*;
     use crate::boundary::status_of;
-    use libcommit::Status;
+    use std::ffi::CStr;
 
     #[test]
-    fn status_text_matches_engine() {
-        let all = [
-            Status::Ok,
-            Status::NotFound,
-            Status::Conflict,
-            Status::Busy,
-            Status::Corrupt,
-            Status::Io,
-            Status::InvalidArgument,
-            Status::BufferTooSmall,
-            Status::Closed,
-            Status::ReadOnly,
-            Status::Full,
-            Status::Internal,
-        ];
-        for (i, status) in all.into_iter().enumerate() {
+    fn every_status_has_its_number_and_text() {
+        for status in Status::ALL {
             let c = status_of(status);
             assert_eq!(c as i32, status as i32);
-            assert_eq!(STATUSES[i], c);
-            assert_eq!(status_text(c).to_str().unwrap(), status.as_str());
+            // SAFETY: lc_status_str returns a static NUL-terminated string.
+            let text = unsafe { CStr::from_ptr(lc_status_str(c as lc_status_arg)) };
+            assert_eq!(text.to_str().unwrap(), status.as_str());
         }
+        // SAFETY: as above.
+        let unknown = unsafe { CStr::from_ptr(lc_status_str(Status::ALL.len() as lc_status_arg)) };
+        assert_eq!(unknown.to_str().unwrap(), "unknown status");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `lc_metrics_get`: histograms and reader figures, in a struct versioned
 //! by its size.
 
-use crate::boundary::{check_out, Failure};
+use crate::args::check_out;
+use crate::boundary::Failure;
 use crate::state::{lc_db, with_db};
 use crate::types::{lc_metrics, lc_status, LC_METRICS_SIZE_MIN};
 

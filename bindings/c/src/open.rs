@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use libcommit::{Database, Options};
 
-use crate::boundary::{boundary, check_out, path_arg, write_out};
+use crate::args::{check_out, path_arg, write_out};
+use crate::boundary::boundary;
 use crate::handle::{arc_from_ptr, arc_into_ptr, box_ref};
 use crate::state::{lc_db, lc_options, DbState};
 use crate::types::lc_status;

@@ -2,12 +2,13 @@
 
 use libcommit::Options;
 
-use crate::boundary::{boundary, catch, check_out, write_out, Failure};
+use crate::args::{check_out, sync_arg, write_out};
+use crate::boundary::{boundary, catch, Failure};
 use crate::handle::{box_from_ptr, box_into_ptr};
 use crate::state::{lc_options, with_options};
 use crate::types::{
     commit_mode_from_arg, isolation_from_arg, lc_commit_mode_arg, lc_isolation_arg, lc_status,
-    lc_sync_arg, sync_arg,
+    lc_sync_arg,
 };
 
 /// Creates an options object holding the defaults (page size 4096, sync

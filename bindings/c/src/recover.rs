@@ -4,7 +4,8 @@ use std::ffi::c_char;
 
 use libcommit::RecoveryOptions;
 
-use crate::boundary::{boundary, path_arg, write_out, Failure};
+use crate::args::{path_arg, write_out};
+use crate::boundary::{boundary, Failure};
 use crate::types::{
     lc_recovery_report, lc_status, LC_RECOVER_ALL, LC_RECOVER_DELETE_AFTER, LC_RECOVER_SKIP_CORRUPT,
 };

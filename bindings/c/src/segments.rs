@@ -5,7 +5,8 @@ use std::os::unix::ffi::OsStrExt;
 
 use libcommit::{DropReason, SegmentReport};
 
-use crate::boundary::{check_out, write_out, Failure, FfiResult};
+use crate::args::{check_out, write_out};
+use crate::boundary::{Failure, FfiResult};
 use crate::db::check_read_args;
 use crate::state::{lc_db, with_db, DbState};
 use crate::types::{lc_segment_report, lc_status};

@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use crate::boundary::{boundary, bytes_arg, catch, check_out, write_out, Failure};
+use crate::args::{bytes_arg, check_out, sync_arg, write_out};
+use crate::boundary::{boundary, catch, Failure};
 use crate::db::{check_image_len, check_read_args, copy_page};
 use crate::handle::{box_from_ptr, box_into_ptr};
 use crate::state::{lc_db, lc_txn, with_db, with_txn, with_txn_ref, FailOnPanic, TxnState};
-use crate::types::{lc_status, lc_sync_arg, sync_arg};
+use crate::types::{lc_status, lc_sync_arg};
 
 /// Starts a transaction at the latest visible commit.
 ///

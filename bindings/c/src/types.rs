@@ -8,8 +8,6 @@ use libcommit::{
     RecoveryReport, SegmentReport, Stats, SyncMode,
 };
 
-use crate::boundary::Failure;
-
 /// The result of every fallible call. The numbers are part of the ABI and
 /// never change or get reused.
 #[repr(C)]
@@ -105,13 +103,6 @@ pub(crate) fn sync_from_arg(value: lc_sync_arg) -> Option<SyncMode> {
         OFF => Some(SyncMode::Off),
         _ => None,
     }
-}
-
-/// An `lc_sync` argument as the engine's mode; LC_INVALID_ARGUMENT for a
-/// value that is not an `lc_sync`.
-pub(crate) fn sync_arg(value: lc_sync_arg) -> Result<SyncMode, Failure> {
-    sync_from_arg(value)
-        .ok_or_else(|| Failure::invalid(format!("sync {value}: not an lc_sync value")))
 }
 
 pub(crate) fn commit_mode_from_arg(value: lc_commit_mode_arg) -> Option<CommitMode> {

@@ -6,6 +6,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+/// The unit a power loss keeps or drops, and the granularity of tearing.
+pub const SIM_SECTOR_BYTES: u64 = 512;
+/// Allocation unit of the simulated disk (for capacity accounting).
+pub const SIM_BLOCK_BYTES: u64 = 4096;
+
 /// Which call a fault targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FaultOp {
@@ -112,12 +117,14 @@ impl Fault {
     }
 
     /// Keeps failing every matching call after the `nth`.
+    #[must_use]
     pub fn sticky(mut self) -> Fault {
         self.sticky = true;
         self
     }
 
     /// Only counts calls on paths that contain `fragment`.
+    #[must_use]
     pub fn on_paths_containing(mut self, fragment: impl Into<String>) -> Fault {
         self.path_contains = Some(fragment.into());
         self
@@ -125,12 +132,14 @@ impl Fault {
 
     /// Only counts calls on paths that end with `suffix` (e.g. "/db" for a
     /// main file whose segments are "/db-wal-seg-...").
+    #[must_use]
     pub fn on_paths_ending_with(mut self, suffix: impl Into<String>) -> Fault {
         self.path_suffix = Some(suffix.into());
         self
     }
 
     /// Only counts calls made by simulated process `process`.
+    #[must_use]
     pub fn in_process(mut self, process: u64) -> Fault {
         self.process = Some(process);
         self

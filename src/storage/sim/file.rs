@@ -11,8 +11,7 @@ use parking_lot::Mutex;
 use super::super::StorageFile;
 use super::config::{enospc, FaultKind, FaultOp};
 use super::content::DataOp;
-use super::fs::pause_point;
-use super::state::{Lock, State};
+use super::state::{pause_point, Lock, State};
 use super::SIM_BLOCK_BYTES;
 
 /// An open simulated file; dead after a power loss.
@@ -237,16 +236,15 @@ impl StorageFile for SimFile {
     fn try_lock_exclusive(&self) -> io::Result<bool> {
         let mut s = self.state.lock();
         s.check_alive(Some(self.generation), self.process)?;
-        match s.locks.iter().find(|l| l.ino == self.ino) {
-            Some(l) => Ok(l.handle == self.id),
-            None => {
-                s.locks.push(Lock {
-                    ino: self.ino,
-                    handle: self.id,
-                    process: self.process,
-                });
-                Ok(true)
-            }
+        if let Some(l) = s.locks.iter().find(|l| l.ino == self.ino) {
+            Ok(l.handle == self.id)
+        } else {
+            s.locks.push(Lock {
+                ino: self.ino,
+                handle: self.id,
+                process: self.process,
+            });
+            Ok(true)
         }
     }
 }

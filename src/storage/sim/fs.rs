@@ -16,8 +16,9 @@ use super::config::{
 };
 use super::content::{DirOp, Inode, Rng};
 use super::file::SimFile;
-use super::shared::{RegionMem, SimRegion};
-use super::state::{norm, FaultRule, State, FIRST_PROCESS};
+use super::memory::RegionMem;
+use super::shared::SimRegion;
+use super::state::{norm, pause_point, FaultRule, State, FIRST_PROCESS};
 use super::SIM_BLOCK_BYTES;
 
 /// Simulated file system. Cheap to clone: clones share one state, so a
@@ -148,6 +149,7 @@ impl SimStorage {
     // --- processes ---------------------------------------------------
 
     /// A view of a new simulated process on this machine.
+    #[must_use]
     pub fn spawn_process(&self) -> SimStorage {
         let mut s = self.state.lock();
         let process = s.next_process;
@@ -333,6 +335,7 @@ impl SimStorage {
     /// shutdown of every handle (no open handles, no locks, no faults, no
     /// pending crash), with its own seed and zeroed counters. Pending
     /// (unsynced) state is copied as is.
+    #[must_use]
     pub fn fork(&self, seed: u64) -> SimStorage {
         let s = self.state.lock();
         let mut copy = s.clone();
@@ -366,23 +369,6 @@ impl SimStorage {
             state: Arc::new(Mutex::new(copy)),
             process: FIRST_PROCESS,
         }
-    }
-}
-
-/// Blocks at a pause gate when a [`SimStorage::pause_at`] rule picks
-/// this call. Runs before the call takes the state lock for its work, so
-/// other threads keep doing I/O meanwhile.
-pub(super) fn pause_point(state: &Mutex<State>, op: FaultOp, path: impl FnOnce(&State) -> PathBuf) {
-    let gate = {
-        let mut s = state.lock();
-        if s.pauses.is_empty() {
-            return;
-        }
-        let path = path(&s);
-        s.take_pause(op, &path)
-    };
-    if let Some(gate) = gate {
-        gate.block();
     }
 }
 

@@ -57,14 +57,13 @@ mod config;
 mod content;
 mod file;
 mod fs;
+mod memory;
 mod power;
 mod shared;
 mod state;
 
-pub use config::{CrashMode, DataLoss, DirLoss, Fault, FaultKind, FaultOp, SimGate, SimStats};
+pub use config::{
+    CrashMode, DataLoss, DirLoss, Fault, FaultKind, FaultOp, SimGate, SimStats, SIM_BLOCK_BYTES,
+    SIM_SECTOR_BYTES,
+};
 pub use fs::SimStorage;
-
-/// The unit a power loss keeps or drops, and the granularity of tearing.
-pub const SIM_SECTOR_BYTES: u64 = 512;
-/// Allocation unit of the simulated disk (for capacity accounting).
-pub const SIM_BLOCK_BYTES: u64 = 4096;

@@ -10,81 +10,19 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use super::super::SharedRegion;
 use super::config::eio;
+use super::memory::{RegionLife, RegionMem};
 use super::state::{RegionLock, State};
 
 /// How long a wait on a dead mapping sleeps (nobody will ever wake it).
 const DEAD_WAIT_MAX: Duration = Duration::from_millis(1);
-
-/// The memory behind one shared path, outliving its mappings.
-pub(super) struct RegionMem {
-    words: Box<[AtomicU64]>,
-    futex: Mutex<()>,
-    cv: Condvar,
-}
-
-impl RegionMem {
-    pub(super) fn new(words: usize) -> RegionMem {
-        RegionMem {
-            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
-            futex: Mutex::new(()),
-            cv: Condvar::new(),
-        }
-    }
-
-    /// A copy with the same words (for a forked disk).
-    pub(super) fn deep_copy(&self) -> RegionMem {
-        let copy = RegionMem::new(self.words.len());
-        for (to, from) in copy.words.iter().zip(self.words.iter()) {
-            to.store(from.load(Ordering::SeqCst), Ordering::Relaxed);
-        }
-        copy
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.words.len() * std::mem::size_of::<u64>()
-    }
-
-    /// Disk space the file behind it takes.
-    pub(super) fn bytes(&self) -> u64 {
-        self.len() as u64
-    }
-}
-
-/// Whether one mapping's process still lives; its frozen view if not.
-pub(super) struct RegionLife {
-    dead: AtomicBool,
-    frozen: Box<[AtomicU64]>,
-}
-
-impl RegionLife {
-    fn new(words: usize) -> RegionLife {
-        RegionLife {
-            dead: AtomicBool::new(false),
-            frozen: (0..words).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    /// The mapping's process is gone: from now on it sees (and writes)
-    /// only a copy of the words as they were.
-    pub(super) fn die(&self, mem: &RegionMem) {
-        for (to, from) in self.frozen.iter().zip(mem.words.iter()) {
-            to.store(from.load(Ordering::SeqCst), Ordering::Relaxed);
-        }
-        self.dead.store(true, Ordering::SeqCst);
-    }
-
-    fn is_dead(&self) -> bool {
-        self.dead.load(Ordering::Acquire)
-    }
-}
 
 /// One mapping of a shared path by one simulated process.
 pub(super) struct SimRegion {

@@ -2,6 +2,7 @@
 //! durable), locks, shared-memory regions, simulated processes, and the
 //! step clock with the faults and pauses it triggers.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use super::config::{eio, CrashMode, Fault, FaultKind, FaultOp, GateInner, PauseRule, SimStats};
 use super::content::{DirOp, Inode, Rng};
-use super::shared::{RegionLife, RegionMem};
+use super::memory::{RegionLife, RegionMem};
 
 /// An advisory lock (flock) held through one handle.
 #[derive(Clone)]
@@ -336,5 +337,22 @@ impl State {
         self.inodes
             .get_mut(&ino)
             .expect("sim: open handle to a collected inode")
+    }
+}
+
+/// Blocks at a pause gate when a [`super::SimStorage::pause_at`] rule picks
+/// this call. Runs before the call takes the state lock for its work, so
+/// other threads keep doing I/O meanwhile.
+pub(super) fn pause_point(state: &Mutex<State>, op: FaultOp, path: impl FnOnce(&State) -> PathBuf) {
+    let gate = {
+        let mut s = state.lock();
+        if s.pauses.is_empty() {
+            return;
+        }
+        let path = path(&s);
+        s.take_pause(op, &path)
+    };
+    if let Some(gate) = gate {
+        gate.block();
     }
 }

@@ -219,7 +219,7 @@ fn locate_segment_units(bad: &mut [BadView], info: &DatabaseInfo) {
         };
         b.what = match reason {
             DropReason::AfterCorruption => "not replayed: after the corrupt segment".to_string(),
-            other => crate::view::DropView::from(other).human(),
+            other => other.to_string(),
         };
         let window = info.segments.iter().find(|s| s.path == seg.path);
         let log_offset = b

@@ -140,7 +140,7 @@ impl Failure {
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure {
             code: EXIT_ERROR,
-            status: "invalid argument",
+            status: libcommit::Status::InvalidArgument.as_str(),
             message: message.into(),
         }
     }
@@ -148,7 +148,7 @@ impl Failure {
     pub fn io(what: &str, path: &std::path::Path, e: std::io::Error) -> Failure {
         Failure {
             code: EXIT_ERROR,
-            status: "I/O error",
+            status: libcommit::Status::Io.as_str(),
             message: format!("{what} {}: {e}", path.display()),
         }
     }

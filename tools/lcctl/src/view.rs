@@ -22,39 +22,27 @@ pub fn file_name(path: &Path) -> String {
 /// Why a segment, or the rest of one, was not replayed.
 #[derive(Serialize, Clone, Debug)]
 pub struct DropView {
-    /// "torn_tail", "checksum", "gap", "io", "after_corruption" or
-    /// "never_synced".
+    /// The engine's name for it ([`DropReason::name`]).
     pub reason: &'static str,
     pub detail: Option<String>,
+    /// The engine's text for it, as C and Python show it too.
+    #[serde(skip)]
+    text: String,
 }
 
 impl From<&DropReason> for DropView {
     fn from(d: &DropReason) -> DropView {
-        let (reason, detail) = match d {
-            DropReason::TornTail => ("torn_tail", None),
-            DropReason::Checksum(s) => ("checksum", Some(s.clone())),
-            DropReason::Gap(s) => ("gap", Some(s.clone())),
-            DropReason::Io(s) => ("io", Some(s.clone())),
-            DropReason::AfterCorruption => ("after_corruption", None),
-            DropReason::NeverSynced(s) => ("never_synced", Some(s.clone())),
-        };
-        DropView { reason, detail }
+        DropView {
+            reason: d.name(),
+            detail: d.detail().map(str::to_string),
+            text: d.to_string(),
+        }
     }
 }
 
 impl DropView {
-    pub fn human(&self) -> String {
-        let reason = match self.reason {
-            "torn_tail" => "torn tail",
-            "after_corruption" => "after corruption",
-            "never_synced" => "never synced",
-            "io" => "I/O",
-            other => other,
-        };
-        match &self.detail {
-            Some(d) => format!("{reason}: {d}"),
-            None => reason.to_string(),
-        }
+    pub fn human(&self) -> &str {
+        &self.text
     }
 }
 

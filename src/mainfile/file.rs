@@ -1,14 +1,8 @@
-//! The main page file: checkpointed pages, shadow-paged.
-//!
-//! Layout: two header copies (4 KiB each), then page-sized slots. A page
-//! map (pgno -> slot, length, CRC32C) lives in a run of slots; the current
-//! header names it. A checkpoint never overwrites a slot the current
-//! header can reach: it writes new images and a new map into free slots,
-//! syncs, then writes the other header copy with a higher generation and
-//! syncs again. A crash at any point leaves the old or the new state, both
-//! complete. Disk use follows the pages written, not the largest pgno.
+//! The main file of an open database: opening or creating it, reading
+//! pages through the cache, checkpointing into free slots, and adopting
+//! the header another process wrote.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,58 +10,18 @@ use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
 use crate::format::{
-    crc32c, MainHeader, MapEntry, MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, MAIN_SLOTS_OFFSET,
-    MAP_ENTRY_BYTES,
+    crc32c, MainHeader, MapEntry, MAIN_HEADER_BLOCK_BYTES, MAIN_HEADER_BYTES, MAP_ENTRY_BYTES,
 };
 use crate::pagecache::PageCache;
-use crate::storage::{OpenMode, Storage, StorageFile, WRITE_BEHIND_STEP_BYTES};
+use crate::storage::{OpenMode, Storage, StorageFile};
 use crate::types::{CommitSeq, Page, Pgno};
 
-mod map;
+use super::batch::WriteBatch;
+use super::free::{map_slot_count, slot_offset, take_slot, FreeRuns};
+use super::map;
 
 /// Suffix of the temporary file a new main file is built in.
 pub const MAIN_TMP_SUFFIX: &str = "-main-tmp";
-/// Upper bound on bytes gathered into one write during a checkpoint: one
-/// write-behind step.
-const CHECKPOINT_WRITE_MAX_BYTES: usize = WRITE_BEHIND_STEP_BYTES;
-
-/// Free slots as runs: start -> length.
-#[derive(Default, Debug)]
-struct FreeRuns {
-    runs: BTreeMap<u64, u64>,
-}
-
-impl FreeRuns {
-    fn free(&mut self, start: u64, len: u64) {
-        if len == 0 {
-            return;
-        }
-        let (mut start, mut len) = (start, len);
-        if let Some((&s, &l)) = self.runs.range(..start).next_back() {
-            debug_assert!(s + l <= start, "slot freed twice");
-            if s + l == start {
-                self.runs.remove(&s);
-                start = s;
-                len += l;
-            }
-        }
-        if let Some(&l) = self.runs.get(&(start + len)) {
-            self.runs.remove(&(start + len));
-            len += l;
-        }
-        self.runs.insert(start, len);
-    }
-
-    /// First fit of `n` contiguous slots.
-    fn take(&mut self, n: u64) -> Option<u64> {
-        let (&s, &l) = self.runs.iter().find(|(_, &l)| l >= n)?;
-        self.runs.remove(&s);
-        if l > n {
-            self.runs.insert(s + n, l - n);
-        }
-        Some(s)
-    }
-}
 
 /// The durable state the current header describes, plus free space.
 struct State {
@@ -273,7 +227,7 @@ impl MainFile {
             match MainHeader::decode(&buf) {
                 Ok(h) if h.generation > max_generation => {}
                 Ok(h) if best.is_none_or(|(b, _)| h.generation > b.generation) => {
-                    best = Some((h, copy))
+                    best = Some((h, copy));
                 }
                 Ok(_) => {}
                 Err(why) => reasons.push(format!("copy {copy}: {why}")),
@@ -411,57 +365,106 @@ impl MainFile {
     ) -> Result<u64> {
         // Only checkpoints write the state, and the engine runs one at a
         // time; readers keep using the old state until the swap.
-        let (old_header, mut map, mut free_now, copy) = {
+        let (old_header, mut draft, copy) = {
             let st = self.state.read();
-            let free = FreeRuns {
-                runs: st.free.runs.clone(),
+            let draft = Draft {
+                map: st.map.clone(),
+                free: FreeRuns {
+                    runs: st.free.runs.clone(),
+                },
+                slot_count: st.header.slot_count,
+                newly_used: Vec::new(),
+                to_free: Vec::new(),
             };
-            (st.header, st.map.clone(), free, st.copy ^ 1)
+            (st.header, draft, st.copy ^ 1)
         };
-        let mut newly_used: Vec<u64> = Vec::new();
-        let mut to_free: Vec<u64> = Vec::new();
-        let mut slot_count = old_header.slot_count;
-        let result = (|| -> Result<u64> {
-            let mut batch = WriteBatch::default();
-            let mut written = 0u64;
-            for item in pages {
-                let (pgno, page) = item?;
-                match page {
-                    CheckpointPage::Delete => {
-                        if let Some(old) = map.remove(&pgno) {
-                            to_free.push(old.slot);
-                        }
+        let written = self.write_pages(pages, &mut draft)?;
+        let (map_slot, map_slots, map_entries, map_crc) = self.write_map(&mut draft)?;
+        self.sync_file("sync main file")?;
+        let header = MainHeader {
+            page_size: self.page_size,
+            generation: old_header.generation + 1,
+            db_id: old_header.db_id,
+            checkpoint_seq,
+            log_start,
+            slot_count: draft.slot_count,
+            map_slot,
+            map_entries,
+            map_crc,
+        };
+        // Never the copy the current header is in: a torn write leaves it.
+        debug_assert_ne!(copy, self.state.read().copy);
+        self.file
+            .write_at(&header.encode(), copy * MAIN_HEADER_BLOCK_BYTES)
+            .map_err(|e| Error::io("write main header", &self.path, e))?;
+        self.sync_file("sync main header")?;
+        // Durable: swap in the new state and free what the old one used.
+        let mut st = self.state.write();
+        let old_map_slots = map_slot_count(st.header.map_entries, self.page_size);
+        let mut free = std::mem::take(&mut st.free);
+        for s in &draft.newly_used {
+            take_slot(&mut free, *s);
+        }
+        for s in map_slot..map_slot + map_slots {
+            take_slot(&mut free, s);
+        }
+        for s in draft.to_free {
+            free.free(s, 1);
+        }
+        free.free(st.header.map_slot, old_map_slots);
+        st.free = free;
+        st.header = header;
+        st.copy = copy;
+        st.map = draft.map;
+        Ok(written)
+    }
+
+    /// Writes the checkpoint's images into free slots (never one the
+    /// current header reaches) and updates the draft map; returns how many.
+    fn write_pages(
+        &self,
+        pages: impl Iterator<Item = Result<(Pgno, CheckpointPage)>>,
+        draft: &mut Draft,
+    ) -> Result<u64> {
+        let mut batch = WriteBatch::new(&*self.file, &self.path, self.page_size);
+        let mut written = 0u64;
+        for item in pages {
+            let (pgno, page) = item?;
+            let image = match page {
+                CheckpointPage::Delete => {
+                    if let Some(old) = draft.map.remove(&pgno) {
+                        draft.to_free.push(old.slot);
                     }
-                    CheckpointPage::Write(image) => {
-                        assert!(
-                            image.len() <= self.page_size as usize,
-                            "image larger than a page"
-                        );
-                        let slot = free_now.take(1).unwrap_or_else(|| {
-                            slot_count += 1;
-                            slot_count - 1
-                        });
-                        newly_used.push(slot);
-                        let entry = MapEntry {
-                            pgno,
-                            len: image.len() as u32,
-                            slot,
-                            crc: crc32c(&image),
-                        };
-                        if let Some(old) = map.insert(pgno, entry) {
-                            to_free.push(old.slot);
-                        }
-                        batch.push(slot, image, self)?;
-                        written += 1;
-                    }
+                    continue;
                 }
+                CheckpointPage::Write(image) => image,
+            };
+            assert!(
+                image.len() <= self.page_size as usize,
+                "page {pgno}: image larger than a page"
+            );
+            let slot = draft.take_slots(1);
+            draft.newly_used.push(slot);
+            let entry = MapEntry {
+                pgno,
+                len: image.len() as u32,
+                slot,
+                crc: crc32c(&image),
+            };
+            if let Some(old) = draft.map.insert(pgno, entry) {
+                draft.to_free.push(old.slot);
             }
-            batch.flush(self)?;
-            Ok(written)
-        })();
-        let written = result?;
-        // The new map, in a fresh run of slots.
-        let mut entries: Vec<MapEntry> = map.values().copied().collect();
+            batch.push(slot, image)?;
+            written += 1;
+        }
+        batch.flush()?;
+        Ok(written)
+    }
+
+    /// Writes the draft's page map into a fresh run of slots: (first slot,
+    /// slots, entries, CRC) for the new header.
+    fn write_map(&self, draft: &mut Draft) -> Result<(u64, u64, u64, u32)> {
+        let mut entries: Vec<MapEntry> = draft.map.values().copied().collect();
         entries.sort_unstable_by_key(|e| e.pgno);
         let mut map_bytes = vec![0u8; entries.len() * MAP_ENTRY_BYTES];
         for (e, out) in entries
@@ -474,53 +477,19 @@ impl MainFile {
         let map_slot = if map_slots == 0 {
             0
         } else {
-            free_now.take(map_slots).unwrap_or_else(|| {
-                slot_count += map_slots;
-                slot_count - map_slots
-            })
+            draft.take_slots(map_slots)
         };
         if !map_bytes.is_empty() {
             self.file
                 .write_at(&map_bytes, slot_offset(map_slot, self.page_size))
                 .map_err(|e| Error::io("write page map", &self.path, e))?;
         }
-        self.sync_file("sync main file")?;
-        let header = MainHeader {
-            page_size: self.page_size,
-            generation: old_header.generation + 1,
-            db_id: old_header.db_id,
-            checkpoint_seq,
-            log_start,
-            slot_count,
+        Ok((
             map_slot,
-            map_entries: entries.len() as u64,
-            map_crc: crc32c(&map_bytes),
-        };
-        self.file
-            .write_at(&header.encode(), copy * MAIN_HEADER_BLOCK_BYTES)
-            .map_err(|e| Error::io("write main header", &self.path, e))?;
-        self.sync_file("sync main header")?;
-        // Durable: swap in the new state and free what the old one used.
-        let mut st = self.state.write();
-        let old_map_slots = map_slot_count(st.header.map_entries, self.page_size);
-        let mut free = std::mem::take(&mut st.free);
-        for s in &newly_used {
-            take_slot(&mut free, *s);
-        }
-        if map_slots > 0 {
-            for s in map_slot..map_slot + map_slots {
-                take_slot(&mut free, s);
-            }
-        }
-        for s in to_free {
-            free.free(s, 1);
-        }
-        free.free(st.header.map_slot, old_map_slots);
-        st.free = free;
-        st.header = header;
-        st.copy = copy;
-        st.map = map;
-        Ok(written)
+            map_slots,
+            entries.len() as u64,
+            crc32c(&map_bytes),
+        ))
     }
 
     fn sync_file(&self, what: &str) -> Result<()> {
@@ -547,82 +516,6 @@ pub fn require_parent_dir(storage: &dyn Storage, path: &Path) -> Result<()> {
     ))
 }
 
-/// Removes one slot from the free runs (it may or may not be in them:
-/// slots past the old high-water mark never were).
-fn take_slot(free: &mut FreeRuns, slot: u64) {
-    let Some((&s, &l)) = free.runs.range(..=slot).next_back() else {
-        return;
-    };
-    if slot >= s + l {
-        return;
-    }
-    free.runs.remove(&s);
-    if slot > s {
-        free.runs.insert(s, slot - s);
-    }
-    if slot + 1 < s + l {
-        free.runs.insert(slot + 1, s + l - slot - 1);
-    }
-}
-
-/// Images gathered into contiguous slot runs, written in large pieces.
-#[derive(Default)]
-struct WriteBatch {
-    start_slot: u64,
-    bytes: Vec<u8>,
-    slots: u64,
-    /// Bytes written since the last write-behind.
-    unpaced: usize,
-}
-
-impl WriteBatch {
-    fn push(&mut self, slot: u64, image: Page, mf: &MainFile) -> Result<()> {
-        let ps = mf.page_size as usize;
-        if self.slots > 0
-            && (slot != self.start_slot + self.slots
-                || self.bytes.len() >= CHECKPOINT_WRITE_MAX_BYTES)
-        {
-            self.flush(mf)?;
-        }
-        if self.slots == 0 {
-            self.start_slot = slot;
-        }
-        // Copy the image, then zero only the rest of the slot.
-        let at = self.bytes.len();
-        self.bytes.extend_from_slice(&image);
-        self.bytes.resize(at + ps, 0);
-        self.slots += 1;
-        Ok(())
-    }
-
-    fn flush(&mut self, mf: &MainFile) -> Result<()> {
-        if self.slots == 0 {
-            return Ok(());
-        }
-        mf.file
-            .write_at(&self.bytes, slot_offset(self.start_slot, mf.page_size))
-            .map_err(|e| Error::io("write checkpoint pages", &mf.path, e))?;
-        self.unpaced += self.bytes.len();
-        self.bytes.clear();
-        self.slots = 0;
-        if self.unpaced >= WRITE_BEHIND_STEP_BYTES {
-            mf.file
-                .write_behind()
-                .map_err(|e| Error::io("write out checkpoint pages", &mf.path, e))?;
-            self.unpaced = 0;
-        }
-        Ok(())
-    }
-}
-
-fn slot_offset(slot: u64, page_size: u32) -> u64 {
-    MAIN_SLOTS_OFFSET + slot * u64::from(page_size)
-}
-
-fn map_slot_count(entries: u64, page_size: u32) -> u64 {
-    (entries * MAP_ENTRY_BYTES as u64).div_ceil(u64::from(page_size))
-}
-
 /// A database id unlikely to repeat: time, pid, address entropy and path,
 /// mixed. It only needs to differ between databases whose files might be
 /// mixed up, not to be secret.
@@ -633,27 +526,29 @@ fn new_db_id(path: &Path) -> u64 {
     std::process::id().hash(&mut h);
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_nanos())
         .hash(&mut h);
     h.finish() | 1
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The state a checkpoint builds before its header makes it current.
+struct Draft {
+    map: HashMap<Pgno, MapEntry>,
+    /// Slots free in both the old state and this draft.
+    free: FreeRuns,
+    slot_count: u64,
+    /// Slots this checkpoint wrote.
+    newly_used: Vec<u64>,
+    /// Slots the old state used that the new one does not.
+    to_free: Vec<u64>,
+}
 
-    #[test]
-    fn free_runs_coalesce_and_first_fit() {
-        let mut f = FreeRuns::default();
-        f.free(5, 1);
-        f.free(3, 2);
-        f.free(6, 2);
-        assert_eq!(f.runs.len(), 1);
-        assert_eq!(f.take(4), Some(3));
-        assert_eq!(f.take(2), None);
-        assert_eq!(f.take(1), Some(7));
-        take_slot(&mut f, 100);
-        assert!(f.runs.is_empty());
+impl Draft {
+    /// `n` contiguous free slots, past the end of the file if need be.
+    fn take_slots(&mut self, n: u64) -> u64 {
+        self.free.take(n).unwrap_or_else(|| {
+            self.slot_count += n;
+            self.slot_count - n
+        })
     }
 }

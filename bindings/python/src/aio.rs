@@ -71,6 +71,8 @@ enum Outcome {
     Seq(u64),
     Flag(bool),
     Failed(&'static str, Error),
+    /// A thread could not be started (the interpreter is shutting down).
+    Raised(PyErr),
 }
 
 struct Settled {
@@ -154,6 +156,7 @@ impl AsyncState {
         event_loop: Py<PyAny>,
     ) -> PyResult<()> {
         let this = slf.get();
+        let ours = future.as_ptr();
         let start = {
             let mut st = lock(&this.state);
             st.jobs.push_back(Queued {
@@ -173,7 +176,14 @@ impl AsyncState {
             }
         };
         if start {
-            spawn(slf, "_writer", "libcommit-commit")?;
+            if let Err(e) = spawn(slf, "_writer", "libcommit-commit") {
+                // No writer runs: take the job back, or later ones would
+                // queue behind a writer that does not exist.
+                let mut st = lock(&this.state);
+                st.writers -= 1;
+                st.jobs.retain(|q| q.future.as_ptr() != ours);
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -191,7 +201,7 @@ impl AsyncState {
             outcome: Outcome::Flag(true),
         };
         if slf.get().add_waiter(seq, settled) {
-            spawn(slf, "_durability", "libcommit-durable")?;
+            start_durability(slf)?;
         }
         Ok(())
     }
@@ -360,6 +370,31 @@ struct WriterStep {
     exit: bool,
 }
 
+/// Starts the durability thread; if it cannot start, every waiter gets the
+/// error (no thread would ever settle them) and so does the caller.
+fn start_durability(slf: &Bound<'_, AsyncState>) -> PyResult<()> {
+    let Err(e) = spawn(slf, "_durability", "libcommit-durable") else {
+        return Ok(());
+    };
+    let py = slf.py();
+    let this = slf.get();
+    let stranded: Vec<Settled> = {
+        let mut st = lock(&this.state);
+        st.durability_running = false;
+        st.top = 0;
+        st.waiters.drain().map(|w| w.0.settled).collect()
+    };
+    let done = stranded
+        .into_iter()
+        .map(|mut s| {
+            s.outcome = Outcome::Raised(e.clone_ref(py));
+            s
+        })
+        .collect();
+    deliver(py, done)?;
+    Err(e)
+}
+
 /// Starts a Python thread running `method` of the state.
 fn spawn(slf: &Bound<'_, AsyncState>, method: &str, name: &str) -> PyResult<()> {
     let py = slf.py();
@@ -385,6 +420,7 @@ fn deliver(py: Python<'_>, done: Vec<Settled>) -> PyResult<()> {
         let value: Bound<'_, PyAny> = match s.outcome {
             Outcome::Seq(seq) => seq.into_pyobject(py)?.into_any(),
             Outcome::Flag(flag) => flag.into_pyobject(py)?.to_owned().into_any(),
+            Outcome::Raised(e) => e.into_value(py).into_bound(py).into_any(),
             Outcome::Failed(op, e) => to_py_err(py, op, &e)
                 .into_value(py)
                 .into_bound(py)
@@ -415,13 +451,21 @@ impl AsyncState {
         loop {
             let mut done = Vec::new();
             let step = py.detach(|| this.write_some(&mut done));
-            if step.grow {
-                spawn(slf, "_writer", "libcommit-commit")?;
+            if step.grow && spawn(slf, "_writer", "libcommit-commit").is_err() {
+                // This writer carries on alone.
+                lock(&this.state).writers -= 1;
             }
             if step.start_durability {
-                spawn(slf, "_durability", "libcommit-durable")?;
+                // A failure reaches the waiters; this writer carries on.
+                let _ = start_durability(slf);
             }
-            deliver(py, done)?;
+            if let Err(e) = deliver(py, done) {
+                if !step.exit {
+                    // Leaving early: let `submit` start a writer again.
+                    lock(&this.state).writers -= 1;
+                }
+                return Err(e);
+            }
             if step.exit {
                 return Ok(());
             }
@@ -435,7 +479,13 @@ impl AsyncState {
         loop {
             let mut done = Vec::new();
             let exit = py.detach(|| this.durable_round(&mut done));
-            deliver(py, done)?;
+            if let Err(e) = deliver(py, done) {
+                if !exit {
+                    // Leaving early: the next waiter starts a thread again.
+                    lock(&this.state).durability_running = false;
+                }
+                return Err(e);
+            }
             if exit {
                 return Ok(());
             }

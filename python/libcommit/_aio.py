@@ -19,8 +19,10 @@ Cancellation never un-commits anything. Once the coroutine of
 commit goes through exactly as if the task had kept waiting: cancelling it,
 or a timeout around it, only stops the task from waiting and from learning
 the sequence number. Such a commit becomes durable with the engine's next
-group flush (under sync "full" one starts as soon as it is written), before
-any commit made after it. A coroutine that never starts commits nothing.
+group flush (under sync "full" one starts as soon as it is written). Queued
+commits run on several writers, so their order among themselves (and with
+commits made later) is not the order of the calls. A coroutine that never
+starts commits nothing.
 ``Transaction.commit_async`` finishes the transaction when called.
 Cancelling ``wait_durable_async`` affects nothing but the waiting task.
 """

@@ -46,7 +46,7 @@
 // process.rs (the fork handlers); each such block carries its own SAFETY
 // comment.
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
-#![warn(missing_debug_implementations)]
+#![warn(missing_debug_implementations, missing_docs)]
 // The lint policy, in the spirit of redb's: clippy's pedantic set, with a
 // short list of exceptions that would only add noise here. Native byte
 // order is disallowed outright (clippy.toml): every byte on disk and in

@@ -89,27 +89,23 @@ $(SQ_B)/libcommit_sqlite.so: $(SQ_EXT_OBJS) $(SQ_LIBCOMMIT_A) $(SQ_SRC)/extensio
 	$(SQ_CC) -shared -o $@ $(SQ_EXT_OBJS) $(SQ_LIBCOMMIT_A) \
 	  -Wl,--version-script=$(SQ_SRC)/extension.map $(SQ_LIBS)
 
+# What the build and test scripts are told (one list each).
+SQ_BUILD_ENV = SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_REPO=$(SQ_REPO) SQ_CC="$(SQ_CC)" SQ_NICE="$(SQ_NICE)" \
+  SQ_LIBS="$(SQ_LIBS)" SQ_LIBCOMMIT_A=$(SQ_LIBCOMMIT_A) SQ_DEFS="$(SQ_DEFS)" SQ_TCL_DEB=$(SQ_TCL_DEB)
+SQ_TEST_ENV = SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_CC="$(SQ_CC)" SQ_LIBS="$(SQ_LIBS)" \
+  SQLITE_TCL_FILES="$(SQLITE_TCL_FILES)" SQLITE_TCL_ALL="$(SQLITE_TCL_ALL)"
+
 # The shell, speedtest1 and testfixture need SQLite's full source.
 sqlite-tools: sqlite-lib
-	@SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_REPO=$(SQ_REPO) SQ_CC="$(SQ_CC)" SQ_NICE="$(SQ_NICE)" \
-	  SQ_LIBS="$(SQ_LIBS)" SQ_LIBCOMMIT_A=$(SQ_LIBCOMMIT_A) SQ_DEFS="$(SQ_DEFS)" SQ_TCL_DEB=$(SQ_TCL_DEB) \
-	  bash $(SQ_SRC)/build-tools.sh shell speedtest1
+	@$(SQ_BUILD_ENV) bash $(SQ_SRC)/build-tools.sh shell speedtest1
 
 sqlite-test: sqlite
-	@SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_REPO=$(SQ_REPO) SQ_CC="$(SQ_CC)" SQ_NICE="$(SQ_NICE)" \
-	  SQ_LIBS="$(SQ_LIBS)" SQ_LIBCOMMIT_A=$(SQ_LIBCOMMIT_A) SQ_DEFS="$(SQ_DEFS)" SQ_TCL_DEB=$(SQ_TCL_DEB) \
-	  bash $(SQ_SRC)/build-tools.sh testfixture
-	@SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_CC="$(SQ_CC)" SQ_LIBS="$(SQ_LIBS)" \
-	  SQLITE_TCL_FILES="$(SQLITE_TCL_FILES)" SQLITE_TCL_ALL="$(SQLITE_TCL_ALL)" \
-	  bash $(SQ_SRC)/tests/run.sh all
+	@$(SQ_BUILD_ENV) bash $(SQ_SRC)/build-tools.sh testfixture
+	@$(SQ_TEST_ENV) bash $(SQ_SRC)/tests/run.sh all
 
 sqlite-tcl: sqlite
-	@SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_REPO=$(SQ_REPO) SQ_CC="$(SQ_CC)" SQ_NICE="$(SQ_NICE)" \
-	  SQ_LIBS="$(SQ_LIBS)" SQ_LIBCOMMIT_A=$(SQ_LIBCOMMIT_A) SQ_DEFS="$(SQ_DEFS)" SQ_TCL_DEB=$(SQ_TCL_DEB) \
-	  bash $(SQ_SRC)/build-tools.sh testfixture
-	@SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_CC="$(SQ_CC)" SQ_LIBS="$(SQ_LIBS)" \
-	  SQLITE_TCL_FILES="$(SQLITE_TCL_FILES)" SQLITE_TCL_ALL="$(SQLITE_TCL_ALL)" \
-	  bash $(SQ_SRC)/tests/run.sh tcl
+	@$(SQ_BUILD_ENV) bash $(SQ_SRC)/build-tools.sh testfixture
+	@$(SQ_TEST_ENV) bash $(SQ_SRC)/tests/run.sh tcl
 
 # Timings live here, never in sqlite-test. SQLITE_BENCH_SECS per point.
 SQLITE_BENCH_SECS ?= 2

@@ -12,13 +12,19 @@
 #include <string.h>
 #include <unistd.h>
 
-static int lcs_ofd(lcs_file *p, short type, off_t start, off_t len) {
+/* The lock request every call below makes: `type` on [start, start+len). */
+static struct flock lcs_range(short type, off_t start, off_t len) {
     struct flock fl;
     memset(&fl, 0, sizeof fl);
     fl.l_type = type;
     fl.l_whence = SEEK_SET;
     fl.l_start = start;
     fl.l_len = len;
+    return fl;
+}
+
+static int lcs_ofd(lcs_file *p, short type, off_t start, off_t len) {
+    struct flock fl = lcs_range(type, start, len);
     if (fcntl(p->lock_fd, F_OFD_SETLK, &fl) == 0) return SQLITE_OK;
     p->last_errno = errno;
     if (errno == EAGAIN || errno == EACCES) return SQLITE_BUSY;
@@ -139,12 +145,7 @@ int lcs_check_reserved(sqlite3_file *f, int *out) {
         *out = 1;
         return SQLITE_OK;
     }
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = F_WRLCK;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = LCS_RESERVED_BYTE;
-    fl.l_len = 1;
+    struct flock fl = lcs_range(F_WRLCK, LCS_RESERVED_BYTE, 1);
     if (fcntl(p->lock_fd, F_OFD_GETLK, &fl) != 0) {
         p->last_errno = errno;
         return SQLITE_IOERR_CHECKRESERVEDLOCK;
@@ -179,12 +180,7 @@ int lcs_open_lock_file(lcs_file *p) {
 }
 
 int lcs_hold_create_byte(lcs_file *p, short type) {
-    struct flock fl;
-    memset(&fl, 0, sizeof fl);
-    fl.l_type = type;
-    fl.l_whence = SEEK_SET;
-    fl.l_start = LCS_CREATE_BYTE;
-    fl.l_len = 1;
+    struct flock fl = lcs_range(type, LCS_CREATE_BYTE, 1);
     while (fcntl(p->lock_fd, type == F_UNLCK ? F_OFD_SETLK : F_OFD_SETLKW, &fl) != 0) {
         if (errno != EINTR) return SQLITE_IOERR_LOCK;
     }

@@ -15,6 +15,12 @@
  * only while they have given back less than half of what SQLite asked for
  * in this wait: a busy timeout still waits at least about half its length.
  *
+ * Only group-sync connections wait this way. Without group sync the holder
+ * keeps the lock through its sync, and waking every sleeper at each release
+ * costs more than it gains: they race for the lock, their brief SHARED locks
+ * refuse the next holder's EXCLUSIVE, and on two cores 4 writers fell from
+ * about 6,100 to 3,900 transactions per second. Their sleeps stay SQLite's.
+ *
  * Without a writable lock file (read-only) there is no word; sleeps are
  * the default VFS's, and releases by such a connection wake nobody (a
  * sleeper then wakes at the end of its sleep, as before).
@@ -111,6 +117,7 @@ void lcs_wait_released(lcs_file *p) {
 }
 
 void lcs_wait_refused(lcs_file *p, uint32_t gen, int level) {
+    if (!p->group) return;
     if (lcs_refused.wait_file != p || lcs_refused.wait_level != level) {
         lcs_refused.wait_file = p;
         lcs_refused.wait_level = level;

@@ -14,6 +14,8 @@
 #                       runs those instead; SQLITE_TCL_ALL=1 every file)
 #   make sqlite-bench   one-row autocommit transactions: rollback journal,
 #                       SQLite WAL and libcommit, 1 and 4 processes
+#   make sqlite-profile where 4 writers' time goes (SQLite WAL, libcommit
+#                       WAL with and without group sync)
 #
 # Parts are pinned (bindings/sqlite/fetch.sh): the amalgamation from the
 # libsqlite3-sys crate, SQLite's full source (for testfixture, the shell and
@@ -41,7 +43,7 @@ SQ_DEFS := -DSQLITE_ENABLE_BATCH_ATOMIC_WRITE -DSQLITE_THREADSAFE=1 -DSQLITE_DEF
   -DSQLITE_ENABLE_DBSTAT_VTAB -DSQLITE_ENABLE_FTS5 -DSQLITE_ENABLE_MATH_FUNCTIONS
 SQ_WARN := -std=c11 -Wall -Wextra -Werror -g
 
-.PHONY: sqlite sqlite-lib sqlite-tools sqlite-test sqlite-tcl sqlite-bench sqlite-clean
+.PHONY: sqlite sqlite-lib sqlite-tools sqlite-test sqlite-tcl sqlite-bench sqlite-profile sqlite-clean
 
 sqlite: sqlite-lib sqlite-tools
 
@@ -59,7 +61,7 @@ $(SQ_OBJ)/sqlite3.o: $(SQ_DL)/sqlite3.c
 
 # The VFS's sources (lcs_private.h names each one's part), compiled once
 # for the archive and once, against the host's API table, for the extension.
-SQ_VFS_SRCS := libcommit_sqlite lcs_io lcs_lock lcs_commit lcs_open
+SQ_VFS_SRCS := libcommit_sqlite lcs_io lcs_lock lcs_wait lcs_commit lcs_open
 SQ_VFS_DEPS := $(SQ_SRC)/libcommit_sqlite.h $(SQ_SRC)/lcs_private.h $(SQ_B)/sqlite3.h $(SQ_REPO)/include/libcommit.h
 SQ_VFS_OBJS := $(SQ_VFS_SRCS:%=$(SQ_OBJ)/%.o)
 SQ_EXT_OBJS := $(SQ_VFS_SRCS:%=$(SQ_OBJ)/ext/%.o)
@@ -114,6 +116,14 @@ sqlite-bench: sqlite-lib
 	$(SQ_CC) $(SQ_WARN) -O2 -I$(SQ_B) -I$(SQ_SRC) $(SQ_SRC)/bench/bench_sqlite.c $(SQ_B)/libsqlite3lc.a \
 	  $(SQ_LIBS) -o $(SQ_B)/bench/bench_sqlite
 	$(SQ_B)/bench/bench_sqlite $(SQ_REPO)/build/bench/sqlite-data $(SQLITE_BENCH_SECS)
+
+# Where a 4-writer transaction's time goes (lock waits, busy-handler
+# sleeps, lock hold, the wait for durability, syncs per transaction).
+sqlite-profile: sqlite-lib
+	mkdir -p $(SQ_B)/bench
+	$(SQ_CC) $(SQ_WARN) -O2 -I$(SQ_B) -I$(SQ_SRC) $(SQ_SRC)/bench/profile_sqlite.c $(SQ_B)/libsqlite3lc.a \
+	  $(SQ_LIBS) -o $(SQ_B)/bench/profile_sqlite
+	$(SQ_B)/bench/profile_sqlite $(SQ_REPO)/build/bench/sqlite-prof 3 4 wal lc lcg wal lc lcg
 
 # `make bench` runs the SQLite comparison too.
 bench: sqlite-bench

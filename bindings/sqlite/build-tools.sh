@@ -21,7 +21,7 @@ UPSTREAM=3.46.1
 FULL=$DL/sqlite3-$UPSTREAM
 mkdir -p "$OBJ"
 # The VFS's sources, as mk/sqlite.mk lists them.
-VFS_SRCS=(libcommit_sqlite.c lcs_io.c lcs_lock.c lcs_commit.c lcs_open.c)
+VFS_SRCS=(libcommit_sqlite.c lcs_io.c lcs_lock.c lcs_wait.c lcs_commit.c lcs_open.c)
 
 # newer OUT IN...: true when OUT is missing or older than an IN.
 stale() {

@@ -37,6 +37,8 @@ static int lcs_take_shared(lcs_file *p) {
     if (rc) return rc;
     rc = lcs_ofd(p, F_RDLCK, LCS_SHARED_FIRST, LCS_SHARED_SIZE);
     int rc2 = lcs_ofd(p, F_UNLCK, LCS_PENDING_BYTE, 1);
+    /* Even held this briefly, PENDING may have refused a writer. */
+    lcs_wait_released(p);
     if (rc) return rc;
     if (rc2) {
         lcs_ofd(p, F_UNLCK, LCS_SHARED_FIRST, LCS_SHARED_SIZE);
@@ -66,13 +68,13 @@ static int lcs_relock_shared(lcs_file *p) {
     if (now != p->snapshot_seq) {
         lcs_ofd(p, F_UNLCK, LCS_SHARED_FIRST, LCS_SHARED_SIZE);
         p->os_shared = 0;
+        lcs_wait_released(p);
         return SQLITE_BUSY_SNAPSHOT;
     }
     return SQLITE_OK;
 }
 
-int lcs_lock(sqlite3_file *f, int level) {
-    lcs_file *p = (lcs_file *)f;
+static int lcs_lock_to(lcs_file *p, int level) {
     int rc;
     if (p->level >= level) return SQLITE_OK;
     if (level == SQLITE_LOCK_SHARED) {
@@ -83,6 +85,7 @@ int lcs_lock(sqlite3_file *f, int level) {
             lcs_ofd(p, F_UNLCK, LCS_SHARED_FIRST, LCS_SHARED_SIZE);
             p->os_shared = 0;
             p->level = SQLITE_LOCK_NONE;
+            lcs_wait_released(p);
             return rc == SQLITE_BUSY ? rc : SQLITE_IOERR_LOCK;
         }
         return SQLITE_OK;
@@ -101,6 +104,16 @@ int lcs_lock(sqlite3_file *f, int level) {
     if ((rc = lcs_ofd(p, F_WRLCK, LCS_SHARED_FIRST, LCS_SHARED_SIZE)) != SQLITE_OK) return rc;
     p->level = SQLITE_LOCK_EXCLUSIVE;
     return SQLITE_OK;
+}
+
+int lcs_lock(sqlite3_file *f, int level) {
+    lcs_file *p = (lcs_file *)f;
+    /* Read before trying, so a release after the refusal is not missed. */
+    uint32_t gen = lcs_wait_gen(p);
+    int rc = lcs_lock_to(p, level);
+    if ((rc & 0xff) == SQLITE_BUSY) lcs_wait_refused(p, gen, level);
+    else if (rc == SQLITE_OK) lcs_wait_granted(p, level);
+    return rc;
 }
 
 int lcs_unlock(sqlite3_file *f, int level) {
@@ -135,6 +148,8 @@ int lcs_unlock(sqlite3_file *f, int level) {
         lcs_end(p);
         p->level = SQLITE_LOCK_NONE;
     }
+    /* Before the wait for durability: others commit during that sync. */
+    lcs_wait_released(p);
     rc2 = lcs_settle_ticket(p);
     return rc ? rc : rc2;
 }

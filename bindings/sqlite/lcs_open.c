@@ -172,12 +172,14 @@ int lcs_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags
         return rc;
     }
     p->base.pMethods = &lcs_io_methods;
+    lcs_wait_attach(p);
     return SQLITE_OK;
 }
 
 int lcs_close(sqlite3_file *f) {
     lcs_file *p = (lcs_file *)f;
     int rc = lcs_unlock(f, SQLITE_LOCK_NONE);
+    lcs_wait_detach(p);
     lcs_ov_clear(&p->ov);
     lc_status st = lc_close(p->db);
     if (st != LC_OK && rc == SQLITE_OK) rc = lcs_err(st, SQLITE_IOERR_CLOSE, "close");

@@ -10,6 +10,7 @@
  *   lcs_io.c            the file: overlay, snapshot reads, read/write/
  *                       truncate/size/sync, file controls, the methods table
  *   lcs_lock.c          SQLite's lock protocol on the lock file
+ *   lcs_wait.c          busy handlers woken when the lock is let go
  *   lcs_commit.c        the overlay as a libcommit commit: batch, journal
  *                       path, group sync and its reader rule
  *   lcs_open.c          URI parameters, open and close
@@ -109,6 +110,9 @@ typedef struct lcs_file {
     dev_t dev;
     ino_t ino;
     libcommit_sqlite_stats st;
+    struct lcs_relmem *relmem; /* the lock file's release word (lcs_wait.c), or NULL */
+    struct lcs_file *wait_next;
+    int wait_refs; /* sleepers using relmem */
 } lcs_file;
 
 /* lcs_io.c */
@@ -125,6 +129,15 @@ int lcs_check_reserved(sqlite3_file *f, int *out);
 int lcs_lock_fcntl(lcs_file *p, int op, void *arg); /* SQLITE_NOTFOUND: not a lock control */
 int lcs_open_lock_file(lcs_file *p);
 int lcs_hold_create_byte(lcs_file *p, short type);
+
+/* lcs_wait.c */
+void lcs_wait_attach(lcs_file *p);
+void lcs_wait_detach(lcs_file *p);
+uint32_t lcs_wait_gen(lcs_file *p);
+void lcs_wait_released(lcs_file *p);
+void lcs_wait_refused(lcs_file *p, uint32_t gen, int level);
+void lcs_wait_granted(lcs_file *p, int level);
+int lcs_wait_sleep(sqlite3_vfs *root, int us);
 
 /* lcs_commit.c */
 int lcs_commit(lcs_file *p, uint64_t *counter);

@@ -32,7 +32,7 @@ static void (*lcs_dl_sym(sqlite3_vfs *vfs, void *h, const char *sym))(void) {
 }
 static void lcs_dl_close(sqlite3_vfs *vfs, void *h) { ROOT(vfs)->xDlClose(ROOT(vfs), h); }
 static int lcs_randomness(sqlite3_vfs *vfs, int n, char *out) { return ROOT(vfs)->xRandomness(ROOT(vfs), n, out); }
-static int lcs_sleep(sqlite3_vfs *vfs, int us) { return ROOT(vfs)->xSleep(ROOT(vfs), us); }
+static int lcs_sleep(sqlite3_vfs *vfs, int us) { return lcs_wait_sleep(ROOT(vfs), us); }
 static int lcs_current_time(sqlite3_vfs *vfs, double *out) { return ROOT(vfs)->xCurrentTime(ROOT(vfs), out); }
 static int lcs_get_last_error(sqlite3_vfs *vfs, int n, char *out) {
     return ROOT(vfs)->xGetLastError ? ROOT(vfs)->xGetLastError(ROOT(vfs), n, out) : 0;

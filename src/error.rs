@@ -27,11 +27,12 @@ pub enum Status {
     ReadOnly = 9,
     Full = 10,
     Internal = 11,
+    Fenced = 12,
 }
 
 impl Status {
     /// Every status, in numeric order.
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 13] = [
         Status::Ok,
         Status::NotFound,
         Status::Conflict,
@@ -44,6 +45,7 @@ impl Status {
         Status::ReadOnly,
         Status::Full,
         Status::Internal,
+        Status::Fenced,
     ];
 
     /// The status with numeric value `code`, if there is one.
@@ -67,6 +69,7 @@ impl Status {
             Status::ReadOnly => "READ_ONLY",
             Status::Full => "FULL",
             Status::Internal => "INTERNAL",
+            Status::Fenced => "FENCED",
         }
     }
 
@@ -86,6 +89,7 @@ impl Status {
             Status::ReadOnly => c"read-only",
             Status::Full => c"disk full",
             Status::Internal => c"internal error",
+            Status::Fenced => c"fenced: another writer took the replica",
         }
     }
 
@@ -121,6 +125,9 @@ pub enum Error {
     ReadOnly(String),
     /// A bug: an invariant did not hold (or a panic was caught).
     Internal(String),
+    /// Another writer took this database's replica with a newer epoch:
+    /// this one must not commit, or its history would fork.
+    Fenced(String),
 }
 
 /// The engine's result type.
@@ -139,6 +146,7 @@ impl Error {
             Error::Closed(_) => Status::Closed,
             Error::ReadOnly(_) => Status::ReadOnly,
             Error::Internal(_) => Status::Internal,
+            Error::Fenced(_) => Status::Fenced,
         }
     }
 
@@ -182,6 +190,7 @@ impl Error {
             Error::Closed(m) => Error::Closed(m.clone()),
             Error::ReadOnly(m) => Error::ReadOnly(m.clone()),
             Error::Internal(m) => Error::Internal(m.clone()),
+            Error::Fenced(m) => Error::Fenced(m.clone()),
         }
     }
 }
@@ -207,6 +216,7 @@ impl fmt::Display for Error {
             Error::Closed(m) => write!(f, "closed: {m}"),
             Error::ReadOnly(m) => write!(f, "read-only: {m}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
+            Error::Fenced(m) => write!(f, "fenced: {m}"),
         }
     }
 }

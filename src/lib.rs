@@ -78,6 +78,8 @@ mod options;
 mod pagecache;
 mod recovery;
 mod registry;
+mod replica;
+mod restore;
 mod sequence;
 mod shm;
 mod spill;
@@ -92,6 +94,10 @@ pub use offline::recover;
 pub use options::{
     CommitMode, Isolation, Options, RecoveryOptions, SyncMode, PAGE_SIZE_DEFAULT_BYTES,
     PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES,
+};
+pub use replica::{ReplicaStatus, State as ReplicaState, PUT_LATENCY_BUCKETS_MS};
+pub use restore::{
+    replica_ls, replica_verify, restore, ReplicaObject, RestoreReport, RestoreTarget,
 };
 pub use types::{
     CheckpointReport, CommitSeq, DropReason, HistogramSnapshot, Metrics, Page, PageWrite, Pgno,

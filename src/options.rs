@@ -26,6 +26,7 @@ pub const LANES_MAX: u32 = 256;
 pub const MAX_FLUSH_DELAY_MAX_US: u32 = 1_000_000;
 /// Busy timeout of a new database handle.
 pub const BUSY_TIMEOUT_DEFAULT_MS: u32 = 5000;
+pub const REPLICA_RETAIN_DEFAULT_BYTES: u64 = 1 << 30;
 
 /// When a commit may report success.
 #[repr(C)]
@@ -98,6 +99,12 @@ pub struct Options {
     /// private file so a transaction of any size commits in bounded memory.
     pub spill_threshold_bytes: u64,
     /// Where all file I/O goes. Tests substitute a simulated storage.
+    /// Ship every durable commit to this replica URL (`file:///dir/prefix`
+    /// or `s3://bucket/prefix?endpoint=...&region=...`); None: no replica.
+    pub replica: Option<String>,
+    /// Unshipped log held back from checkpoints at most; past it the log
+    /// is retired anyway and the replica needs a fresh snapshot.
+    pub replica_retain_bytes: u64,
     pub storage: Arc<dyn Storage>,
 }
 
@@ -116,6 +123,8 @@ impl Default for Options {
             segment_size_bytes: SEGMENT_SIZE_DEFAULT_BYTES,
             spill_threshold_bytes: SPILL_THRESHOLD_DEFAULT_BYTES,
             page_cache_bytes: PAGE_CACHE_DEFAULT_BYTES,
+            replica: None,
+            replica_retain_bytes: REPLICA_RETAIN_DEFAULT_BYTES,
             storage: Arc::new(RealStorage),
         }
     }
@@ -139,6 +148,8 @@ impl std::fmt::Debug for Options {
             .field("segment_size_bytes", &self.segment_size_bytes)
             .field("spill_threshold_bytes", &self.spill_threshold_bytes)
             .field("page_cache_bytes", &self.page_cache_bytes)
+            .field("replica", &self.replica)
+            .field("replica_retain_bytes", &self.replica_retain_bytes)
             .finish_non_exhaustive()
     }
 }

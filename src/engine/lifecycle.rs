@@ -47,6 +47,8 @@ impl Engine {
     /// Stops background work and makes a NORMAL-mode log durable. Called
     /// once, when the last handle closes.
     pub fn shutdown(&self) -> Result<()> {
+        // Ships what is durable first, while the log is still there.
+        self.stop_shipper();
         self.worker.stop();
         let result = if self.opts.read_only || self.pipe.check_failed().is_err() {
             Ok(())

@@ -11,6 +11,7 @@ mod open;
 mod parts;
 mod read;
 mod shared;
+mod ship;
 mod space;
 mod worker;
 

@@ -31,6 +31,9 @@ use super::worker::Worker;
 impl Engine {
     /// Opens (creating if needed) and recovers the database at `path`.
     pub fn open(path: &Path, opts: &Options) -> Result<Arc<Engine>> {
+        if let Some(url) = &opts.replica {
+            crate::replica::ReplicaUrl::parse(url)?;
+        }
         let capacity = opts.segment_size_bytes - SEGMENT_HEADER_BLOCK_BYTES;
         if capacity < 2 * frame_len(opts.page_size as usize) {
             return Err(Error::invalid(format!(
@@ -176,11 +179,15 @@ impl Engine {
             adopted_names_unsynced: std::sync::atomic::AtomicBool::new(false),
             alone_turn: Mutex::new(()),
             worker: Worker::new(),
+            replica: (opts.replica.is_some() && !opts.read_only)
+                .then(|| Arc::new(crate::replica::Tracker::starting())),
+            shipper: Mutex::new(None),
         });
         if !opts.read_only {
             // Capsules of checkpointed commits are garbage; reclaim them.
             engine.capsules.checkpointed(header.checkpoint_seq)?;
             engine.start_worker();
+            engine.start_shipper();
         }
         Ok(engine)
     }

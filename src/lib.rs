@@ -95,6 +95,11 @@ pub use options::{
     CommitMode, Isolation, Options, RecoveryOptions, SyncMode, PAGE_SIZE_DEFAULT_BYTES,
     PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES,
 };
+/// Checks a replica URL as `Options::replica` takes it.
+pub fn check_replica_url(url: &str) -> Result<()> {
+    replica::ReplicaUrl::parse(url).map(|_| ())
+}
+
 pub use replica::{ReplicaStatus, State as ReplicaState, PUT_LATENCY_BUCKETS_MS};
 pub use restore::{
     replica_ls, replica_verify, restore, ReplicaObject, RestoreReport, RestoreTarget,

@@ -28,6 +28,7 @@ from ._errors import (
     ConflictError,
     CorruptError,
     Error,
+    FencedError,
     InvalidArgumentError,
     ReadOnlyError,
     Status,
@@ -43,6 +44,7 @@ from ._native import (
     info,
     open,
     recover,
+    restore,
     verify,
 )
 
@@ -56,6 +58,7 @@ for _cls in (
     ClosedError,
     ReadOnlyError,
     InvalidArgumentError,
+    FencedError,
     Status,
 ):
     _cls.__module__ = __name__
@@ -65,6 +68,7 @@ __all__ = [
     "__version__",
     "open",
     "recover",
+    "restore",
     "info",
     "verify",
     "Database",
@@ -81,4 +85,5 @@ __all__ = [
     "ClosedError",
     "ReadOnlyError",
     "InvalidArgumentError",
+    "FencedError",
 ]

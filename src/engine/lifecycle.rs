@@ -27,6 +27,16 @@ impl Engine {
         }
     }
 
+    /// A writable open's background duties: garbage capsules reclaimed,
+    /// the worker and the replica shipper started.
+    pub(super) fn start_background(self: &Arc<Self>, checkpoint_seq: u64) -> Result<()> {
+        // Capsules of checkpointed commits are garbage.
+        self.capsules.checkpointed(checkpoint_seq)?;
+        self.start_worker();
+        self.start_shipper();
+        Ok(())
+    }
+
     pub(super) fn start_worker(self: &Arc<Self>) {
         let engine: Weak<Engine> = Arc::downgrade(self);
         let heartbeat = self.lease.is_some().then_some(HEARTBEAT_INTERVAL);

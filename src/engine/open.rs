@@ -179,15 +179,11 @@ impl Engine {
             adopted_names_unsynced: std::sync::atomic::AtomicBool::new(false),
             alone_turn: Mutex::new(()),
             worker: Worker::new(),
-            replica: (opts.replica.is_some() && !opts.read_only)
-                .then(|| Arc::new(crate::replica::Tracker::starting())),
+            replica: replica_tracker(opts),
             shipper: Mutex::new(None),
         });
         if !opts.read_only {
-            // Capsules of checkpointed commits are garbage; reclaim them.
-            engine.capsules.checkpointed(header.checkpoint_seq)?;
-            engine.start_worker();
-            engine.start_shipper();
+            engine.start_background(header.checkpoint_seq)?;
         }
         Ok(engine)
     }
@@ -440,4 +436,10 @@ fn replayed_state(replay: &mut recovery::Replay, tail: u64) -> (Sequencer, Versi
         versions.install(r.pgno, r.seq, r.data);
     }
     (sequencer, versions)
+}
+
+/// The shipper's status, when this open ships to a replica.
+fn replica_tracker(opts: &Options) -> Option<Arc<crate::replica::Tracker>> {
+    (opts.replica.is_some() && !opts.read_only)
+        .then(|| Arc::new(crate::replica::Tracker::starting()))
 }

@@ -165,13 +165,7 @@ impl Engine {
             );
             return Ok(None);
         };
-        let mut ids = self.db_id.to_le_bytes().to_vec();
-        let nonce = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ u64::from(std::process::id()).rotate_left(40);
-        ids.extend_from_slice(&nonce.to_le_bytes());
-        let mut h = Header {
+        let fence = Header {
             kind: Kind::Fence,
             epoch,
             slot,
@@ -182,19 +176,13 @@ impl Engine {
             commits: 0,
             prev_digest: prev,
         };
-        let fence = replica::encode(&h, &ids);
-        let digest = replica::digest_of(&fence);
-        if replica::create_or_match(store, &replica::slot_name(slot), fence)? == Created::Taken {
+        let Some(digest) = self.write_fence(store, fence)? else {
             t.set_state(
                 State::Fenced,
                 Some(format!("another writer took slot {slot} first")),
             );
             return Ok(None);
-        }
-        h.kind = Kind::Manifest;
-        h.prev_digest = digest;
-        let manifest = replica::encode(&h, &ids);
-        replica::create_or_match(store, &replica::manifest_name(epoch), manifest)?;
+        };
         t.set_epoch(epoch, base);
         t.set_state(State::Shipping, None);
         Ok(Some(Role {
@@ -209,6 +197,30 @@ impl Engine {
                 .unwrap_or_else(Instant::now),
             pending: None,
         }))
+    }
+
+    /// Writes the fence, then the epoch's manifest; the fence's digest,
+    /// or None when another writer's fence holds the slot.
+    fn write_fence(&self, store: &Store, mut h: Header) -> Result<Option<[u8; 32]>> {
+        // Writer ids make two writers' fences differ even when made in
+        // the same millisecond: a lost response is told from a lost race.
+        let mut ids = self.db_id.to_le_bytes().to_vec();
+        let nonce = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()).rotate_left(40);
+        ids.extend_from_slice(&nonce.to_le_bytes());
+        let fence = replica::encode(&h, &ids);
+        let digest = replica::digest_of(&fence);
+        let name = replica::slot_name(h.slot);
+        if replica::create_or_match(store, &name, fence)? == Created::Taken {
+            return Ok(None);
+        }
+        h.kind = Kind::Manifest;
+        h.prev_digest = digest;
+        let manifest = replica::encode(&h, &ids);
+        replica::create_or_match(store, &replica::manifest_name(h.epoch), manifest)?;
+        Ok(Some(digest))
     }
 
     /// A reader slot at `seq`, if no checkpoint has passed it.

@@ -46,7 +46,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("url", &self.url).finish()
+        f.debug_struct("Store")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -132,8 +134,10 @@ impl Store {
             .block_on(self.inner.put_opts(&path, PutPayload::from(bytes), opts));
         match r {
             Ok(_) => Ok(Created::Created),
-            Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. }) => Ok(Created::Taken),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(Created::Taken),
             Err(e) => Err(self.err("create", name, &e)),
         }
     }
@@ -208,8 +212,10 @@ impl Store {
             .into_iter()
             .map(|r| match r {
                 Ok(_) => Ok(Created::Created),
-                Err(object_store::Error::AlreadyExists { .. })
-                | Err(object_store::Error::Precondition { .. }) => Ok(Created::Taken),
+                Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => Ok(Created::Taken),
                 Err(e) => Err(self.err("create", name, &e)),
             })
             .collect()

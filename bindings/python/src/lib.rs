@@ -9,6 +9,7 @@ mod convert;
 mod db;
 mod errors;
 mod inspect;
+mod replica;
 mod reports;
 
 use libcommit::{Database, RecoveryOptions};
@@ -26,15 +27,17 @@ use crate::reports::{PyCheckpointReport, PyRecoveryReport, PySegmentReport};
 /// or "serializable". lanes: staging lanes, 0 = one per core.
 /// max_flush_delay_us: how long a group-commit leader waits for more
 /// commits. busy_timeout_ms: how long to wait for another process's lock.
+/// replica: a URL ("file:///dir/prefix", "s3://bucket/prefix?endpoint=...")
+/// every durable commit is shipped to.
 #[pyfunction]
 #[pyo3(
     name = "open",
     signature = (
         path, *, page_size=None, sync=None, mode=None, isolation=None, lanes=None,
-        max_flush_delay_us=None, busy_timeout_ms=None, read_only=false
+        max_flush_delay_us=None, busy_timeout_ms=None, read_only=false, replica=None
     ),
     text_signature = "(path, *, page_size=4096, sync='full', mode='wal', isolation='snapshot', \
-        lanes=0, max_flush_delay_us=0, busy_timeout_ms=5000, read_only=False)"
+        lanes=0, max_flush_delay_us=0, busy_timeout_ms=5000, read_only=False, replica=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 fn open_database<'py>(
@@ -48,6 +51,7 @@ fn open_database<'py>(
     max_flush_delay_us: Option<&Bound<'py, PyAny>>,
     busy_timeout_ms: Option<&Bound<'py, PyAny>>,
     read_only: bool,
+    replica: Option<String>,
 ) -> PyResult<PyDatabase> {
     let (path_buf, path_text) = convert::path(path, "open")?;
     let options = convert::OpenArgs {
@@ -61,6 +65,7 @@ fn open_database<'py>(
         read_only,
     }
     .options(py)?;
+    let options = replica::with_replica(py, options, replica)?;
     let db = engine(py, "open", || Database::open(&path_buf, options))?;
     Ok(PyDatabase::new(db, path_text))
 }
@@ -101,6 +106,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("STATUSES", statuses)?;
     m.add_function(wrap_pyfunction!(open_database, m)?)?;
     m.add_function(wrap_pyfunction!(recover, m)?)?;
+    m.add_function(wrap_pyfunction!(replica::restore, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::info, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::verify, m)?)?;
     m.add_class::<PyDatabase>()?;

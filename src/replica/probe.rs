@@ -6,7 +6,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::store::{Created, Store};
+use super::store::{racer_body, Created, Store};
 use crate::error::{Error, Result};
 
 /// Racing creates the probe sends at once.
@@ -51,9 +51,4 @@ pub fn probe(store: &Store) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// What racer `i` writes: distinct, so the probe sees whose body stuck.
-pub fn racer_body(i: usize) -> Vec<u8> {
-    format!("libcommit probe racer {i}").into_bytes()
 }

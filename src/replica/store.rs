@@ -204,7 +204,7 @@ impl Store {
                 mode: PutMode::Create,
                 ..PutOptions::default()
             };
-            let body = PutPayload::from(super::probe::racer_body(i));
+            let body = PutPayload::from(racer_body(i));
             self.inner.put_opts(&path, body, opts)
         });
         let results = self.rt.block_on(futures::future::join_all(puts));
@@ -220,4 +220,10 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// What probe racer `i` writes: distinct, so the probe sees whose body
+/// stuck.
+pub fn racer_body(i: usize) -> Vec<u8> {
+    format!("libcommit probe racer {i}").into_bytes()
 }

@@ -65,15 +65,15 @@ TEST(version_matches_macros) {
 }
 
 TEST(status_strings) {
-    const char *seen[12];
-    for (int s = LC_OK; s <= LC_INTERNAL; s++) {
+    const char *seen[13];
+    for (int s = LC_OK; s <= LC_FENCED; s++) {
         const char *text = lc_status_str((lc_status)s);
         CHECK(text != NULL && text[0] != '\0');
         CHECK(strcmp(text, "unknown status") != 0);
         for (int t = 0; t < s; t++) CHECK(strcmp(seen[t], text) != 0);
         seen[s] = text;
     }
-    CHECK(strcmp(lc_status_str((lc_status)12), "unknown status") == 0);
+    CHECK(strcmp(lc_status_str((lc_status)13), "unknown status") == 0);
     CHECK(strcmp(lc_status_str((lc_status)999), "unknown status") == 0);
     CHECK(strcmp(lc_status_str((lc_status)-1), "unknown status") == 0);
     CHECK(LC_OK == 0 && LC_NOT_FOUND == 1 && LC_CONFLICT == 2 && LC_BUSY == 3);

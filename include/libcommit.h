@@ -160,7 +160,7 @@
 #define LC_VERSION_PATCH 0
 
 /**
- * Bytes of `lc_replica_status.last_error`, its NUL included.
+ * Bytes of `lc_replica_info.last_error`, its NUL included.
  */
 #define LC_REPLICA_ERROR_BYTES 256
 
@@ -572,9 +572,9 @@ typedef struct lc_segment_report {
 } lc_segment_report;
 
 /**
- * The shipper's status (`lc_replica_status`).
+ * The shipper's status, as `lc_replica_status` fills it.
  */
-typedef struct lc_replica_status {
+typedef struct lc_replica_info {
   enum lc_replica_state state;
   uint64_t epoch;
   /**
@@ -592,7 +592,7 @@ typedef struct lc_replica_status {
    * The last store error, NUL-terminated (truncated), "" if none.
    */
   char last_error[LC_REPLICA_ERROR_BYTES];
-} lc_replica_status;
+} lc_replica_info;
 
 /**
  * What `lc_restore` restores up to (a plain integer kind, so any value
@@ -1092,7 +1092,7 @@ enum lc_status lc_options_set_replica(struct lc_options *opts, const char *url);
  *
  * Returns LC_INVALID_ARGUMENT (NULL `db` or `out`), LC_CLOSED.
  */
-enum lc_status lc_replica_status(const struct lc_db *db, struct lc_replica_status *out);
+enum lc_status lc_replica_status(const struct lc_db *db, struct lc_replica_info *out);
 
 /**
  * Waits up to `timeout_ms` until commit `seq` is in the replica: RPO 0

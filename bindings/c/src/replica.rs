@@ -14,7 +14,7 @@ use crate::boundary::{boundary, Failure};
 use crate::state::{lc_db, lc_options, with_db, with_options};
 use crate::types::lc_status;
 
-/// Bytes of `lc_replica_status.last_error`, its NUL included.
+/// Bytes of `lc_replica_info.last_error`, its NUL included.
 pub const LC_REPLICA_ERROR_BYTES: usize = 256;
 
 /// What the replica shipper is doing.
@@ -31,10 +31,10 @@ pub enum lc_replica_state {
     LC_REPLICA_STANDBY = 5,
 }
 
-/// The shipper's status (`lc_replica_status`).
+/// The shipper's status, as `lc_replica_status` fills it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct lc_replica_status {
+pub struct lc_replica_info {
     pub state: lc_replica_state,
     pub epoch: u64,
     /// Every commit up to this one is in the replica.
@@ -125,7 +125,7 @@ fn state_of(s: ReplicaState) -> lc_replica_state {
 ///
 /// Returns LC_INVALID_ARGUMENT (NULL `db` or `out`), LC_CLOSED.
 #[no_mangle]
-pub extern "C" fn lc_replica_status(db: *const lc_db, out: *mut lc_replica_status) -> lc_status {
+pub extern "C" fn lc_replica_status(db: *const lc_db, out: *mut lc_replica_info) -> lc_status {
     with_db("lc_replica_status", db, |state| {
         check_out(out, "out")?;
         let s = state.db.replica_status()?;
@@ -137,7 +137,7 @@ pub extern "C" fn lc_replica_status(db: *const lc_db, out: *mut lc_replica_statu
         {
             *d = b as c_char;
         }
-        let status = lc_replica_status {
+        let status = lc_replica_info {
             state: state_of(s.state),
             epoch: s.epoch,
             shipped_seq: s.shipped_seq,

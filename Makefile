@@ -1,12 +1,17 @@
 # libcommit: `make demo` builds everything and runs the quickstarts;
 # `make test` runs every check (the one gate CI runs).
 #
-#   make demo      Rust, C, C++ and Python quickstarts
-#   make test      fmt, clippy, Rust tests, header/symbol checks, C/C++ tests
-#                  under valgrind, wheel build + stubtest + pytest
+#   make demo      Rust, C, C++ and Python quickstarts (examples/)
+#   make test      fmt, clippy, Rust tests, cargo package and doc, the
+#                  README's examples, header/symbol checks, C/C++ tests under
+#                  valgrind, build routes from an installed prefix, the
+#                  manylinux wheel on two Pythons + stubtest, the sdist
+#   make wheel     the Python wheel and sdist (mk/python.mk)
+#   make readme    copy the examples' [readme:...] regions into README.md
 #   make bench     the benchmark harness (benches/), and SQLite on libcommit
 #   make sqlite    SQLite on libcommit (bindings/sqlite, mk/sqlite.mk)
-#   make install   PREFIX=/usr/local: libraries, headers, libcommit.pc, lcctl
+#   make install   PREFIX=/usr/local: libraries, headers, libcommit.pc, the
+#                  CMake package, lcctl
 #
 # A fresh machine needs only the Rust toolchain, gcc, make, valgrind and
 # python3 with pip; the fragments in mk/ install the rest, pinned.
@@ -15,7 +20,7 @@ CARGO ?= cargo
 SHELL := /bin/bash
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all demo test rust-demo rust-test fmt-check clippy bench clean
+.PHONY: all demo test rust-demo rust-test rust-package fmt-check clippy readme readme-check bench clean
 
 all: demo
 
@@ -24,14 +29,24 @@ demo: rust-demo c-demo py-demo
 rust-demo:
 	$(CARGO) run --release --example quickstart
 
-test: fmt-check clippy rust-test lcctl-test c-test py-test sqlite-test
+test: fmt-check clippy readme-check rust-test rust-package lcctl-test c-test c-routes py-test sqlite-test
 	@echo "make test: all suites passed"
 
-fmt-check:
-	$(CARGO) fmt --all -- --check
+readme:
+	python3 mk/readme.py --write README.md
 
-clippy:
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+readme-check:
+	python3 mk/readme.py --check README.md
+
+# The crate as crates.io would take it: `cargo package` builds the packaged
+# sources on their own, and the docs build without a warning. Every public
+# item is documented: lib.rs warns on missing docs, and clippy runs with
+# -D warnings; the examples run as doc tests in rust-test.
+rust-package:
+	$(CARGO) package -p libcommit --allow-dirty --quiet
+	@echo "cargo package: $$(ls $${CARGO_TARGET_DIR:-target}/package/libcommit-*.crate) builds on its own"
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p libcommit --no-deps --quiet
+	@echo "cargo doc: no warnings, every public item documented"
 
 # The ci profile (release with debug assertions and overflow checks): the
 # crash and fault suites run thousands of cut points.

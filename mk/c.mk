@@ -9,7 +9,13 @@
 #   make c-test        header check, symbol/SONAME checks, C and C++ tests
 #                      under valgrind, install + pkg-config test
 #   make c-demo        build and run examples/quickstart.c and .cpp
-#   make install       PREFIX=/usr/local (and DESTDIR) as usual
+#   make install       PREFIX=/usr/local (and DESTDIR) as usual: libraries,
+#                      headers, libcommit.pc and the CMake package
+#                      (find_package(libcommit CONFIG): libcommit::libcommit,
+#                      libcommit::static)
+#   make c-routes      install into a temp prefix, then build and run the
+#                      quickstarts from it three ways: pkg-config, CMake
+#                      (pinned Debian cmake) and the README's own line
 
 C_REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 
@@ -30,20 +36,24 @@ CPP_HEADER := $(C_REPO)/bindings/cpp/libcommit.hpp
 # The library version is the crate version; the SONAME carries the major.
 C_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(C_REPO)/bindings/c/Cargo.toml | head -n1)
 C_MAJOR := $(firstword $(subst ., ,$(C_VERSION)))
+C_MINOR := $(word 2,$(subst ., ,$(C_VERSION)))
 C_SONAME := libcommit.so.$(C_MAJOR)
 
 # Pinned code generator, installed into build/tools on first use.
 CBINDGEN_VERSION := 0.29.4
 C_TOOLS := $(C_BUILD)/tools
 CBINDGEN := $(C_TOOLS)/bin/cbindgen
-# pkg-config for the install test: the Debian package, pinned.
+# pkg-config and cmake for the install tests: Debian packages, pinned.
 PKG_CONFIG_DEB := pkg-config=1.8.1-1
+CMAKE_DEB := cmake=3.25.1-1
 
 # Extra libraries a program linking libcommit.a needs (rustc's
 # native-static-libs for this target, less libc and libgcc_s).
 C_STATIC_LIBS := -lpthread -ldl -lm -lrt -lutil
+# The same as a CMake list (libcommit::static's INTERFACE_LINK_LIBRARIES).
+C_STATIC_LIBS_CMAKE := $(subst $(eval) ,;,$(patsubst -l%,%,$(C_STATIC_LIBS)))
 
-.PHONY: c-lib header header-check c-test c-demo install c-tools c-pkg-config c-clean
+.PHONY: c-lib header header-check c-test c-demo install c-tools c-pkg-config c-cmake c-routes c-clean
 
 c-lib:
 	$(CARGO) build --release --manifest-path $(C_REPO)/Cargo.toml -p libcommit-c
@@ -65,6 +75,15 @@ c-pkg-config:
 	@command -v pkg-config >/dev/null 2>&1 || { \
 	  echo "installing $(PKG_CONFIG_DEB)"; \
 	  apt-get update -qq && apt-get install -y -qq $(PKG_CONFIG_DEB); }
+
+# Installs the pinned cmake unless that exact version is there. Without
+# apt (or the package) the CMake route says SKIPPED (tests/c/routes.sh).
+c-cmake:
+	@if [ "$$(dpkg-query -W -f='$${Version}' cmake 2>/dev/null)" != "$(word 2,$(subst =, ,$(CMAKE_DEB)))" ]; then \
+	  echo "installing $(CMAKE_DEB)"; \
+	  { apt-get update -qq && apt-get install -y -qq $(CMAKE_DEB); } || \
+	  echo "c-cmake: could not install $(CMAKE_DEB) through apt"; \
+	fi
 
 # Writes the header for the crate in bindings/c to $(1).
 c_gen_header = cd $(C_REPO)/bindings/c && $(CBINDGEN) --quiet --config cbindgen.toml --output $(1) .
@@ -118,7 +137,19 @@ install: c-lib
 	  'Libs.private: $(C_STATIC_LIBS)' \
 	  'Cflags: -I$${includedir}' \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libcommit.pc
+	install -d $(DESTDIR)$(PREFIX)/lib/cmake/libcommit
+	for f in libcommitConfig libcommitConfigVersion; do \
+	  sed -e 's/@LC_VERSION@/$(C_VERSION)/g' -e 's/@LC_MAJOR@/$(C_MAJOR)/g' \
+	    -e 's/@LC_MINOR@/$(C_MINOR)/g' -e 's/@LC_SONAME@/$(C_SONAME)/g' \
+	    -e 's/@LC_STATIC_LIBS@/$(C_STATIC_LIBS_CMAKE)/g' \
+	    $(C_REPO)/cmake/$$f.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/libcommit/$$f.cmake; \
+	done
 	@echo "installed libcommit $(C_VERSION) into $(DESTDIR)$(PREFIX)"
+
+# The three ways a user builds against an installed libcommit.
+c-routes: c-lib c-pkg-config c-cmake
+	C_REPO=$(C_REPO) C_BUILD=$(C_BUILD) CC="$(CC)" CXX="$(CXX)" C_SONAME=$(C_SONAME) \
+	C_VERSION=$(C_VERSION) MAKE="$(MAKE)" bash $(C_REPO)/tests/c/routes.sh
 
 c-clean:
 	rm -rf $(C_LIBDIR) $(C_BUILD)/c-tests $(C_BUILD)/examples $(C_BUILD)/libcommit.h.check

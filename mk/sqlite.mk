@@ -57,50 +57,55 @@ $(SQ_OBJ)/sqlite3.o: $(SQ_DL)/sqlite3.c
 	mkdir -p $(SQ_OBJ)
 	$(SQ_NICE) $(SQ_CC) -O2 -fPIC $(SQ_DEFS) -c $< -o $@
 
-$(SQ_OBJ)/libcommit_sqlite.o: $(SQ_SRC)/libcommit_sqlite.c $(SQ_SRC)/libcommit_sqlite.h $(SQ_B)/sqlite3.h $(SQ_REPO)/include/libcommit.h
+# The VFS's sources (lcs_private.h names each one's part), compiled once
+# for the archive and once, against the host's API table, for the extension.
+SQ_VFS_SRCS := libcommit_sqlite lcs_io lcs_lock lcs_commit lcs_open
+SQ_VFS_DEPS := $(SQ_SRC)/libcommit_sqlite.h $(SQ_SRC)/lcs_private.h $(SQ_B)/sqlite3.h $(SQ_REPO)/include/libcommit.h
+SQ_VFS_OBJS := $(SQ_VFS_SRCS:%=$(SQ_OBJ)/%.o)
+SQ_EXT_OBJS := $(SQ_VFS_SRCS:%=$(SQ_OBJ)/ext/%.o)
+
+$(SQ_VFS_OBJS): $(SQ_OBJ)/%.o: $(SQ_SRC)/%.c $(SQ_VFS_DEPS)
 	mkdir -p $(SQ_OBJ)
 	$(SQ_CC) $(SQ_WARN) -O2 -fPIC -I$(SQ_B) -I$(SQ_REPO)/include -I$(SQ_SRC) -c $< -o $@
 
-$(SQ_OBJ)/libcommit_sqlite_ext.o: $(SQ_SRC)/libcommit_sqlite.c $(SQ_SRC)/libcommit_sqlite.h $(SQ_B)/sqlite3.h $(SQ_REPO)/include/libcommit.h
-	mkdir -p $(SQ_OBJ)
+$(SQ_EXT_OBJS): $(SQ_OBJ)/ext/%.o: $(SQ_SRC)/%.c $(SQ_VFS_DEPS)
+	mkdir -p $(SQ_OBJ)/ext
 	$(SQ_CC) $(SQ_WARN) -O2 -fPIC -DLIBCOMMIT_SQLITE_EXTENSION -I$(SQ_DL) -I$(SQ_REPO)/include -I$(SQ_SRC) -c $< -o $@
 
 # One archive, so a C program links only it: SQLite, the VFS and the parts
-# of libcommit.a they use, partly linked into one object. ar is given the
+# of libcommit.a they use, partly linked into one object, in which the
+# names the VFS's files share (lcs_*) are then made local. ar is given the
 # GCC plugin by name: left to pick from bfd-plugins it may take an older
 # LLVM's, which cannot read rustc's objects and drops them from the index.
 SQ_AR_PLUGIN := $(if $(wildcard /usr/lib/bfd-plugins/liblto_plugin.so),--plugin /usr/lib/bfd-plugins/liblto_plugin.so,)
-$(SQ_B)/libsqlite3lc.a: $(SQ_OBJ)/sqlite3.o $(SQ_OBJ)/libcommit_sqlite.o $(SQ_LIBCOMMIT_A)
-	ld -r -o $(SQ_OBJ)/libsqlite3lc.o $(SQ_OBJ)/sqlite3.o $(SQ_OBJ)/libcommit_sqlite.o $(SQ_LIBCOMMIT_A)
+$(SQ_B)/libsqlite3lc.a: $(SQ_OBJ)/sqlite3.o $(SQ_VFS_OBJS) $(SQ_LIBCOMMIT_A)
+	ld -r -o $(SQ_OBJ)/libsqlite3lc.o $(SQ_OBJ)/sqlite3.o $(SQ_VFS_OBJS) $(SQ_LIBCOMMIT_A)
+	objcopy -w --localize-symbol='lcs_*' $(SQ_OBJ)/libsqlite3lc.o
 	rm -f $@
 	ar $(SQ_AR_PLUGIN) rcs $@ $(SQ_OBJ)/libsqlite3lc.o
 
 # The extension exports its entry point only: libcommit inside stays private.
-$(SQ_B)/libcommit_sqlite.so: $(SQ_OBJ)/libcommit_sqlite_ext.o $(SQ_LIBCOMMIT_A) $(SQ_SRC)/extension.map
-	$(SQ_CC) -shared -o $@ $(SQ_OBJ)/libcommit_sqlite_ext.o $(SQ_LIBCOMMIT_A) \
+$(SQ_B)/libcommit_sqlite.so: $(SQ_EXT_OBJS) $(SQ_LIBCOMMIT_A) $(SQ_SRC)/extension.map
+	$(SQ_CC) -shared -o $@ $(SQ_EXT_OBJS) $(SQ_LIBCOMMIT_A) \
 	  -Wl,--version-script=$(SQ_SRC)/extension.map $(SQ_LIBS)
+
+# What the build and test scripts are told (one list each).
+SQ_BUILD_ENV = SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_REPO=$(SQ_REPO) SQ_CC="$(SQ_CC)" SQ_NICE="$(SQ_NICE)" \
+  SQ_LIBS="$(SQ_LIBS)" SQ_LIBCOMMIT_A=$(SQ_LIBCOMMIT_A) SQ_DEFS="$(SQ_DEFS)" SQ_TCL_DEB=$(SQ_TCL_DEB)
+SQ_TEST_ENV = SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_CC="$(SQ_CC)" SQ_LIBS="$(SQ_LIBS)" \
+  SQLITE_TCL_FILES="$(SQLITE_TCL_FILES)" SQLITE_TCL_ALL="$(SQLITE_TCL_ALL)"
 
 # The shell, speedtest1 and testfixture need SQLite's full source.
 sqlite-tools: sqlite-lib
-	@SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_REPO=$(SQ_REPO) SQ_CC="$(SQ_CC)" SQ_NICE="$(SQ_NICE)" \
-	  SQ_LIBS="$(SQ_LIBS)" SQ_LIBCOMMIT_A=$(SQ_LIBCOMMIT_A) SQ_DEFS="$(SQ_DEFS)" SQ_TCL_DEB=$(SQ_TCL_DEB) \
-	  bash $(SQ_SRC)/build-tools.sh shell speedtest1
+	@$(SQ_BUILD_ENV) bash $(SQ_SRC)/build-tools.sh shell speedtest1
 
 sqlite-test: sqlite
-	@SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_REPO=$(SQ_REPO) SQ_CC="$(SQ_CC)" SQ_NICE="$(SQ_NICE)" \
-	  SQ_LIBS="$(SQ_LIBS)" SQ_LIBCOMMIT_A=$(SQ_LIBCOMMIT_A) SQ_DEFS="$(SQ_DEFS)" SQ_TCL_DEB=$(SQ_TCL_DEB) \
-	  bash $(SQ_SRC)/build-tools.sh testfixture
-	@SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_CC="$(SQ_CC)" SQ_LIBS="$(SQ_LIBS)" \
-	  SQLITE_TCL_FILES="$(SQLITE_TCL_FILES)" SQLITE_TCL_ALL="$(SQLITE_TCL_ALL)" \
-	  bash $(SQ_SRC)/tests/run.sh all
+	@$(SQ_BUILD_ENV) bash $(SQ_SRC)/build-tools.sh testfixture
+	@$(SQ_TEST_ENV) bash $(SQ_SRC)/tests/run.sh all
 
 sqlite-tcl: sqlite
-	@SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_REPO=$(SQ_REPO) SQ_CC="$(SQ_CC)" SQ_NICE="$(SQ_NICE)" \
-	  SQ_LIBS="$(SQ_LIBS)" SQ_LIBCOMMIT_A=$(SQ_LIBCOMMIT_A) SQ_DEFS="$(SQ_DEFS)" SQ_TCL_DEB=$(SQ_TCL_DEB) \
-	  bash $(SQ_SRC)/build-tools.sh testfixture
-	@SQ_B=$(SQ_B) SQ_SRC=$(SQ_SRC) SQ_CC="$(SQ_CC)" SQ_LIBS="$(SQ_LIBS)" \
-	  SQLITE_TCL_FILES="$(SQLITE_TCL_FILES)" SQLITE_TCL_ALL="$(SQLITE_TCL_ALL)" \
-	  bash $(SQ_SRC)/tests/run.sh tcl
+	@$(SQ_BUILD_ENV) bash $(SQ_SRC)/build-tools.sh testfixture
+	@$(SQ_TEST_ENV) bash $(SQ_SRC)/tests/run.sh tcl
 
 # Timings live here, never in sqlite-test. SQLITE_BENCH_SECS per point.
 SQLITE_BENCH_SECS ?= 2

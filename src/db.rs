@@ -137,6 +137,20 @@ impl Drop for Handle {
 
 /// An open database. Cheap to clone; clones are the same handle. Safe to
 /// share across threads: commits from many threads group-commit together.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("app.db");
+/// use libcommit::{Database, Options, PageWrite};
+/// let db = Database::open(&path, Options::default())?;
+/// let writer = db.clone(); // the same handle, for another thread
+/// std::thread::spawn(move || writer.commit_batch(&[PageWrite::put(1, b"from a thread")]))
+///     .join()
+///     .unwrap()?;
+/// assert_eq!(db.read(1)?.as_deref(), Some(&b"from a thread"[..]));
+/// db.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Database {
     handle: Arc<Handle>,
@@ -154,6 +168,17 @@ impl std::fmt::Debug for Database {
 impl Database {
     /// Opens the database at `path`, creating it when missing (unless
     /// read-only), and replays its write-ahead log.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("app.db");
+    /// use libcommit::{Database, Options, SyncMode};
+    /// let options = Options { sync: SyncMode::Normal, ..Options::default() };
+    /// let db = Database::open(&path, options)?;
+    /// assert_eq!(db.page_size(), 4096);
+    /// assert_eq!(db.last_recovery().commits_recovered, 0); // a new database
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Database> {
         options.validate()?;
         let engine = registry::acquire(path.as_ref(), &options)?;
@@ -186,6 +211,24 @@ impl Database {
     }
 
     /// Starts a transaction at the latest visible commit.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("app.db");
+    /// use libcommit::{Database, Error, Options, PageWrite};
+    /// let db = Database::open(&path, Options::default())?;
+    /// db.commit_batch(&[PageWrite::put(1, b"v1")])?;
+    /// let mut txn = db.begin()?;
+    /// let mut other = db.begin()?;
+    /// txn.write(1, b"v2")?;
+    /// other.write(1, b"v3")?;
+    /// let seq = txn.commit()?;
+    /// match other.commit() {
+    ///     Err(Error::Conflict { pages, commit_seq }) => assert_eq!((pages, commit_seq), (vec![1], seq)),
+    ///     result => panic!("expected a conflict, got {result:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn begin(&self) -> Result<Transaction> {
         self.handle.check_open()?;
         let reader = self.handle.engine.begin_read()?;
@@ -201,6 +244,18 @@ impl Database {
     /// Atomically applies `writes` (blind writes and deletes; they never
     /// conflict, and the later commit wins). Returns the commit's
     /// `commit_seq`. One bad entry rejects the whole batch.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("app.db");
+    /// use libcommit::{Database, Options, PageWrite, Status};
+    /// let db = Database::open(&path, Options::default())?;
+    /// assert_eq!(db.commit_batch(&[PageWrite::put(1, b"a"), PageWrite::put(2, b"b")])?, 1);
+    /// let bad = db.commit_batch(&[PageWrite::put(3, b"c"), PageWrite::put(0, b"page 0")]);
+    /// assert_eq!(bad.unwrap_err().status(), Status::InvalidArgument);
+    /// assert_eq!(db.read(3)?, None); // nothing of the bad batch was written
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit_batch(&self, writes: &[PageWrite<'_>]) -> Result<CommitSeq> {
         self.commit_batch_inner(writes, None)
     }
@@ -210,6 +265,18 @@ impl Database {
     /// written (a commit ticket: [`Database::wait_durable`] waits for the
     /// rest). In a FULL database a relaxed commit becomes visible when the
     /// group flush started for it completes.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("app.db");
+    /// use std::time::Duration;
+    /// use libcommit::{Database, Options, PageWrite, SyncMode};
+    /// let db = Database::open(&path, Options::default())?;
+    /// let ticket = db.commit_batch_with_sync(&[PageWrite::put(1, b"soon durable")], SyncMode::Normal)?;
+    /// assert!(db.wait_durable(ticket, Duration::from_secs(5))?);
+    /// assert!(db.durable_seq()? >= ticket);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit_batch_with_sync(
         &self,
         writes: &[PageWrite<'_>],
@@ -243,6 +310,17 @@ impl Database {
 
     /// The latest committed image of `pgno`, or `None` if it was never
     /// written or was deleted.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("app.db");
+    /// use libcommit::{Database, Options, PageWrite};
+    /// let db = Database::open(&path, Options::default())?;
+    /// db.commit_batch(&[PageWrite::put(7, b"")])?;
+    /// assert_eq!(db.read(7)?.as_deref(), Some(&b""[..])); // an empty page is found
+    /// assert_eq!(db.read(8)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read(&self, pgno: Pgno) -> Result<Option<Page>> {
         self.handle.check_open()?;
         let engine = &self.handle.engine;
@@ -266,6 +344,18 @@ impl Database {
 
     /// Copies every committed page not yet in the main file into it, then
     /// removes the log segments it no longer needs.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("app.db");
+    /// use libcommit::{Database, Options, PageWrite};
+    /// let db = Database::open(&path, Options::default())?;
+    /// let seq = db.commit_batch(&[PageWrite::put(1, b"a"), PageWrite::put(2, b"b")])?;
+    /// let report = db.checkpoint()?;
+    /// assert_eq!((report.pages_written, report.checkpoint_seq), (2, seq));
+    /// assert_eq!(db.stats()?.checkpoint_seq, seq);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn checkpoint(&self) -> Result<CheckpointReport> {
         self.handle.check_writable()?;
         self.handle.engine.checkpoint()
@@ -300,6 +390,18 @@ impl Database {
     }
 
     /// Counters of this handle and watermarks of the database.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("app.db");
+    /// use libcommit::{Database, Options, PageWrite};
+    /// let db = Database::open(&path, Options::default())?;
+    /// db.commit_batch(&[PageWrite::put(1, b"a")])?;
+    /// let stats = db.stats()?;
+    /// assert_eq!((stats.commits, stats.last_commit_seq), (1, 1));
+    /// assert!(stats.syncs >= 1 && stats.durable_commit_seq == 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> Result<Stats> {
         self.handle.check_open()?;
         let mut stats = self.handle.engine.stats();
@@ -319,6 +421,24 @@ impl Database {
 
 /// A snapshot plus a write set. Reads see the snapshot and the
 /// transaction's own writes. Use from one thread at a time.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("app.db");
+/// use libcommit::{Database, Options, PageWrite};
+/// let db = Database::open(&path, Options::default())?;
+/// db.commit_batch(&[PageWrite::put(1, b"old")])?;
+/// let mut txn = db.begin()?;
+/// db.commit_batch(&[PageWrite::put(1, b"new")])?; // after the snapshot
+/// assert_eq!(txn.read(1)?.as_deref(), Some(&b"old"[..]));
+/// txn.write(2, b"mine")?;
+/// txn.delete(3)?;
+/// assert_eq!(txn.read(2)?.as_deref(), Some(&b"mine"[..])); // its own write
+/// assert_eq!(db.read(2)?, None); // not committed yet
+/// txn.commit()?;
+/// assert_eq!(db.read(2)?.as_deref(), Some(&b"mine"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Transaction {
     handle: Arc<Handle>,
     /// Registered snapshot; `None` once committed or aborted.

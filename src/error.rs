@@ -15,17 +15,29 @@ use std::path::Path;
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
+    /// `LC_OK`: the call succeeded.
     Ok = 0,
+    /// `LC_NOT_FOUND`: the page was never written, or was deleted.
     NotFound = 1,
+    /// `LC_CONFLICT`: first-committer-wins (or read-set) validation failed.
     Conflict = 2,
+    /// `LC_BUSY`: another process held what was needed past the busy timeout.
     Busy = 3,
+    /// `LC_CORRUPT`: a checksum or format check failed.
     Corrupt = 4,
+    /// `LC_IO`: an I/O call failed (a failed sync closes the database to writes).
     Io = 5,
+    /// `LC_INVALID_ARGUMENT`: page 0, an oversized image, a bad option value, ...
     InvalidArgument = 6,
+    /// `LC_BUFFER_TOO_SMALL`: the caller's buffer is shorter than the image.
     BufferTooSmall = 7,
+    /// `LC_CLOSED`: the handle is closed, or the database failed earlier.
     Closed = 8,
+    /// `LC_READ_ONLY`: a write through a read-only handle.
     ReadOnly = 9,
+    /// `LC_FULL`: out of disk space; nothing partial was left behind.
     Full = 10,
+    /// `LC_INTERNAL`: a bug in libcommit (a caught panic).
     Internal = 11,
     Fenced = 12,
 }
@@ -107,14 +119,24 @@ pub enum Error {
     /// First-committer-wins (or read-set) validation failed. `pages` are the
     /// pages that another transaction committed after this one's snapshot;
     /// `commit_seq` is the newest commit that wrote one of them.
-    Conflict { pages: Vec<u32>, commit_seq: u64 },
+    Conflict {
+        /// The pages committed by another transaction after the snapshot.
+        pages: Vec<u32>,
+        /// The newest commit that wrote one of them.
+        commit_seq: u64,
+    },
     /// Another process holds what this call needs, past the busy timeout.
     Busy(String),
     /// A checksum or format check failed.
     Corrupt(String),
     /// An I/O call failed. After a failed write or sync the database is
     /// closed to writes until it is reopened.
-    Io { context: String, source: io::Error },
+    Io {
+        /// The operation and file the call was for.
+        context: String,
+        /// What the operating system said.
+        source: io::Error,
+    },
     /// The disk is full. Nothing partial was left behind.
     Full(String),
     /// A bad argument: page 0, an oversized image, a bad option value, ...
@@ -135,6 +157,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// The stable status code for this error.
+    ///
+    /// ```
+    /// use libcommit::{Database, Options, Status};
+    /// # let dir = tempfile::tempdir()?;
+    /// let missing = dir.path().join("no-such-dir").join("app.db");
+    /// let err = Database::open(&missing, Options::default()).unwrap_err();
+    /// assert_eq!(err.status(), Status::Io);
+    /// assert_eq!(err.status() as i32, 5); // LC_IO
+    /// println!("{err}"); // names the operation and the file
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn status(&self) -> Status {
         match self {
             Error::Conflict { .. } => Status::Conflict,

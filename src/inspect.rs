@@ -24,27 +24,40 @@ pub use crate::shm::{now_ms, ShmState, SlotInfo};
 /// One segment file as found on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentInfo {
+    /// The segment file.
     pub path: PathBuf,
+    /// The epoch in its name (`{path}-wal-seg-{first_epoch:016x}`).
     pub first_epoch: u64,
+    /// The logical log offset of its first byte.
     pub log_start: u64,
+    /// Log bytes it can hold.
     pub capacity: u64,
+    /// Where appending would resume (the end of its valid frames).
     pub resume_offset: u64,
+    /// The file's size on disk.
     pub file_bytes: u64,
 }
 
 /// What a database's files say about it.
 #[derive(Clone, Debug)]
 pub struct DatabaseInfo {
+    /// The main file.
     pub path: PathBuf,
+    /// The page size fixed at creation, in bytes.
     pub page_size: u32,
+    /// The id fixed at creation; every frame carries it.
     pub db_id: u64,
     /// Checkpoints made so far (the main header's generation).
     pub generation: u64,
+    /// Every commit <= this is in the main file.
     pub checkpoint_seq: CommitSeq,
+    /// Pages stored in the main file.
     pub main_pages: u64,
+    /// The main file's size on disk.
     pub main_file_bytes: u64,
     /// WAL segments still needed (past the checkpoint), in log order.
     pub segments: Vec<SegmentInfo>,
+    /// NATIVE mode's capsule segments still needed, in log order.
     pub capsule_segments: Vec<SegmentInfo>,
     /// What opening the database now would replay (a dry run).
     pub recovery: RecoveryReport,
@@ -61,6 +74,7 @@ pub struct DatabaseInfo {
 /// The published state and process slots of `{path}-shm`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SharedInfo {
+    /// What the processes publish to each other: watermarks, lease, boot.
     pub state: ShmState,
     /// Slots of attached processes (and of dead ones not yet reclaimed).
     pub slots: Vec<SlotInfo>,
@@ -97,6 +111,19 @@ fn open_main(storage: &Arc<dyn Storage>, path: &Path) -> Result<MainFile> {
 }
 
 /// Describes the database at `path` from its files.
+///
+/// ```
+/// use libcommit::{inspect, Database, Options, PageWrite};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("app.db");
+/// let db = Database::open(&path, Options::default())?;
+/// db.commit_batch(&[PageWrite::put(1, b"a")])?;
+/// db.close()?;
+/// let info = inspect::info(&path)?;
+/// assert_eq!((info.page_size, info.last_commit_seq), (4096, 1));
+/// assert!(info.corruption.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn info(path: impl AsRef<Path>) -> Result<DatabaseInfo> {
     info_with(&(Arc::new(RealStorage) as Arc<dyn Storage>), path.as_ref())
 }
@@ -130,9 +157,11 @@ pub fn info_with(storage: &Arc<dyn Storage>, path: &Path) -> Result<DatabaseInfo
 /// A unit that failed its check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BadUnit {
+    /// The file it is in.
     pub file: PathBuf,
     /// Byte offset in `file` (0 when the whole file is meant).
     pub offset: u64,
+    /// What the unit is and what failed.
     pub what: String,
 }
 
@@ -141,13 +170,16 @@ pub struct BadUnit {
 pub struct VerifyReport {
     /// Headers, map, pages, frames, capsules and images checked.
     pub units_checked: u64,
+    /// Bytes those units cover.
     pub bytes_checked: u64,
     /// A torn tail was found (normal after a crash; not an error).
     pub torn_tail: bool,
+    /// Every unit that failed its check.
     pub bad: Vec<BadUnit>,
 }
 
 impl VerifyReport {
+    /// True when no unit failed.
     pub fn clean(&self) -> bool {
         self.bad.is_empty()
     }
@@ -157,6 +189,19 @@ impl VerifyReport {
 /// the page map, every checkpointed page, every segment header, every
 /// frame and capsule recovery would replay, and every image they name.
 /// `progress(done, total)` is called as pages are checked.
+///
+/// ```
+/// use libcommit::{inspect, Database, Options, PageWrite};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("app.db");
+/// let db = Database::open(&path, Options::default())?;
+/// db.commit_batch(&[PageWrite::put(1, b"a")])?;
+/// db.checkpoint()?;
+/// db.close()?;
+/// let report = inspect::verify(&path, &mut |_done, _total| {})?;
+/// assert!(report.clean() && report.units_checked > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn verify(path: impl AsRef<Path>, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
     verify_with(
         &(Arc::new(RealStorage) as Arc<dyn Storage>),
@@ -385,10 +430,13 @@ impl FrameSource for SegmentFrames<'_> {
 pub struct DumpFrame {
     /// Logical log offset.
     pub log_offset: u64,
+    /// "page", "delete", "commit", "marker", ...
     pub kind: &'static str,
+    /// The commit it belongs to.
     pub commit_seq: CommitSeq,
     /// Page number (page/delete frames), page count (commit/marker).
     pub pgno: u32,
+    /// Payload bytes after the frame header.
     pub payload_len: u32,
     /// Group-commit epoch (commit and marker frames).
     pub epoch: Option<u64>,

@@ -4,20 +4,34 @@
 //! transactions, reads pages at MVCC snapshots, and recovers the write-ahead
 //! log after a crash. Every commit gets a dense, strictly increasing
 //! `commit_seq`; a snapshot is a `commit_seq`, and reading at snapshot `S`
-//! shows exactly the commits `<= S`.
+//! shows exactly the commits `<= S`. A commit returns once it is durable
+//! (under the default [`SyncMode::Full`]); recovery never loses an
+//! acknowledged commit and never shows a partial one.
 //!
-//! ```no_run
-//! use libcommit::{Database, Options, PageWrite};
-//! # fn main() -> libcommit::Result<()> {
-//! let db = Database::open("/tmp/example.db", Options::default())?;
+//! ```
+//! use libcommit::{Database, Error, Options, PageWrite, RecoveryOptions};
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("app.db");
+//! let db = Database::open(&path, Options::default())?;
 //! let seq = db.commit_batch(&[PageWrite::put(1, b"hello")])?;
 //! let mut txn = db.begin()?;
 //! assert!(txn.snapshot() >= seq);
 //! assert_eq!(txn.read(1)?.as_deref(), Some(&b"hello"[..]));
 //! txn.write(2, b"world")?;
-//! txn.commit()?;
+//! match txn.commit() {
+//!     Ok(_) => {}
+//!     Err(Error::Conflict { pages, .. }) => println!("{pages:?} changed first; retry"),
+//!     Err(e) => return Err(e.into()),
+//! }
 //! db.close()?;
-//! # Ok(()) }
+//!
+//! // Reopening replays the log; `recover` does it offline.
+//! let db = Database::open(&path, Options::default())?;
+//! assert_eq!(db.read(2)?.as_deref(), Some(&b"world"[..]));
+//! db.close()?;
+//! let report = libcommit::recover(&path, RecoveryOptions::default())?;
+//! assert_eq!(report.last_commit_seq, 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! The modules follow a commit's path: `stage` encodes a
@@ -32,7 +46,7 @@
 // process.rs (the fork handlers); each such block carries its own SAFETY
 // comment.
 #![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
-#![warn(missing_debug_implementations)]
+#![warn(missing_debug_implementations, missing_docs)]
 // The lint policy, in the spirit of redb's: clippy's pedantic set, with a
 // short list of exceptions that would only add noise here. Native byte
 // order is disallowed outright (clippy.toml): every byte on disk and in

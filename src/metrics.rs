@@ -43,10 +43,12 @@ pub struct HistogramSnapshot {
     /// `buckets[i]` counts values v with `2^(i-1) <= v < 2^i` (`buckets[0]`:
     /// v == 0); the last bucket also holds everything larger.
     pub buckets: [u64; HISTOGRAM_BUCKETS],
+    /// The sum of every recorded value (so `sum / count` is the mean).
     pub sum: u64,
 }
 
 impl HistogramSnapshot {
+    /// How many values were recorded.
     pub fn count(&self) -> u64 {
         self.buckets.iter().sum()
     }

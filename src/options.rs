@@ -76,9 +76,14 @@ pub enum Isolation {
 /// bindings whose setters must reject bad input immediately.
 #[derive(Clone)]
 pub struct Options {
+    /// The largest page image in bytes: a power of two in
+    /// 512..=65536 (default 4096). Fixed when the database is created.
     pub page_size: u32,
+    /// What a commit waits for before it returns (default `Full`).
     pub sync: SyncMode,
+    /// How commits reach the log (default `Wal`).
     pub commit_mode: CommitMode,
+    /// What commit validates (default `Snapshot`).
     pub isolation: Isolation,
     /// Staging lanes; 0 = one per core.
     pub lanes: u32,
@@ -88,6 +93,8 @@ pub struct Options {
     /// How long to wait for another process - one holding the writer lease
     /// (commits, checkpoints) or one opening the database - before Busy.
     pub busy_timeout_ms: u32,
+    /// Open for reading only: commits and checkpoints fail with ReadOnly,
+    /// and a missing database is not created.
     pub read_only: bool,
     /// WAL bytes past which commits trigger a checkpoint; 0 = never.
     pub checkpoint_threshold_bytes: u64,
@@ -164,24 +171,37 @@ impl Options {
         Ok(())
     }
 
+    /// Sets `page_size`, rejecting a value that is not a power of two in
+    /// 512..=65536 (InvalidArgument) and leaving the field as it was.
+    ///
+    /// ```
+    /// let mut options = libcommit::Options::default();
+    /// options.set_page_size(8192)?;
+    /// assert!(options.set_page_size(1000).is_err());
+    /// assert_eq!(options.page_size, 8192);
+    /// # Ok::<(), libcommit::Error>(())
+    /// ```
     pub fn set_page_size(&mut self, page_size: u32) -> Result<()> {
         check_page_size(page_size)?;
         self.page_size = page_size;
         Ok(())
     }
 
+    /// Sets `lanes` (0 = one per core), rejecting a value past the bound.
     pub fn set_lanes(&mut self, lanes: u32) -> Result<()> {
         check_lanes(lanes)?;
         self.lanes = lanes;
         Ok(())
     }
 
+    /// Sets `max_flush_delay_us`, rejecting a value past the bound.
     pub fn set_max_flush_delay_us(&mut self, us: u32) -> Result<()> {
         check_max_flush_delay_us(us)?;
         self.max_flush_delay_us = us;
         Ok(())
     }
 
+    /// Sets `segment_size_bytes`, rejecting a size out of its bounds.
     pub fn set_segment_size_bytes(&mut self, bytes: u64) -> Result<()> {
         check_segment_size(bytes)?;
         self.segment_size_bytes = bytes;
@@ -246,6 +266,8 @@ pub struct RecoveryOptions {
     pub skip_corrupt: bool,
     /// Delete replayed segments once their pages are in the main file.
     pub delete_after: bool,
+    /// Where the files are read and written (the real file system by
+    /// default; tests inject a simulated disk).
     pub storage: Arc<dyn Storage>,
 }
 

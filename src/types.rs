@@ -50,13 +50,28 @@ impl std::fmt::Debug for Page {
 
 /// One entry of a batch: write `data` to `pgno`, or delete it when `data`
 /// is `None`.
+///
+/// ```
+/// use libcommit::{Database, Options, PageWrite};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("app.db");
+/// let db = Database::open(&path, Options::default())?;
+/// db.commit_batch(&[PageWrite::put(1, b"one"), PageWrite::put(2, b"two")])?;
+/// db.commit_batch(&[PageWrite::delete(1), PageWrite { pgno: 3, data: Some(b"three") }])?;
+/// assert_eq!(db.read(1)?, None);
+/// assert_eq!(db.read(3)?.as_deref(), Some(&b"three"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct PageWrite<'a> {
+    /// The page (1..=u32::MAX).
     pub pgno: Pgno,
+    /// The new image (at most the page size), or `None` to delete the page.
     pub data: Option<&'a [u8]>,
 }
 
 impl<'a> PageWrite<'a> {
+    /// Writes `data` as the new image of `pgno`.
     pub fn put(pgno: Pgno, data: &'a [u8]) -> Self {
         PageWrite {
             pgno,
@@ -64,6 +79,7 @@ impl<'a> PageWrite<'a> {
         }
     }
 
+    /// Deletes `pgno` (reads then find nothing).
     pub fn delete(pgno: Pgno) -> Self {
         PageWrite { pgno, data: None }
     }
@@ -130,13 +146,17 @@ impl std::fmt::Display for DropReason {
 /// What recovery found in one segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentReport {
+    /// The segment file.
     pub path: PathBuf,
     /// The epoch in the segment's name.
     pub first_epoch: u64,
     /// Lowest and highest epoch among the frames kept (0 if none).
     pub epoch_min: u64,
+    /// See `epoch_min`.
     pub epoch_max: u64,
+    /// Frames replayed from this segment.
     pub frames_kept: u64,
+    /// Frames not replayed (see `dropped` for why).
     pub frames_dropped: u64,
     /// Why frames were dropped; `None` when all were kept.
     pub dropped: Option<DropReason>,
@@ -145,12 +165,15 @@ pub struct SegmentReport {
 /// What a recovery (on open, or offline) did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
+    /// Segments replayed (in full or up to a torn tail).
     pub segments_recovered: u64,
     /// Page records (writes and deletes) replayed.
     pub records_applied: u64,
+    /// Commits replayed.
     pub commits_recovered: u64,
+    /// Log bytes read.
     pub bytes_read: u64,
-    /// 0 if none.
+    /// The last commit recovered; 0 if none.
     pub last_commit_seq: CommitSeq,
     /// Segments not replayed (corrupt, or after the first corrupt one).
     pub partial_segments: Vec<PathBuf>,
@@ -161,7 +184,9 @@ pub struct RecoveryReport {
 /// What a checkpoint did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CheckpointReport {
+    /// Pages copied into the main file.
     pub pages_written: u64,
+    /// Log segments deleted because nothing in them is needed any more.
     pub segments_removed: u64,
     /// Every commit <= this is now in the main file.
     pub checkpoint_seq: CommitSeq,
@@ -193,12 +218,17 @@ pub struct Stats {
     pub conflicts: u64,
     /// fdatasync/fsync calls on log files.
     pub syncs: u64,
+    /// Bytes appended to the log by this engine since it was opened.
     pub bytes_logged: u64,
+    /// The latest commit of the database.
     pub last_commit_seq: CommitSeq,
+    /// Every commit <= this is on stable storage.
     pub durable_commit_seq: CommitSeq,
+    /// Every commit <= this is in the main file.
     pub checkpoint_seq: CommitSeq,
     /// Open readers (transactions) of the database: this process's and
     /// those every other live process sharing it publishes in its slot.
     pub active_readers: u64,
+    /// Page versions kept in memory for readers and the next checkpoint.
     pub retained_versions: u64,
 }

@@ -20,6 +20,8 @@ LIB=$SQ_B/libsqlite3lc.a
 UPSTREAM=3.46.1
 FULL=$DL/sqlite3-$UPSTREAM
 mkdir -p "$OBJ"
+# The VFS's sources, as mk/sqlite.mk lists them.
+VFS_SRCS=(libcommit_sqlite.c lcs_io.c lcs_lock.c lcs_commit.c lcs_open.c)
 
 # newer OUT IN...: true when OUT is missing or older than an IN.
 stale() {
@@ -76,8 +78,8 @@ build_testfixture() {
     local tf=$SQ_B/tf
     rm -f "$SQ_B/testfixture.skip"
     tcl_dev || return 0
-    if stale "$tf/testfixture" "$SQ_LIBCOMMIT_A" "$SQ_SRC/libcommit_sqlite.c" "$SQ_SRC/libcommit_sqlite.h" \
-        "$SQ_SRC/tcl/testfixture_init.c" "$FULL/.complete"; then
+    if stale "$tf/testfixture" "$SQ_LIBCOMMIT_A" "${VFS_SRCS[@]/#/$SQ_SRC/}" "$SQ_SRC/libcommit_sqlite.h" \
+        "$SQ_SRC/lcs_private.h" "$SQ_SRC/tcl/testfixture_init.c" "$FULL/.complete"; then
         mkdir -p "$tf"
         if [ ! -f "$tf/Makefile" ]; then
             (cd "$tf" && "$FULL/configure" --with-tcl=/usr/lib/tcl8.6 --disable-shared --disable-readline \
@@ -85,14 +87,18 @@ build_testfixture() {
         fi
         (cd "$tf" && $SQ_NICE make sqlite3.h >make.log 2>&1)
         # The same VFS source as the product, against this SQLite's header.
-        "$SQ_CC" -std=c11 -Wall -Wextra -Werror -O2 -g -I"$tf" -I"$SQ_REPO/include" -I"$SQ_SRC" \
-            -c "$SQ_SRC/libcommit_sqlite.c" -o "$tf/libcommit_sqlite.o"
+        local objs="" s
+        for s in "${VFS_SRCS[@]}"; do
+            "$SQ_CC" -std=c11 -Wall -Wextra -Werror -O2 -g -I"$tf" -I"$SQ_REPO/include" -I"$SQ_SRC" \
+                -c "$SQ_SRC/$s" -o "$tf/${s%.c}.o"
+            objs="$objs $tf/${s%.c}.o"
+        done
         "$SQ_CC" -std=c11 -Wall -Wextra -Werror -O2 -g -I"$tf" -I"$SQ_SRC" \
             -c "$SQ_SRC/tcl/testfixture_init.c" -o "$tf/testfixture_init.o"
         rm -f "$tf/testfixture"
         (cd "$tf" && $SQ_NICE make testfixture \
             OPTS="-DSQLITE_ENABLE_BATCH_ATOMIC_WRITE -DSQLITE_EXTRA_INIT=libcommit_sqlite_testfixture_init" \
-            LIBS="$tf/libcommit_sqlite.o $tf/testfixture_init.o $SQ_LIBCOMMIT_A $SQ_LIBS" >>make.log 2>&1) ||
+            LIBS="$objs $tf/testfixture_init.o $SQ_LIBCOMMIT_A $SQ_LIBS" >>make.log 2>&1) ||
             { tail -n 30 "$tf/make.log" >&2; echo "sqlite: testfixture build failed, see $tf/make.log" >&2; exit 1; }
         echo "sqlite: built $tf/testfixture (SQLite $UPSTREAM's TCL harness, libcommit VFS as default)"
     fi

@@ -16,6 +16,11 @@ together (group commit). Processes each open the database themselves; a
 Database belongs to the process that opened it, so in a child made by
 ``os.fork()`` its methods raise ClosedError: open it again in the child.
 
+asyncio: ``await db.commit_async(writes)``, ``await txn.commit_async()`` and
+``await db.wait_durable_async(seq)`` never block the event loop; concurrent
+tasks share syncs, and cancelling a task stops its wait, never its commit
+(see ``libcommit._aio``).
+
 Operators: ``db.durable_seq()`` / ``db.wait_durable(seq)`` (commit tickets
 from ``db.commit(writes, sync="normal")``), ``db.metrics()``,
 ``db.last_recovery.segments``, and ``libcommit.info(path)`` /

@@ -150,6 +150,9 @@ class Database:
     @property
     def last_recovery(self) -> RecoveryReport:
         """What recovery replayed when the database was opened."""
+    @property
+    def sync(self) -> _Sync:
+        """The durability mode the database was opened with."""
     def begin(self) -> Transaction:
         """Starts a transaction reading at the latest commit."""
     def commit(self, writes: _Writes, *, sync: Optional[_Sync] = None) -> int:
@@ -163,6 +166,11 @@ class Database:
         """The replica shipper's state, epoch, shipped seq, lag and last error."""
     def wait_replicated(self, seq: int, timeout: Optional[float] = None) -> bool:
         """Waits until commit `seq` is in the replica; False if `timeout` passed first."""
+    async def commit_async(self, writes: _Writes, *, sync: Optional[_Sync] = None) -> int:
+        """commit() for asyncio: written by a worker thread, durability awaited
+        on the loop (syncs shared). Cancelling stops the wait, never the commit."""
+    async def wait_durable_async(self, seq: int, timeout: Optional[float] = None) -> bool:
+        """wait_durable() for asyncio, without a thread per waiter."""
     def metrics(self) -> _Metrics:
         """Latency, group-size and flush histograms; the oldest reader's lag."""
     def read(self, pgno: int) -> Optional[bytes]:
@@ -197,8 +205,14 @@ class Transaction:
         """Deletes page `pgno` at commit."""
     def set_sync(self, mode: _Sync) -> None:
         """Sets this transaction's durability mode, overriding the database's."""
+    @property
+    def sync(self) -> _Sync:
+        """What this transaction's commit waits for."""
     def commit(self) -> int:
         """Validates and commits; returns the commit_seq."""
+    async def commit_async(self) -> int:
+        """commit() for asyncio; the transaction is finished once it started,
+        also when the awaiting task is cancelled."""
     def abort(self) -> None:
         """Discards the transaction; harmless when already finished."""
     def __enter__(self) -> Self: ...

@@ -138,8 +138,7 @@ impl Scanner<'_> {
                 ));
             }
             self.keep(seg_i, None);
-            out.report.commits_recovered += 1;
-            w.applied(h.commit_seq, end, out);
+            w.applied(h.commit_seq, end, None, out);
             return Step::Next;
         }
         self.keep(seg_i, None);
@@ -217,9 +216,7 @@ impl Scanner<'_> {
         out.capsules.push((m.capsule_offset, h.commit_seq));
         out.relaxed_capsules |= !m.capsule_synced();
         out.capsules_end = out.capsules_end.max(m.capsule_offset + m.capsule_len);
-        out.last_epoch = out.last_epoch.max(m.commit.epoch);
-        out.report.commits_recovered += 1;
-        w.applied(h.commit_seq, pos + h.frame_len(), out);
+        w.applied(h.commit_seq, pos + h.frame_len(), Some(m.commit.epoch), out);
         Ok(Step::Next)
     }
 
@@ -248,10 +245,8 @@ impl Scanner<'_> {
             out.report.records_applied += 1;
         }
         self.keep(seg_i, Some(c.epoch));
-        out.last_epoch = out.last_epoch.max(c.epoch);
-        out.report.commits_recovered += 1;
         w.frames_crc = 0;
-        w.applied(h.commit_seq, w.pos + h.frame_len(), out);
+        w.applied(h.commit_seq, w.pos + h.frame_len(), Some(c.epoch), out);
         Step::Next
     }
 
@@ -376,10 +371,15 @@ struct Walk {
 }
 
 impl Walk {
-    /// Commit `seq`, ending at `end`, is applied: the next one follows.
-    fn applied(&mut self, seq: CommitSeq, end: u64, out: &mut Replay) {
+    /// Commit `seq`, ending at `end` (written in `epoch`, which voids do
+    /// not carry), is applied: the next one follows.
+    fn applied(&mut self, seq: CommitSeq, end: u64, epoch: Option<u64>, out: &mut Replay) {
         assert_eq!(seq, self.expected, "commit_seq must stay dense");
         debug_assert!(end > self.pos, "log offsets rise strictly");
+        if let Some(epoch) = epoch {
+            out.last_epoch = out.last_epoch.max(epoch);
+        }
+        out.report.commits_recovered += 1;
         out.ends.push((seq, end));
         out.last_seq = seq;
         out.end = end;

@@ -28,6 +28,7 @@ pub fn shm_path(db_path: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// Milliseconds since the Unix epoch: the clock of slot heartbeats.
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -61,6 +61,7 @@ const SLOT_LOCK_BASE: u64 = 2;
 /// One process's slot, as `lcctl info` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlotInfo {
+    /// The slot's place in the table.
     pub index: usize,
     /// As the process's own PID namespace numbers it (information only).
     pub pid: u32,
@@ -70,6 +71,7 @@ pub struct SlotInfo {
     pub readers: u64,
     /// Milliseconds since the Unix epoch of its last heartbeat.
     pub heartbeat_ms: u64,
+    /// The process waits for the writer lease.
     pub wants_lease: bool,
     /// False when the process is gone (its slot is free to reclaim).
     pub alive: bool,

@@ -13,10 +13,16 @@ use crate::types::CommitSeq;
 /// The published state, as `lcctl info` shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ShmState {
+    /// The newest commit any process published as visible.
     pub commit_tip: CommitSeq,
+    /// The newest commit any process made durable.
     pub durable_tip: CommitSeq,
+    /// The last checkpoint's commit.
     pub checkpoint_seq: CommitSeq,
+    /// The main-file header generation of that checkpoint.
     pub checkpoint_generation: u64,
+    /// The lease holder's pid as its own PID namespace numbers it (0:
+    /// nobody holds the lease; information only).
     pub writer_pid: u32,
 }
 

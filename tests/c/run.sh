@@ -8,8 +8,8 @@
 # SONAME libcommit.so.MAJOR; the C tests and the C++ wrapper test pass
 # under valgrind memcheck (0 errors, no definite leaks), LC_FULL on a
 # private 1 MiB tmpfs where one can be mounted; the static library
-# links; `make install` into a temp prefix gives a libcommit.pc that builds
-# and runs the quickstarts. Prints "c-tests: N passed, M failed" last.
+# links. (Installing and building from the installed prefix: routes.sh.)
+# Prints "c-tests: N passed, M failed" last.
 set -u
 
 C_REPO=${C_REPO:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -164,38 +164,8 @@ fi
 mkdir -p "$OUT/static"
 check static-link sh -c "'$CC' -std=c99 -I'$INC' '$C_REPO/examples/quickstart.c' '$C_LIBDIR/libcommit.a' $C_STATIC_LIBS -o '$OUT/quickstart_static' && cd '$OUT/static' && '$OUT/quickstart_static' static.db"
 
-# --- make install + pkg-config, built outside the repository ---------------
-PREFIX_DIR=$(mktemp -d "$TMPDIR/lc-prefix-XXXXXX")
-APP_DIR=$(mktemp -d "$TMPDIR/lc-app-XXXXXX")
-install_test() {
-    "$MAKE" --no-print-directory -f "$C_REPO/mk/c.mk" install PREFIX="$PREFIX_DIR" || return 1
-    local lib=$PREFIX_DIR/lib
-    [ -f "$lib/libcommit.so.$C_VERSION" ] && [ -f "$lib/libcommit.a" ] || return 1
-    [ "$(readlink "$lib/$C_SONAME")" = "libcommit.so.$C_VERSION" ] || return 1
-    [ "$(readlink "$lib/libcommit.so")" = "$C_SONAME" ] || return 1
-    [ -f "$PREFIX_DIR/include/libcommit.h" ] && [ -f "$PREFIX_DIR/include/libcommit.hpp" ] || return 1
-    export PKG_CONFIG_PATH=$lib/pkgconfig
-    pkg-config --exists --print-errors libcommit || return 1
-    [ "$(pkg-config --modversion libcommit)" = "$C_VERSION" ] || return 1
-    cp "$C_REPO/examples/quickstart.c" "$C_REPO/examples/quickstart.cpp" "$APP_DIR/"
-    cd "$APP_DIR" || return 1
-    echo "flags: $(pkg-config --cflags --libs libcommit)"
-    # shellcheck disable=SC2046
-    "$CC" -std=c99 -Wall -Werror quickstart.c $(pkg-config --cflags --libs libcommit) \
-        -Wl,-rpath,"$lib" -o quickstart_c || return 1
-    # shellcheck disable=SC2046
-    "$CXX" -std=c++17 -Wall -Werror quickstart.cpp $(pkg-config --cflags --libs libcommit) \
-        -Wl,-rpath,"$lib" -o quickstart_cpp || return 1
-    readelf -d quickstart_c | grep -q "NEEDED.*\[$C_SONAME\]" || return 1
-    ldd ./quickstart_c | grep -q "$lib/$C_SONAME" || return 1
-    ./quickstart_c app.db && ./quickstart_cpp app-cpp.db || return 1
-    # shellcheck disable=SC2046
-    "$CC" -std=c99 quickstart.c $(pkg-config --static --cflags --libs libcommit | sed 's/-lcommit/-l:libcommit.a/') \
-        -o quickstart_static || return 1
-    ./quickstart_static static.db
-}
-check install-pkg-config install_test
-rm -rf "$PREFIX_DIR" "$APP_DIR"
+# `make install` and building from the installed prefix (pkg-config, CMake,
+# the README's line): tests/c/routes.sh, run by `make c-routes`.
 
 echo
 echo "valgrind memcheck:"

@@ -5,20 +5,63 @@
 //! ours is held while Python code runs, and a thread holding the GIL never
 //! waits on it.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use libcommit::{Database, Error, PageWrite, Stats, Transaction};
+use libcommit::{Database, Error, PageWrite, Stats, SyncMode, Transaction};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::aio::{AsyncState, Job, Work};
 use crate::convert;
-use crate::errors::engine;
+use crate::errors::{engine, to_py_err};
 use crate::reports::{metrics_dict, PyCheckpointReport, PyRecoveryReport};
 
 /// How long one wait of `wait_durable` lasts with the GIL released before
 /// it checks for signals (Ctrl-C) and waits again.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// The pure-Python half of the asyncio methods: they return its coroutines.
+const AIO_MODULE: &str = "libcommit._aio";
+
+fn sync_name(mode: SyncMode) -> &'static str {
+    match mode {
+        SyncMode::Full => "full",
+        SyncMode::Normal => "normal",
+        SyncMode::Off => "off",
+    }
+}
+
+fn sync_from_u8(raw: u8) -> SyncMode {
+    match raw {
+        x if x == SyncMode::Normal as u8 => SyncMode::Normal,
+        x if x == SyncMode::Off as u8 => SyncMode::Off,
+        _ => SyncMode::Full,
+    }
+}
+
+/// Calls `libcommit._aio.<name>(*args)`.
+fn aio<'py, A>(py: Python<'py>, name: &str, args: A) -> PyResult<Bound<'py, PyAny>>
+where
+    A: pyo3::call::PyCallArgs<'py>,
+{
+    py.import(AIO_MODULE)?.getattr(name)?.call1(args)
+}
+
+/// The coroutine of a `commit_async`: it queues `job` when it starts (a
+/// coroutine never awaited commits nothing).
+fn pending<'py>(py: Python<'py>, db: Py<PyDatabase>, job: Job) -> PyResult<Bound<'py, PyAny>> {
+    let pending = Py::new(
+        py,
+        PendingCommit {
+            db,
+            job: Mutex::new(Some(job)),
+        },
+    )?;
+    aio(py, "_commit", (pending,))
+}
 
 /// An open database. Use it as a context manager (`with libcommit.open(p)
 /// as db:`) to close it on exit. One object may be shared by many threads:
@@ -29,20 +72,154 @@ const WAIT_SLICE: Duration = Duration::from_millis(100);
 pub(crate) struct PyDatabase {
     db: Database,
     path: String,
+    /// The mode this handle was opened with: what `commit` waits for.
+    sync: SyncMode,
+    /// The asyncio threads' state, made on first use.
+    aio: PyOnceLock<Py<AsyncState>>,
 }
 
 impl PyDatabase {
-    pub(crate) fn new(db: Database, path: String) -> Self {
-        PyDatabase { db, path }
+    pub(crate) fn new(db: Database, path: String, sync: SyncMode) -> Self {
+        PyDatabase {
+            db,
+            path,
+            sync,
+            aio: PyOnceLock::new(),
+        }
+    }
+
+    fn async_state<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, AsyncState>> {
+        let state = self.aio.get_or_try_init(py, || {
+            let state = Py::new(py, AsyncState::new(self.db.clone()))?;
+            // So that exit can stop its idle threads at once.
+            aio(py, "_track", (&state,))?;
+            Ok::<_, PyErr>(state)
+        })?;
+        Ok(state.bind(py))
+    }
+
+    /// Fails as the database's other methods do once it is closed (or used
+    /// in a forked child). Cheap: no engine call, the GIL stays held.
+    fn check_open(&self, py: Python<'_>, op: &str) -> PyResult<()> {
+        self.db
+            .durable_seq()
+            .map(|_| ())
+            .map_err(|e| to_py_err(py, op, &e))
+    }
+}
+
+/// A commit made by `commit_async`, queued when its coroutine starts.
+// Not added to the module: nothing outside the package makes one.
+#[pyclass(module = "libcommit._native", name = "_PendingCommit", frozen)]
+pub(crate) struct PendingCommit {
+    db: Py<PyDatabase>,
+    job: Mutex<Option<Job>>,
+}
+
+#[pymethods]
+impl PendingCommit {
+    /// Queues the commit; returns the future of its sequence number.
+    fn _submit(&self, py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let db = self.db.get();
+        db.check_open(py, "commit")?;
+        let job = lock(&self.job)
+            .take()
+            .ok_or_else(|| crate::errors::invalid(py, "commit", "already submitted".into()))?;
+        let future = event_loop.call_method0("create_future")?.unbind();
+        AsyncState::submit(
+            db.async_state(py)?,
+            job,
+            future.clone_ref(py),
+            event_loop.clone().unbind(),
+        )?;
+        Ok(future)
     }
 }
 
 #[pymethods]
 impl PyDatabase {
     /// Starts a transaction reading at the latest commit.
-    fn begin(&self, py: Python<'_>) -> PyResult<PyTransaction> {
-        let txn = engine(py, "begin", || self.db.begin())?;
-        Ok(PyTransaction::new(txn))
+    fn begin(slf: &Bound<'_, Self>) -> PyResult<PyTransaction> {
+        let this = slf.get();
+        let txn = engine(slf.py(), "begin", || this.db.begin())?;
+        Ok(PyTransaction::new(txn, slf.clone().unbind(), this.sync))
+    }
+
+    /// The durability mode the database was opened with ("full", "normal"
+    /// or "off"): what ``commit`` waits for unless told otherwise.
+    #[getter]
+    fn sync(&self) -> &'static str {
+        sync_name(self.sync)
+    }
+
+    /// ``await db.commit_async(writes)``: ``commit`` for asyncio, taking
+    /// the same arguments (copied at the call). A worker thread writes the
+    /// commit; under sync "full" the task then awaits durability on the
+    /// event loop, sharing syncs with every commit written meanwhile.
+    /// Cancelling the task stops the wait, never the commit (see
+    /// ``libcommit._aio``).
+    #[pyo3(signature = (writes, *, sync=None))]
+    fn commit_async<'py>(
+        slf: &Bound<'py, Self>,
+        writes: &Bound<'py, PyAny>,
+        sync: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let sync = sync
+            .filter(|s| !s.is_none())
+            .map(|s| convert::sync_mode(s, "commit"))
+            .transpose()?;
+        let writes = convert::writes(writes, "commit")?;
+        let durable = sync.unwrap_or(slf.get().sync) == SyncMode::Full;
+        let sync = if durable {
+            Some(SyncMode::Normal)
+        } else {
+            sync
+        };
+        let job = Job {
+            work: Work::Batch { writes, sync },
+            durable,
+        };
+        pending(slf.py(), slf.clone().unbind(), job)
+    }
+
+    /// ``await db.wait_durable_async(seq)``: ``wait_durable`` for asyncio,
+    /// without a thread per waiter. True once commit `seq` is durable,
+    /// False if `timeout` seconds passed first.
+    #[pyo3(signature = (seq, timeout=None))]
+    fn wait_durable_async<'py>(
+        slf: &Bound<'py, Self>,
+        seq: &Bound<'py, PyAny>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let seq = convert::u64_arg(seq, "wait_durable_async", "seq")?;
+        let timeout = convert::timeout(timeout, "wait_durable_async")?.map(|t| t.as_secs_f64());
+        aio(py, "_wait_durable", (slf, seq, timeout))
+    }
+
+    /// For `wait_durable_async`: None if `seq` is durable already, else a
+    /// future of `event_loop` that becomes True once it is.
+    fn _durable_future(
+        &self,
+        py: Python<'_>,
+        seq: u64,
+        event_loop: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let durable = self
+            .db
+            .durable_seq()
+            .map_err(|e| to_py_err(py, "wait_durable_async", &e))?;
+        if durable >= seq {
+            return Ok(None);
+        }
+        let future = event_loop.call_method0("create_future")?.unbind();
+        AsyncState::wait(
+            self.async_state(py)?,
+            seq,
+            future.clone_ref(py),
+            event_loop.clone().unbind(),
+        )?;
+        Ok(Some(future))
     }
 
     /// Atomically applies `writes` - a mapping ``{pgno: data}`` or an
@@ -273,6 +450,11 @@ impl PyDatabase {
 pub(crate) struct PyTransaction {
     /// `None` once committed or aborted. Locked only with the GIL released.
     inner: Mutex<Option<Transaction>>,
+    /// The database it came from: `commit_async` awaits durability there.
+    db: Py<PyDatabase>,
+    /// What its commit waits for (a `SyncMode` as u8): the database's mode
+    /// until `set_sync`.
+    sync: AtomicU8,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -286,9 +468,11 @@ fn finished() -> Error {
 }
 
 impl PyTransaction {
-    fn new(txn: Transaction) -> Self {
+    fn new(txn: Transaction, db: Py<PyDatabase>, sync: SyncMode) -> Self {
         PyTransaction {
             inner: Mutex::new(Some(txn)),
+            db,
+            sync: AtomicU8::new(sync as u8),
         }
     }
 
@@ -354,7 +538,36 @@ impl PyTransaction {
         self.with_live(py, "set_sync", |txn| {
             txn.set_sync(mode);
             Ok(())
-        })
+        })?;
+        self.sync.store(mode as u8, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// What this transaction's commit waits for ("full", "normal" or
+    /// "off"): the database's mode unless ``set_sync`` changed it.
+    #[getter]
+    fn sync(&self, py: Python<'_>) -> PyResult<&'static str> {
+        self.with_live(py, "sync", |_| Ok(()))?;
+        Ok(sync_name(sync_from_u8(self.sync.load(Ordering::Relaxed))))
+    }
+
+    /// ``await txn.commit_async()``: ``commit`` for asyncio (see
+    /// ``Database.commit_async``). The call finishes the transaction: it
+    /// cannot be used afterwards, whether the commit is awaited, raises,
+    /// or the awaiting task is cancelled.
+    fn commit_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut txn = engine(py, "commit", || {
+            lock(&self.inner).take().ok_or_else(finished)
+        })?;
+        let durable = sync_from_u8(self.sync.load(Ordering::Relaxed)) == SyncMode::Full;
+        if durable {
+            txn.set_sync(SyncMode::Normal);
+        }
+        let job = Job {
+            work: Work::Txn(txn),
+            durable,
+        };
+        pending(py, self.db.clone_ref(py), job)
     }
 
     /// Deletes page `pgno` when the transaction commits.

@@ -78,7 +78,7 @@ fn build(py: Python<'_>, status: Status, message: String, error: &Error) -> PyRe
     Ok(PyErr::from_value(exception))
 }
 
-fn panic_error(payload: Box<dyn Any + Send>) -> Error {
+pub(crate) fn panic_error(payload: Box<dyn Any + Send>) -> Error {
     let what = if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -5,6 +5,7 @@
 //! Every engine call releases the GIL (see [`errors::engine`]), so Python
 //! threads committing at once share group-commit syncs.
 
+mod aio;
 mod convert;
 mod db;
 mod errors;
@@ -66,8 +67,9 @@ fn open_database<'py>(
     }
     .options(py)?;
     let options = replica::with_replica(py, options, replica)?;
+    let sync = options.sync;
     let db = engine(py, "open", || Database::open(&path_buf, options))?;
-    Ok(PyDatabase::new(db, path_text))
+    Ok(PyDatabase::new(db, path_text, sync))
 }
 
 /// Recovers the closed database at `path` offline: replays its write-ahead

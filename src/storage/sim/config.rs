@@ -87,8 +87,11 @@ pub(super) fn enospc() -> io::Error {
 /// of `op`, counted from when the fault is injected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fault {
+    /// The call to fail.
     pub op: FaultOp,
+    /// Which matching call fails (1 = the next one).
     pub nth: u64,
+    /// How it fails.
     pub kind: FaultKind,
     /// Also fail every later matching call (a broken device).
     pub sticky: bool,
@@ -196,7 +199,9 @@ pub enum DirLoss {
 /// How a power loss treats unsynced state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CrashMode {
+    /// What happens to unsynced file data.
     pub data: DataLoss,
+    /// What happens to unsynced directory entries.
     pub dirs: DirLoss,
 }
 
@@ -232,6 +237,7 @@ pub struct SimStats {
     pub syncs: u64,
     /// Successful `write_at` calls and the bytes they wrote.
     pub writes: u64,
+    /// The bytes those calls wrote.
     pub bytes_written: u64,
 }
 

@@ -39,6 +39,8 @@ pub enum Status {
     Full = 10,
     /// `LC_INTERNAL`: a bug in libcommit (a caught panic).
     Internal = 11,
+    /// `LC_FENCED`: another writer took the replica with a newer epoch;
+    /// this database refuses commits until it is restored from the replica.
     Fenced = 12,
 }
 

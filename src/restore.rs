@@ -34,21 +34,33 @@ pub enum RestoreTarget {
 pub struct RestoreReport {
     /// The restored database's last commit.
     pub restored_seq: CommitSeq,
+    /// Replica objects read and verified.
     pub objects_read: u64,
+    /// Commits replayed (or, for verify, checked).
     pub commits_applied: u64,
+    /// Bytes of replica objects read.
     pub bytes_read: u64,
+    /// Wall-clock time the restore took.
     pub elapsed_ms: u64,
 }
 
 /// One slot of a replica as `lcctl replica ls` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplicaObject {
+    /// The object's name under the replica's prefix.
     pub name: String,
+    /// "chunk", "fence" or "snapshot".
     pub kind: &'static str,
+    /// The epoch of the writer that made it.
     pub epoch: u64,
+    /// A chunk's first commit; a fence's first commit of its epoch.
     pub first_seq: CommitSeq,
+    /// A chunk's last commit; a fence's replica tip when its epoch began;
+    /// a snapshot's checkpoint seq.
     pub last_seq: CommitSeq,
+    /// When it was made (ms since the Unix epoch).
     pub created_ms: u64,
+    /// Its size in the store.
     pub bytes: u64,
 }
 

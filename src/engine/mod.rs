@@ -6,12 +6,14 @@
 
 mod checkpoint;
 mod commit;
+mod fence;
 mod lifecycle;
 mod open;
 mod parts;
 mod read;
 mod shared;
 mod ship;
+mod snapshot;
 mod space;
 mod worker;
 

@@ -6,8 +6,11 @@
 //! databases ship alike. It holds a reader slot at the last shipped
 //! commit, so no checkpoint (in any process) retires log it still needs -
 //! up to `replica_retain_bytes`, past which it lets go and reports
-//! needs-snapshot.
+//! needs-snapshot until a checkpoint lets a snapshot restart the chain.
+//! After checkpoints it uploads snapshots of the main file
+//! (`engine/snapshot.rs`) and applies the replica's retention.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,32 +18,57 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 use crate::mvcc::VersionData;
 use crate::recovery;
-use crate::replica::{self, Commit, Created, Header, Kind, State, Store, Tracker};
+use crate::replica::{self, Commit, Created, Header, Kind, Retention, State, Store, Tracker};
 use crate::types::{CommitSeq, Page, Pgno};
 
+use super::fence::Take;
 use super::parts::{Engine, ReaderGuard};
+use super::snapshot::Anchor;
 
 /// A chunk holds at most about this long of commits.
-const SHIP_INTERVAL: Duration = Duration::from_secs(1);
+pub(super) const SHIP_INTERVAL: Duration = Duration::from_secs(1);
+/// Retention runs after every snapshot and at least this often (sooner
+/// when the grace period is shorter, so deletions it deferred happen
+/// about when they fall due).
+const PRUNE_INTERVAL_MAX: Duration = Duration::from_secs(60);
 /// How often the shipper looks for new durable commits.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// The writer's hold on the replica.
-struct Role {
-    epoch: u64,
-    next_slot: u64,
-    prev_digest: [u8; 32],
-    shipped: CommitSeq,
+pub(super) struct Role {
+    pub(super) epoch: u64,
+    pub(super) next_slot: u64,
+    pub(super) prev_digest: [u8; 32],
+    pub(super) shipped: CommitSeq,
     /// Log offset just past the shipped commit.
-    cursor: u64,
-    /// Keeps checkpoints at or before the shipped commit.
-    hold: Option<ReaderGuard>,
-    last_ship: Instant,
+    pub(super) cursor: u64,
+    /// Keeps checkpoints at or before the shipped commit; None once the
+    /// unshipped log passed `replica_retain_bytes` and was let go.
+    pub(super) hold: Option<ReaderGuard>,
+    pub(super) last_ship: Instant,
     /// A chunk built but not yet in the store: retried as it is, so a
     /// lost response finds its own bytes there.
-    pending: Option<(Vec<u8>, CommitSeq, u64)>,
+    pub(super) pending: Option<(Vec<u8>, CommitSeq, u64)>,
+    /// This epoch's slots a snapshot may anchor at, oldest first: from
+    /// the newest one at or before the checkpoint on.
+    pub(super) recent: VecDeque<Anchor>,
+    /// The newest snapshot this epoch made (0: none).
+    pub(super) snapshot_seq: CommitSeq,
+    /// When the replica's newest snapshot was made (ms since the Unix
+    /// epoch), whoever made it.
+    pub(super) snapshot_ms: Option<u64>,
+    pub(super) last_prune: Option<Instant>,
+}
+
+/// The shipper thread's own state between steps.
+#[derive(Default)]
+struct Shipper {
+    role: Option<Role>,
+    /// This process holds the shipper role lock (kept across epochs).
+    has_role_lock: bool,
+    probed: bool,
 }
 
 enum Step {
@@ -50,7 +78,7 @@ enum Step {
     Done,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -100,138 +128,105 @@ impl Engine {
         Ok(t.wait_shipped(seq, timeout))
     }
 
-    fn ship_step(&self, store: &Store, t: &Tracker, role: &mut Option<Role>) -> Result<Step> {
-        if role.is_none() {
-            if let Some(l) = &self.lease {
-                if !l.shm.try_shipper()? {
-                    t.set_state(State::Standby, None);
-                    return Ok(Step::Idle);
+    fn ship_step(&self, store: &Store, t: &Tracker, s: &mut Shipper) -> Result<Step> {
+        if s.role.is_none() {
+            if !s.has_role_lock {
+                if let Some(l) = &self.lease {
+                    if !l.shm.try_shipper()? {
+                        t.set_state(State::Standby, None);
+                        return Ok(Step::Idle);
+                    }
                 }
+                s.has_role_lock = true;
             }
-            if let Err(e) = replica::probe(store) {
-                if matches!(e, Error::InvalidArgument(_)) {
-                    t.set_state(State::Off, Some(e.to_string()));
-                    return Ok(Step::Done);
+            if !s.probed {
+                if let Err(e) = replica::probe(store) {
+                    if matches!(e, Error::InvalidArgument(_)) {
+                        t.set_state(State::Off, Some(e.to_string()));
+                        return Ok(Step::Done);
+                    }
+                    return Err(e);
                 }
-                return Err(e);
+                s.probed = true;
             }
             match self.take_role(store, t)? {
-                Some(r) => *role = Some(r),
-                None => return Ok(Step::Done),
+                Take::Taken(r) => s.role = Some(r),
+                Take::Later => return Ok(Step::Idle),
+                Take::Refused => return Ok(Step::Done),
             }
         }
-        let Some(r) = role.as_mut() else {
+        let Some(r) = s.role.as_mut() else {
             return Ok(Step::Idle);
         };
-        self.ship_some(store, t, r)
-    }
-
-    /// Fences the replica with the next epoch at the slot after its tip.
-    fn take_role(&self, store: &Store, t: &Tracker) -> Result<Option<Role>> {
-        let tip = replica::tip(store)?;
-        let (slot, epoch, base, prev) = tip.as_ref().map_or((0, 1, 0, [0u8; 32]), |p| {
-            (
-                p.header.slot + 1,
-                p.header.epoch + 1,
-                p.header.last_seq,
-                p.digest,
-            )
-        });
-        let main = self.main.header();
-        if self.pipe.durable() < base {
-            t.set_state(
-                State::Fenced,
-                Some(format!(
-                    "the replica holds commits up to {base}, this database only up to {}: \
-                     restore from the replica instead of writing a second history",
-                    self.pipe.durable()
-                )),
-            );
-            return Ok(None);
+        if r.hold.is_none() {
+            // Let go of the log: once a checkpoint has retired it, a new
+            // epoch restarts the chain from a snapshot.
+            if self.lease.is_some() {
+                drop(self.begin_read()?);
+            }
+            if self.main.header().checkpoint_seq > r.shipped {
+                s.role = None;
+            }
+            return Ok(Step::Idle);
         }
-        let hold = self.hold_at(base);
-        let cursor = if base == main.checkpoint_seq {
-            Some(main.log_start)
-        } else {
-            self.pipe.end_of(base)
-        };
-        let (Some(hold), Some(cursor)) = (hold, cursor) else {
-            t.set_state(
-                State::NeedsSnapshot,
-                Some(format!(
-                    "the replica ends at commit {base} but this database checkpointed to {}",
-                    main.checkpoint_seq
-                )),
-            );
-            return Ok(None);
-        };
-        let fence = Header {
-            kind: Kind::Fence,
-            epoch,
-            slot,
-            first_seq: base + 1,
-            last_seq: base,
-            created_ms: now_ms(),
-            page_size: self.page_size(),
-            commits: 0,
-            prev_digest: prev,
-        };
-        let Some(digest) = self.write_fence(store, fence)? else {
-            t.set_state(
-                State::Fenced,
-                Some(format!("another writer took slot {slot} first")),
-            );
-            return Ok(None);
-        };
-        t.set_epoch(epoch, base);
-        t.set_state(State::Shipping, None);
-        Ok(Some(Role {
-            epoch,
-            next_slot: slot + 1,
-            prev_digest: digest,
-            shipped: base,
-            cursor,
-            hold: Some(hold),
-            last_ship: Instant::now()
-                .checked_sub(SHIP_INTERVAL)
-                .unwrap_or_else(Instant::now),
-            pending: None,
-        }))
-    }
-
-    /// Writes the fence, then the epoch's manifest; the fence's digest,
-    /// or None when another writer's fence holds the slot.
-    fn write_fence(&self, store: &Store, mut h: Header) -> Result<Option<[u8; 32]>> {
-        // Writer ids make two writers' fences differ even when made in
-        // the same millisecond: a lost response is told from a lost race.
-        let mut ids = self.db_id.to_le_bytes().to_vec();
-        let nonce = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ u64::from(std::process::id()).rotate_left(40);
-        ids.extend_from_slice(&nonce.to_le_bytes());
-        let fence = replica::encode(&h, &ids);
-        let digest = replica::digest_of(&fence);
-        let name = replica::slot_name(h.slot);
-        if replica::create_or_match(store, &name, fence)? == Created::Taken {
-            return Ok(None);
+        let step = self.ship_some(store, t, r)?;
+        if matches!(step, Step::Idle) && r.pending.is_none() && r.hold.is_some() {
+            self.maybe_snapshot(store, t, r)?;
+            self.maybe_prune(store, r, false)?;
         }
-        h.kind = Kind::Manifest;
-        h.prev_digest = digest;
-        let manifest = replica::encode(&h, &ids);
-        replica::create_or_match(store, &replica::manifest_name(h.epoch), manifest)?;
-        Ok(Some(digest))
+        Ok(step)
     }
 
-    /// A reader slot at `seq`, if no checkpoint has passed it.
-    fn hold_at(&self, seq: CommitSeq) -> Option<ReaderGuard> {
-        let token = self.readers.register(|| seq);
-        let passed = self.main.header().checkpoint_seq > seq
-            || self
-                .lease
-                .as_ref()
-                .is_some_and(|l| l.shm.checkpoint_target() > seq);
-        (!passed).then_some(ReaderGuard { token })
+    fn retention(&self) -> Retention {
+        Retention {
+            snapshots: self.opts.replica_retain_snapshots,
+            window_ms: self.opts.replica_retain_window_ms,
+            grace_ms: self.opts.replica_delete_grace_ms,
+        }
+    }
+
+    /// A snapshot, when a checkpoint has passed the last one and the
+    /// snapshot interval has run out since the replica's newest.
+    fn maybe_snapshot(&self, store: &Store, t: &Tracker, r: &mut Role) -> Result<()> {
+        let checkpoint = self.main.header().checkpoint_seq;
+        let interval = self.opts.replica_snapshot_interval_ms;
+        let due = checkpoint > r.snapshot_seq
+            && r.snapshot_ms
+                .is_none_or(|ms| now_ms().saturating_sub(ms) >= interval);
+        if !due {
+            return Ok(());
+        }
+        let Some((seq, _frozen)) = self.freeze_checkpoint()? else {
+            return Ok(());
+        };
+        // The newest slot whose successor starts at or before seq + 1:
+        // the chunks after it hold every commit past the image.
+        while r.recent.len() > 1 && r.recent[1].next_seq <= seq + 1 {
+            r.recent.pop_front();
+        }
+        let Some(&anchor) = r.recent.front().filter(|a| a.next_seq <= seq + 1) else {
+            return Ok(());
+        };
+        let image = self.upload_image(store, r.epoch, seq)?;
+        let created_ms = now_ms();
+        self.write_marker(store, r.epoch, &image, anchor, created_ms)?;
+        r.snapshot_seq = seq;
+        r.snapshot_ms = Some(created_ms);
+        t.snapshot_made(seq);
+        self.maybe_prune(store, r, true)
+    }
+
+    /// Retention, after a snapshot or when it is due.
+    fn maybe_prune(&self, store: &Store, r: &mut Role, now: bool) -> Result<()> {
+        let grace = Duration::from_millis(self.opts.replica_delete_grace_ms);
+        let every = grace.clamp(POLL_INTERVAL, PRUNE_INTERVAL_MAX);
+        let due = now || r.last_prune.is_none_or(|at| at.elapsed() >= every);
+        if !due || r.snapshot_ms.is_none() {
+            return Ok(());
+        }
+        r.last_prune = Some(Instant::now());
+        replica::prune(store, &self.retention(), now_ms())?;
+        Ok(())
     }
 
     fn ship_some(&self, store: &Store, t: &Tracker, r: &mut Role) -> Result<Step> {
@@ -248,11 +243,12 @@ impl Engine {
                 t.set_state(
                     State::NeedsSnapshot,
                     Some(format!(
-                        "{lag_bytes} bytes of log unshipped, past the bound of {}",
+                        "{lag_bytes} bytes of log unshipped, past the bound of {}: \
+                         the next checkpoint retires it, then a snapshot heals the replica",
                         self.opts.replica_retain_bytes
                     )),
                 );
-                return Ok(Step::Done);
+                return Ok(Step::Idle);
             }
             let due = r.last_ship.elapsed() >= SHIP_INTERVAL
                 || lag_bytes >= replica::CHUNK_TARGET_BYTES as u64
@@ -279,6 +275,11 @@ impl Engine {
         }
         r.pending = None;
         r.prev_digest = replica::digest_of(&bytes);
+        r.recent.push_back(Anchor {
+            slot: r.next_slot,
+            next_seq: last + 1,
+            digest: r.prev_digest,
+        });
         r.next_slot += 1;
         r.shipped = last;
         r.cursor = end;
@@ -370,12 +371,12 @@ fn ship_main(engine: &Weak<Engine>, t: &Tracker, url: &str) {
         Ok(s) => s,
         Err(e) => return t.set_state(State::Off, Some(e.to_string())),
     };
-    let mut role = None;
+    let mut s = Shipper::default();
     let mut backoff = BACKOFF_MIN;
     loop {
         let stopping = t.stop.load(Ordering::Acquire);
         let Some(e) = engine.upgrade() else { break };
-        let step = e.ship_step(&store, t, &mut role);
+        let step = e.ship_step(&store, t, &mut s);
         drop(e);
         let pause = match step {
             Ok(Step::Shipped) => {
@@ -398,7 +399,7 @@ fn ship_main(engine: &Weak<Engine>, t: &Tracker, url: &str) {
         }
         t.sleep_unless_stopped(pause);
     }
-    if role.is_some() {
+    if s.has_role_lock {
         if let Some(l) = engine.upgrade().as_ref().and_then(|e| e.lease.as_ref()) {
             l.shm.release_shipper();
         }

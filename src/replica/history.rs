@@ -11,19 +11,22 @@ pub struct Tip {
     pub digest: [u8; DIGEST_BYTES],
 }
 
-/// Slot numbers present, in order; an error names the first missing one.
+/// Slot numbers present and their sizes, in order, from the oldest one
+/// kept (slot 0 until retention deletes it); an error names the first
+/// missing one after that.
 pub fn slots(store: &Store) -> Result<Vec<(u64, u64)>> {
-    let mut out = Vec::new();
+    let mut out: Vec<(u64, u64)> = Vec::new();
     for (name, size) in store.list("log")? {
         let hex = name.strip_prefix("log/").unwrap_or("");
         let slot = u64::from_str_radix(hex, 16)
             .ok()
             .filter(|_| hex.len() == 16)
             .ok_or_else(|| Error::corrupt(format!("replica: unexpected object {name}")))?;
-        if slot != out.len() as u64 {
+        let want = out.last().map_or(slot, |&(s, _)| s + 1);
+        if slot != want {
             return Err(Error::corrupt(format!(
                 "replica: object {} is missing (a gap before {name})",
-                slot_name(out.len() as u64)
+                slot_name(want)
             )));
         }
         out.push((slot, size));
@@ -59,12 +62,26 @@ pub fn tip(store: &Store) -> Result<Option<Tip>> {
     }))
 }
 
+/// The first commit the slot after `h` holds: a chunk's next commit, or
+/// the commit a fence's epoch starts shipping at.
+pub fn next_seq(h: &Header) -> u64 {
+    match h.kind {
+        Kind::Fence => h.first_seq,
+        _ => h.last_seq + 1,
+    }
+}
+
+/// True for a fence that skips commits: its epoch starts from a snapshot.
+pub fn is_restart(h: &Header) -> bool {
+    h.kind == Kind::Fence && h.first_seq > h.last_seq + 1
+}
+
 /// Checks that `h` (in slot `slot`) follows `prev` in one history.
 pub fn check_link(prev: Option<&Tip>, h: &Header) -> Result<()> {
     let name = slot_name(h.slot);
     let (digest, epoch, next_seq) = match prev {
         None => ([0u8; DIGEST_BYTES], 0, 1),
-        Some(p) => (p.digest, p.header.epoch, p.header.last_seq + 1),
+        Some(p) => (p.digest, p.header.epoch, next_seq(&p.header)),
     };
     if h.prev_digest != digest {
         return Err(Error::corrupt(format!(
@@ -75,7 +92,14 @@ pub fn check_link(prev: Option<&Tip>, h: &Header) -> Result<()> {
         Kind::Fence => h.epoch > epoch,
         _ => h.epoch == epoch,
     };
-    if !epoch_ok || h.first_seq != next_seq {
+    // A fence may restart the chain further on (its epoch begins with a
+    // snapshot, after log that was never shipped): the commits between
+    // are in no chunk, and restores past them start from that snapshot.
+    let seq_ok = match h.kind {
+        Kind::Fence => h.first_seq >= next_seq && h.last_seq + 1 == next_seq,
+        _ => h.first_seq == next_seq,
+    };
+    if !epoch_ok || !seq_ok {
         return Err(Error::corrupt(format!(
             "replica: object {name} (epoch {}, commits {}..={}) does not continue epoch {epoch} at commit {next_seq}",
             h.epoch, h.first_seq, h.last_seq

@@ -13,6 +13,7 @@ use crate::types::CommitSeq;
 /// the last bucket takes everything slower.
 pub const PUT_LATENCY_BUCKETS_MS: [u64; 8] = [5, 10, 25, 50, 100, 250, 1000, 5000];
 
+/// Where the shipper is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum State {
     /// No replica configured.
@@ -34,6 +35,7 @@ pub enum State {
 }
 
 impl State {
+    /// The state's name as status reports and `lcctl` print it.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Off => "off",
@@ -49,7 +51,9 @@ impl State {
 /// A replica's status as a caller sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReplicaStatus {
+    /// What the shipper is doing.
     pub state: State,
+    /// The epoch this writer ships under (0 before it took the replica).
     pub epoch: u64,
     /// Every commit up to this one is in the replica.
     pub shipped_seq: CommitSeq,
@@ -60,8 +64,15 @@ pub struct ReplicaStatus {
     /// How long the oldest unshipped commit has waited (the current RPO);
     /// 0 when nothing is waiting.
     pub oldest_unshipped_ms: u64,
+    /// The newest error or reason the state changed ("" if none).
     pub last_error: String,
+    /// Chunks this shipper created in the replica.
     pub chunks_shipped: u64,
+    /// The checkpoint of the newest snapshot this shipper uploaded (0:
+    /// none yet).
+    pub snapshot_seq: CommitSeq,
+    /// Snapshots this shipper uploaded.
+    pub snapshots_made: u64,
     /// Puts by latency bucket (`PUT_LATENCY_BUCKETS_MS`, then slower).
     pub put_latency_counts: [u64; 9],
 }
@@ -154,6 +165,15 @@ impl Tracker {
         if g.status.state == State::Backoff {
             g.status.state = State::Shipping;
         }
+        drop(g);
+        self.moved.notify_all();
+    }
+
+    /// A snapshot of the main file at `seq` is in the replica.
+    pub fn snapshot_made(&self, seq: CommitSeq) {
+        let mut g = self.status.lock();
+        g.status.snapshot_seq = seq;
+        g.status.snapshots_made += 1;
         drop(g);
         self.moved.notify_all();
     }

@@ -36,6 +36,16 @@ pub enum Created {
     Taken,
 }
 
+/// One object a listing found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// Its name under the replica's prefix.
+    pub name: String,
+    pub size: u64,
+    /// When the store last wrote it (ms since the Unix epoch).
+    pub modified_ms: u64,
+}
+
 /// A replica's object store and the prefix its names live under.
 pub struct Store {
     rt: tokio::runtime::Runtime,
@@ -165,6 +175,16 @@ impl Store {
     /// Names (relative to the prefix) and sizes of the objects under
     /// `dir`, sorted by name.
     pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>> {
+        Ok(self
+            .list_timed(dir)?
+            .into_iter()
+            .map(|o| (o.name, o.size))
+            .collect())
+    }
+
+    /// The objects under `dir` with their sizes and modification times,
+    /// sorted by name.
+    pub fn list_timed(&self, dir: &str) -> Result<Vec<Listed>> {
         let path = self.path(dir);
         let strip = if self.prefix.is_empty() {
             0
@@ -177,12 +197,92 @@ impl Store {
             while let Some(m) = s.next().await {
                 let m = m.map_err(|e| self.err("list", dir, &e))?;
                 let full = m.location.to_string();
-                out.push((full.get(strip..).unwrap_or("").to_string(), m.size));
+                out.push(Listed {
+                    name: full.get(strip..).unwrap_or("").to_string(),
+                    size: m.size,
+                    modified_ms: u64::try_from(m.last_modified.timestamp_millis()).unwrap_or(0),
+                });
             }
             Ok::<_, Error>(out)
         })?;
-        out.sort();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// Uploads `name` in parts (multipart on S3), each part filled by
+    /// `fill` (which returns how many bytes it wrote, 0 at the end). The
+    /// upload may overwrite: callers give it a name no one else uses. A
+    /// failed upload is aborted, so it leaves no parts behind.
+    pub fn upload(
+        &self,
+        name: &str,
+        part_bytes: usize,
+        mut fill: impl FnMut(&mut [u8]) -> Result<usize>,
+    ) -> Result<u64> {
+        let path = self.path(name);
+        self.rt.block_on(async {
+            let mut up = self
+                .inner
+                .put_multipart(&path)
+                .await
+                .map_err(|e| self.err("start upload", name, &e))?;
+            let mut total = 0u64;
+            let sent: Result<()> = async {
+                loop {
+                    let mut buf = vec![0u8; part_bytes];
+                    let n = fill(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    buf.truncate(n);
+                    total += n as u64;
+                    up.put_part(PutPayload::from(buf))
+                        .await
+                        .map_err(|e| self.err("upload part of", name, &e))?;
+                }
+            }
+            .await;
+            let done = match sent {
+                Ok(()) => up
+                    .complete()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| self.err("complete upload", name, &e)),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = done {
+                // The parts cost storage until aborted; the error that
+                // stopped the upload is the one to report.
+                let _ = up.abort().await;
+                return Err(e);
+            }
+            Ok(total)
+        })
+    }
+
+    /// Streams the object `name` to `sink` piece by piece; its size, or
+    /// None when there is no such object.
+    pub fn download(
+        &self,
+        name: &str,
+        mut sink: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<Option<u64>> {
+        let path = self.path(name);
+        self.rt.block_on(async {
+            let r = match self.inner.get(&path).await {
+                Ok(r) => r,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(self.err("get", name, &e)),
+            };
+            let mut s = r.into_stream();
+            let mut total = 0u64;
+            while let Some(piece) = s.next().await {
+                let piece = piece.map_err(|e| self.err("get", name, &e))?;
+                total += piece.len() as u64;
+                sink(&piece)?;
+            }
+            Ok(Some(total))
+        })
     }
 
     pub fn delete(&self, name: &str) -> Result<()> {

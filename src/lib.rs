@@ -114,9 +114,11 @@ pub fn check_replica_url(url: &str) -> Result<()> {
     replica::ReplicaUrl::parse(url).map(|_| ())
 }
 
-pub use replica::{ReplicaStatus, State as ReplicaState, PUT_LATENCY_BUCKETS_MS};
+pub use replica::{
+    Pruned, ReplicaStatus, Retention, State as ReplicaState, PUT_LATENCY_BUCKETS_MS,
+};
 pub use restore::{
-    replica_ls, replica_verify, restore, ReplicaObject, RestoreReport, RestoreTarget,
+    replica_ls, replica_prune, replica_verify, restore, ReplicaObject, RestoreReport, RestoreTarget,
 };
 pub use types::{
     CheckpointReport, CommitSeq, DropReason, HistogramSnapshot, Metrics, Page, PageWrite, Pgno,

@@ -13,19 +13,17 @@ mod status;
 mod store;
 mod url;
 
-pub use history::{
-    check_link, create_or_match, is_restart, next_seq, read_slot, slots, tip, Tip,
-};
+pub use history::{check_link, create_or_match, is_restart, next_seq, read_slot, slots, tip, Tip};
 pub use object::{
     chunk_commits, decode, digest_of, encode, manifest_name, put_commit, slot_name, Commit, Header,
     Kind, CHUNK_TARGET_BYTES, DIGEST_BYTES, HEADER_BYTES,
 };
 pub use probe::probe;
-pub use retain::{plan, prune, Pruned, Retention};
+pub use retain::{prune, Pruned, Retention};
 pub use snapshot::{
-    decode_marker, encode_marker, fetch_image, image_name, is_image, marker_name, snapshots,
-    Snapshot, SNAPSHOT_DIR, SNAPSHOT_PART_BYTES, TOKEN_BYTES,
+    encode_marker, fetch_image, image_name, marker_name, snapshots, Snapshot, SNAPSHOT_PART_BYTES,
+    TOKEN_BYTES,
 };
 pub use status::{ReplicaStatus, State, Tracker, PUT_LATENCY_BUCKETS_MS};
-pub use store::{Created, Listed, Store};
+pub use store::{Created, Store};
 pub use url::ReplicaUrl;

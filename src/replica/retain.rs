@@ -139,7 +139,14 @@ mod tests {
         // listed only the first: it and the slots after its anchor stay.
         let p = plan(&snaps, &slots, &[], &policy, 2499);
         assert_eq!(p.oldest_kept.as_deref(), Some("m10"));
-        assert_eq!(p.deleted, ["log/0000000000000000", "log/0000000000000001", "log/0000000000000002"]);
+        assert_eq!(
+            p.deleted,
+            [
+                "log/0000000000000000",
+                "log/0000000000000001",
+                "log/0000000000000002"
+            ]
+        );
         let p = plan(&snaps, &slots, &[], &policy, 2500);
         assert_eq!(p.oldest_kept.as_deref(), Some("m20"));
         assert_eq!(p.deleted[0], "m10");
@@ -152,6 +159,11 @@ mod tests {
             window_ms: 1500,
             ..policy
         };
-        assert_eq!(plan(&snaps, &slots, &[], &wide, 3000).oldest_kept.as_deref(), Some("m10"));
+        assert_eq!(
+            plan(&snaps, &slots, &[], &wide, 3000)
+                .oldest_kept
+                .as_deref(),
+            Some("m10")
+        );
     }
 }

@@ -179,7 +179,8 @@ impl Tracker {
     }
 
     /// Waits until commit `seq` is shipped; false on timeout, or when the
-    /// shipper can no longer get there (fenced, needs a snapshot, off).
+    /// shipper can no longer get there (fenced, off). A shipper that
+    /// needs a snapshot gets there after the next checkpoint.
     pub fn wait_shipped(&self, seq: CommitSeq, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut g = self.status.lock();
@@ -187,10 +188,8 @@ impl Tracker {
             if g.status.shipped_seq >= seq {
                 return true;
             }
-            if matches!(
-                g.status.state,
-                State::Fenced | State::NeedsSnapshot | State::Off
-            ) || self.moved.wait_until(&mut g, deadline).timed_out()
+            if matches!(g.status.state, State::Fenced | State::Off)
+                || self.moved.wait_until(&mut g, deadline).timed_out()
             {
                 return g.status.shipped_seq >= seq;
             }

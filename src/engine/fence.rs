@@ -3,20 +3,19 @@
 //! (checkpointed before it shipped), the epoch restarts the chain from a
 //! snapshot of the main file instead.
 
-use std::collections::VecDeque;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::Result;
 use crate::replica::{self, Created, Header, Kind, State, Store, Tracker, DIGEST_BYTES};
 use crate::types::CommitSeq;
 
 use super::parts::{Engine, ReaderGuard};
-use super::ship::{now_ms, Role, SHIP_INTERVAL};
+use super::role::{now_ms, Role};
 use super::snapshot::Anchor;
 
 /// What an attempt to take the replica came to.
 pub(super) enum Take {
-    Taken(Role),
+    Taken(Box<Role>),
     /// Not now (a checkpoint of another process is moving the main file).
     Later,
     /// Never: fenced or refused; the state says why.
@@ -88,7 +87,7 @@ impl Engine {
             prev_digest: next.prev,
         };
         let (bytes, digest) = self.fence_bytes(&fence);
-        if !self.write_fence(store, t, &fence, bytes)? {
+        if !write_fence(store, t, &fence, bytes)? {
             return Ok(Take::Refused);
         }
         t.set_epoch(next.epoch, base);
@@ -98,13 +97,13 @@ impl Engine {
             next_seq: base + 1,
             digest,
         };
-        Ok(Take::Taken(Role::new(
+        Ok(Take::Taken(Box::new(Role::new(
             next.epoch,
             anchor,
             cursor,
             hold,
             newest_snapshot_ms,
-        )))
+        ))))
     }
 
     /// The epoch starts from a snapshot at the main file's checkpoint:
@@ -156,7 +155,7 @@ impl Engine {
         };
         let created_ms = now_ms();
         self.write_marker(store, next.epoch, &image, anchor, created_ms)?;
-        if !self.write_fence(store, t, &fence, bytes)? {
+        if !write_fence(store, t, &fence, bytes)? {
             return Ok(Take::Refused);
         }
         t.set_epoch(next.epoch, seq);
@@ -167,7 +166,7 @@ impl Engine {
         let mut role = Role::new(next.epoch, anchor, cursor, hold, newest_snapshot_ms);
         role.snapshot_seq = seq;
         role.snapshot_ms = Some(created_ms);
-        Ok(Take::Taken(role))
+        Ok(Take::Taken(Box::new(role)))
     }
 
     /// A fence's bytes and digest. Writer ids make two writers' fences
@@ -189,29 +188,6 @@ impl Engine {
         ids
     }
 
-    /// Writes the fence, then the epoch's manifest; false (state fenced)
-    /// when another writer's fence holds the slot.
-    fn write_fence(&self, store: &Store, t: &Tracker, h: &Header, fence: Vec<u8>) -> Result<bool> {
-        let digest = replica::digest_of(&fence);
-        let body = fence[replica::HEADER_BYTES..fence.len() - DIGEST_BYTES].to_vec();
-        let name = replica::slot_name(h.slot);
-        if replica::create_or_match(store, &name, fence)? == Created::Taken {
-            t.set_state(
-                State::Fenced,
-                Some(format!("another writer took slot {} first", h.slot)),
-            );
-            return Ok(false);
-        }
-        let manifest = Header {
-            kind: Kind::Manifest,
-            prev_digest: digest,
-            ..h.clone()
-        };
-        let manifest = replica::encode(&manifest, &body);
-        replica::create_or_match(store, &replica::manifest_name(h.epoch), manifest)?;
-        Ok(true)
-    }
-
     /// A reader slot at `seq`, if no checkpoint has passed it.
     pub(super) fn hold_at(&self, seq: CommitSeq) -> Option<ReaderGuard> {
         let token = self.readers.register(|| seq);
@@ -224,29 +200,25 @@ impl Engine {
     }
 }
 
-impl Role {
-    fn new(
-        epoch: u64,
-        anchor: Anchor,
-        cursor: u64,
-        hold: ReaderGuard,
-        snapshot_ms: Option<u64>,
-    ) -> Role {
-        Role {
-            epoch,
-            next_slot: anchor.slot + 1,
-            prev_digest: anchor.digest,
-            shipped: anchor.next_seq - 1,
-            cursor,
-            hold: Some(hold),
-            last_ship: Instant::now()
-                .checked_sub(SHIP_INTERVAL)
-                .unwrap_or_else(Instant::now),
-            pending: None,
-            recent: VecDeque::from([anchor]),
-            snapshot_seq: 0,
-            snapshot_ms,
-            last_prune: None,
-        }
+/// Writes the fence, then the epoch's manifest; false (state fenced)
+/// when another writer's fence holds the slot.
+fn write_fence(store: &Store, t: &Tracker, h: &Header, fence: Vec<u8>) -> Result<bool> {
+    let digest = replica::digest_of(&fence);
+    let body = fence[replica::HEADER_BYTES..fence.len() - DIGEST_BYTES].to_vec();
+    let name = replica::slot_name(h.slot);
+    if replica::create_or_match(store, &name, fence)? == Created::Taken {
+        t.set_state(
+            State::Fenced,
+            Some(format!("another writer took slot {} first", h.slot)),
+        );
+        return Ok(false);
     }
+    let manifest = Header {
+        kind: Kind::Manifest,
+        prev_digest: digest,
+        ..h.clone()
+    };
+    let manifest = replica::encode(&manifest, &body);
+    replica::create_or_match(store, &replica::manifest_name(h.epoch), manifest)?;
+    Ok(true)
 }

@@ -11,6 +11,7 @@ mod lifecycle;
 mod open;
 mod parts;
 mod read;
+mod role;
 mod shared;
 mod ship;
 mod snapshot;

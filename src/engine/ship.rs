@@ -10,10 +10,9 @@
 //! After checkpoints it uploads snapshots of the main file
 //! (`engine/snapshot.rs`) and applies the replica's retention.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::mvcc::VersionData;
@@ -22,11 +21,10 @@ use crate::replica::{self, Commit, Created, Header, Kind, Retention, State, Stor
 use crate::types::{CommitSeq, Page, Pgno};
 
 use super::fence::Take;
-use super::parts::{Engine, ReaderGuard};
+use super::parts::Engine;
+use super::role::{now_ms, Role, SHIP_INTERVAL};
 use super::snapshot::Anchor;
 
-/// A chunk holds at most about this long of commits.
-pub(super) const SHIP_INTERVAL: Duration = Duration::from_secs(1);
 /// Retention runs after every snapshot and at least this often (sooner
 /// when the grace period is shorter, so deletions it deferred happen
 /// about when they fall due).
@@ -35,32 +33,6 @@ const PRUNE_INTERVAL_MAX: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
-
-/// The writer's hold on the replica.
-pub(super) struct Role {
-    pub(super) epoch: u64,
-    pub(super) next_slot: u64,
-    pub(super) prev_digest: [u8; 32],
-    pub(super) shipped: CommitSeq,
-    /// Log offset just past the shipped commit.
-    pub(super) cursor: u64,
-    /// Keeps checkpoints at or before the shipped commit; None once the
-    /// unshipped log passed `replica_retain_bytes` and was let go.
-    pub(super) hold: Option<ReaderGuard>,
-    pub(super) last_ship: Instant,
-    /// A chunk built but not yet in the store: retried as it is, so a
-    /// lost response finds its own bytes there.
-    pub(super) pending: Option<(Vec<u8>, CommitSeq, u64)>,
-    /// This epoch's slots a snapshot may anchor at, oldest first: from
-    /// the newest one at or before the checkpoint on.
-    pub(super) recent: VecDeque<Anchor>,
-    /// The newest snapshot this epoch made (0: none).
-    pub(super) snapshot_seq: CommitSeq,
-    /// When the replica's newest snapshot was made (ms since the Unix
-    /// epoch), whoever made it.
-    pub(super) snapshot_ms: Option<u64>,
-    pub(super) last_prune: Option<Instant>,
-}
 
 /// The shipper thread's own state between steps.
 #[derive(Default)]
@@ -76,12 +48,6 @@ enum Step {
     Shipped,
     /// Nothing more to do: fenced, refused, or the log is gone.
     Done,
-}
-
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Engine {
@@ -150,7 +116,7 @@ impl Engine {
                 s.probed = true;
             }
             match self.take_role(store, t)? {
-                Take::Taken(r) => s.role = Some(r),
+                Take::Taken(r) => s.role = Some(*r),
                 Take::Later => return Ok(Step::Idle),
                 Take::Refused => return Ok(Step::Done),
             }

@@ -65,11 +65,8 @@ pub fn marker_name(seq: CommitSeq, epoch: u64) -> String {
 
 /// The image a marker names.
 pub fn image_name(seq: CommitSeq, epoch: u64, token: &[u8; TOKEN_BYTES]) -> String {
-    let mut hex = String::with_capacity(2 * TOKEN_BYTES);
-    for b in token {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    format!("{SNAPSHOT_DIR}/{seq:016x}-{epoch:016x}-{hex}{IMAGE_SUFFIX}")
+    let hex = u128::from_be_bytes(*token);
+    format!("{SNAPSHOT_DIR}/{seq:016x}-{epoch:016x}-{hex:032x}{IMAGE_SUFFIX}")
 }
 
 /// True for a name that is an image (a marker's or an orphan).

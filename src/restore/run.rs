@@ -119,51 +119,17 @@ pub fn restore(url: &str, dest: &Path, target: RestoreTarget) -> Result<RestoreR
     let mut report = RestoreReport::default();
     let mut counts = Counts::default();
     let limit = target.last_seq();
-    let mut db: Option<Database> = None;
-    let mut start = None;
-    if let Some((snap, anchor)) = pick(&store, target)? {
-        let opts = restore_options(snap.header.page_size);
-        let bytes = image::write_main(opts.storage.as_ref(), &store, &snap, dest)?;
-        counts.objects += 2;
-        counts.bytes += bytes + snap.marker_bytes;
-        let d = Database::open(dest, opts)?;
-        let at = d.stats()?.last_commit_seq;
-        if at != snap.seq() {
-            return Err(Error::corrupt(format!(
-                "replica snapshot {}: the restored file opens at commit {at}, not {}",
-                snap.image_name(),
-                snap.seq()
-            )));
-        }
-        (report.restored_seq, report.snapshot_seq) = (at, at);
-        db = Some(d);
-        start = Some(anchor);
-    }
+    let (mut db, start) = match from_snapshot(&store, target, dest, &mut report, &mut counts)? {
+        Some((d, anchor)) => (Some(d), Some(anchor)),
+        None => (None, None),
+    };
     walk::walk(
         &store,
         start,
         |h| target.admits(h),
         |slot, _| {
             let h = slot.header;
-            let wanted_past = match target {
-                RestoreTarget::TimeMs(_) => target.admits(h),
-                _ => limit > h.last_seq,
-            };
-            if replica::is_restart(h) && wanted_past && report.restored_seq <= h.last_seq {
-                let why = format!(
-                    "replica: commits {}..={} are in no chunk (object {} restarts from a \
-                     snapshot): restore to a commit before them or from that snapshot on",
-                    h.last_seq + 1,
-                    h.first_seq - 1,
-                    replica::slot_name(h.slot)
-                );
-                // Asked for a commit the replica never had: the caller's
-                // to change. Asked for the latest: its snapshot is gone.
-                return Err(match target {
-                    RestoreTarget::Latest => Error::corrupt(why),
-                    _ => Error::invalid(why),
-                });
-            }
+            check_restart(h, target, report.restored_seq)?;
             if !target.admits(h) {
                 return Ok(false);
             }
@@ -204,6 +170,60 @@ pub fn restore(url: &str, dest: &Path, target: RestoreTarget) -> Result<RestoreR
     db.close()?;
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// The database `dest` made from the newest snapshot within `target`
+/// (and the anchor its walk goes on from), or None when no snapshot is.
+fn from_snapshot(
+    store: &Store,
+    target: RestoreTarget,
+    dest: &Path,
+    report: &mut RestoreReport,
+    counts: &mut Counts,
+) -> Result<Option<(Database, Tip)>> {
+    let Some((snap, anchor)) = pick(store, target)? else {
+        return Ok(None);
+    };
+    let opts = restore_options(snap.header.page_size);
+    let bytes = image::write_main(opts.storage.as_ref(), store, &snap, dest)?;
+    counts.objects += 2;
+    counts.bytes += bytes + snap.marker_bytes;
+    let d = Database::open(dest, opts)?;
+    let at = d.stats()?.last_commit_seq;
+    if at != snap.seq() {
+        return Err(Error::corrupt(format!(
+            "replica snapshot {}: the restored file opens at commit {at}, not {}",
+            snap.image_name(),
+            snap.seq()
+        )));
+    }
+    (report.restored_seq, report.snapshot_seq) = (at, at);
+    Ok(Some((d, anchor)))
+}
+
+/// A restart fence the restore needs to go past without having started
+/// from a snapshot at or after it: the commits it skips are in no chunk.
+fn check_restart(h: &Header, target: RestoreTarget, restored: CommitSeq) -> Result<()> {
+    let wanted_past = match target {
+        RestoreTarget::TimeMs(_) => target.admits(h),
+        _ => target.last_seq() > h.last_seq,
+    };
+    if !replica::is_restart(h) || !wanted_past || restored > h.last_seq {
+        return Ok(());
+    }
+    let why = format!(
+        "replica: commits {}..={} are in no chunk (object {} restarts from a \
+         snapshot): restore to a commit before them or from that snapshot on",
+        h.last_seq + 1,
+        h.first_seq - 1,
+        replica::slot_name(h.slot)
+    );
+    // Asked for a commit the replica never had: the caller's to change.
+    // Asked for the latest: its snapshot is gone.
+    Err(match target {
+        RestoreTarget::Latest => Error::corrupt(why),
+        _ => Error::invalid(why),
+    })
 }
 
 fn restore_options(page_size: u32) -> Options {

@@ -74,10 +74,12 @@ pub(super) struct Slot<'a> {
 
 /// The slot `slot` read and verified as a chain start: its digest must
 /// be `digest` (a snapshot's anchor), since the slot before it may be
-/// gone.
+/// gone. None when the slot is missing, damaged or holds other bytes;
+/// a store that fails is an error.
 pub(super) fn anchor(store: &Store, slot: u64, digest: &[u8; 32]) -> Result<Option<Tip>> {
     let (header, bytes) = match replica::read_slot(store, slot) {
         Ok(x) => x,
+        Err(e) if e.status() == crate::error::Status::Io => return Err(e),
         Err(_) => return Ok(None),
     };
     let tip = Tip {

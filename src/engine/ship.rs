@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::mvcc::VersionData;
 use crate::recovery;
-use crate::replica::{self, Commit, Created, Header, Kind, Retention, State, Store, Tracker};
+use crate::replica::{
+    self, Commit, Created, Header, Kind, ReplicaStatus, Retention, State, Store, Tracker,
+};
 use crate::types::{CommitSeq, Page, Pgno};
 
 use super::fence::Take;
@@ -29,6 +31,9 @@ use super::snapshot::Anchor;
 /// when the grace period is shorter, so deletions it deferred happen
 /// about when they fall due).
 const PRUNE_INTERVAL_MAX: Duration = Duration::from_secs(60);
+/// While commits wait, the status file is rewritten this often (the
+/// oldest one's age is in it).
+const STATUS_REFRESH: Duration = Duration::from_secs(1);
 /// How often the shipper looks for new durable commits.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -41,6 +46,8 @@ struct Shipper {
     /// This process holds the shipper role lock (kept across epochs).
     has_role_lock: bool,
     probed: bool,
+    /// The status last written to `{path}-replica`, and when.
+    published: Option<(ReplicaStatus, Instant)>,
 }
 
 enum Step {
@@ -141,6 +148,30 @@ impl Engine {
             self.maybe_prune(store, r, false)?;
         }
         Ok(step)
+    }
+
+    /// Writes the status file when the status changed, or while commits
+    /// wait at least every `STATUS_REFRESH` (their age grows). Only the
+    /// process that ships writes it; a standby's would hide the shipper's.
+    fn publish_status(&self, t: &Tracker, s: &mut Shipper) {
+        if !s.has_role_lock {
+            return;
+        }
+        let now = t.snapshot();
+        let facts = |x: &ReplicaStatus| ReplicaStatus {
+            oldest_unshipped_ms: 0,
+            ..x.clone()
+        };
+        let due = s.published.as_ref().is_none_or(|(old, at)| {
+            facts(old) != facts(&now) || (now.lag_commits > 0 && at.elapsed() >= STATUS_REFRESH)
+        });
+        if !due {
+            return;
+        }
+        // It only describes: failing to write it changes nothing shipped,
+        // and the next change tries again.
+        let written = replica::write_status(self.opts.storage.as_ref(), &self.path, &now, now_ms());
+        s.published = written.is_ok().then(|| (now, Instant::now()));
     }
 
     fn retention(&self) -> Retention {
@@ -343,6 +374,10 @@ fn ship_main(engine: &Weak<Engine>, t: &Tracker, url: &str) {
         let stopping = t.stop.load(Ordering::Acquire);
         let Some(e) = engine.upgrade() else { break };
         let step = e.ship_step(&store, t, &mut s);
+        if let Err(err) = &step {
+            t.set_state(State::Backoff, Some(err.to_string()));
+        }
+        e.publish_status(t, &mut s);
         drop(e);
         let pause = match step {
             Ok(Step::Shipped) => {
@@ -354,8 +389,7 @@ fn ship_main(engine: &Weak<Engine>, t: &Tracker, url: &str) {
                 backoff = BACKOFF_MIN;
                 POLL_INTERVAL
             }
-            Err(err) => {
-                t.set_state(State::Backoff, Some(err.to_string()));
+            Err(_) => {
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 backoff
             }
@@ -365,8 +399,9 @@ fn ship_main(engine: &Weak<Engine>, t: &Tracker, url: &str) {
         }
         t.sleep_unless_stopped(pause);
     }
-    if s.has_role_lock {
-        if let Some(l) = engine.upgrade().as_ref().and_then(|e| e.lease.as_ref()) {
+    if let Some(e) = engine.upgrade() {
+        e.publish_status(t, &mut s);
+        if let (true, Some(l)) = (s.has_role_lock, e.lease.as_ref()) {
             l.shm.release_shipper();
         }
     }

@@ -7,6 +7,7 @@
 mod history;
 mod object;
 mod probe;
+mod report;
 mod retain;
 mod snapshot;
 mod status;
@@ -19,6 +20,7 @@ pub use object::{
     Kind, CHUNK_TARGET_BYTES, DIGEST_BYTES, HEADER_BYTES,
 };
 pub use probe::probe;
+pub use report::{read_status, write_status};
 pub use retain::{prune, Pruned, Retention};
 pub use snapshot::{
     encode_marker, fetch_image, image_name, marker_name, snapshots, Snapshot, SNAPSHOT_PART_BYTES,

@@ -14,6 +14,14 @@ impl Shm {
             .map_err(|e| self.lock_err("lock shipper role", e))
     }
 
+    /// True while some process (another one, or this one through another
+    /// region) holds the shipper role.
+    pub fn shipper_alive(&self) -> Result<bool> {
+        self.region
+            .locked_by_other(SHIPPER_LOCK_BYTE)
+            .map_err(|e| self.lock_err("look at shipper role", e))
+    }
+
     pub fn release_shipper(&self) {
         // Freed with the process anyway; an error here changes nothing.
         let _ = self.region.unlock(SHIPPER_LOCK_BYTE);

@@ -32,8 +32,10 @@ impl Engine {
     pub(super) fn start_background(self: &Arc<Self>, checkpoint_seq: u64) -> Result<()> {
         // Capsules of checkpointed commits are garbage.
         self.capsules.checkpointed(checkpoint_seq)?;
-        self.start_worker();
+        // The shipper first: it holds the log back from the worker's
+        // checkpoints until it has taken the replica.
         self.start_shipper();
+        self.start_worker();
         Ok(())
     }
 

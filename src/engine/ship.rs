@@ -23,7 +23,7 @@ use crate::replica::{
 use crate::types::{CommitSeq, Page, Pgno};
 
 use super::fence::Take;
-use super::parts::Engine;
+use super::parts::{Engine, ReaderGuard};
 use super::role::{now_ms, Role, SHIP_INTERVAL};
 use super::snapshot::Anchor;
 
@@ -48,6 +48,9 @@ struct Shipper {
     probed: bool,
     /// The status last written to `{path}-replica`, and when.
     published: Option<(ReplicaStatus, Instant)>,
+    /// The reader slot taken at open, until the role's own hold (or
+    /// another process's shipper) takes over.
+    first_hold: Option<ReaderGuard>,
 }
 
 enum Step {
@@ -63,9 +66,14 @@ impl Engine {
             return;
         };
         let (weak, t, url) = (Arc::downgrade(self), Arc::clone(tracker), url.clone());
+        // Until the shipper has taken the replica (a probe and a few
+        // requests away), this keeps the log since the last checkpoint
+        // from being checkpointed away under it: otherwise a busy new
+        // database would start its replica from a snapshot every time.
+        let first_hold = self.hold_at(self.main.header().checkpoint_seq);
         let spawned = std::thread::Builder::new()
             .name("lc-shipper".into())
-            .spawn(move || ship_main(&weak, &t, &url));
+            .spawn(move || ship_main(&weak, &t, &url, first_hold));
         match spawned {
             Ok(h) => *self.shipper.lock() = Some(h),
             Err(e) => tracker.set_state(State::Off, Some(format!("start shipper: {e}"))),
@@ -103,9 +111,20 @@ impl Engine {
 
     fn ship_step(&self, store: &Store, t: &Tracker, s: &mut Shipper) -> Result<Step> {
         if s.role.is_none() {
+            let held = self
+                .pipe
+                .written_end()
+                .saturating_sub(self.main.header().log_start);
+            if held > self.opts.replica_retain_bytes {
+                // The same bound as a role's hold: a store that stays
+                // down must not grow the log without end.
+                s.first_hold = None;
+            }
             if !s.has_role_lock {
                 if let Some(l) = &self.lease {
                     if !l.shm.try_shipper()? {
+                        // The shipping process holds the log it needs.
+                        s.first_hold = None;
                         t.set_state(State::Standby, None);
                         return Ok(Step::Idle);
                     }
@@ -127,6 +146,7 @@ impl Engine {
                 Take::Later => return Ok(Step::Idle),
                 Take::Refused => return Ok(Step::Done),
             }
+            s.first_hold = None;
         }
         let Some(r) = s.role.as_mut() else {
             return Ok(Step::Idle);
@@ -363,12 +383,15 @@ impl Engine {
 
 /// The shipper thread: steps until stopped, fenced or refused; backs off
 /// while the store fails. The engine is borrowed one step at a time.
-fn ship_main(engine: &Weak<Engine>, t: &Tracker, url: &str) {
+fn ship_main(engine: &Weak<Engine>, t: &Tracker, url: &str, first_hold: Option<ReaderGuard>) {
     let store = match Store::open(url) {
         Ok(s) => s,
         Err(e) => return t.set_state(State::Off, Some(e.to_string())),
     };
-    let mut s = Shipper::default();
+    let mut s = Shipper {
+        first_hold,
+        ..Shipper::default()
+    };
     let mut backoff = BACKOFF_MIN;
     loop {
         let stopping = t.stop.load(Ordering::Acquire);

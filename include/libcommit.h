@@ -1088,6 +1088,31 @@ enum lc_status lc_recovery_segment_detail(const struct lc_db *db,
 enum lc_status lc_options_set_replica(struct lc_options *opts, const char *url);
 
 /**
+ * Sets the least time between two snapshots of the main file in the
+ * replica, in milliseconds (default 3600000; 0 = after every
+ * checkpoint). Each snapshot uploads the whole main file.
+ *
+ * Returns LC_INVALID_ARGUMENT if `opts` is NULL.
+ */
+enum lc_status lc_options_set_replica_snapshot_interval_ms(struct lc_options *opts, uint64_t ms);
+
+/**
+ * Sets the replica's retention: the newest `snapshots` snapshots are
+ * kept (default 2, at least 1), and so are those younger than
+ * `window_ms` (default 86400000), with every chunk after the oldest kept
+ * one; older objects are deleted `grace_ms` (default 600000) after they
+ * stopped being needed, so that a restore already under way still finds
+ * them.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `opts`, `snapshots` 0: options
+ * unchanged).
+ */
+enum lc_status lc_options_set_replica_retention(struct lc_options *opts,
+                                                uint32_t snapshots,
+                                                uint64_t window_ms,
+                                                uint64_t grace_ms);
+
+/**
  * The replica shipper's status (state LC_REPLICA_OFF without a replica).
  *
  * Returns LC_INVALID_ARGUMENT (NULL `db` or `out`), LC_CLOSED.

@@ -109,6 +109,10 @@ def open(
     busy_timeout_ms: int = 5000,
     read_only: bool = False,
     replica: Optional[str] = None,
+    replica_snapshot_interval_ms: int = 3600000,
+    replica_retain_snapshots: int = 2,
+    replica_retain_window_ms: int = 86400000,
+    replica_delete_grace_ms: int = 600000,
 ) -> Database:
     """Opens (creating if missing, unless read-only) the database at `path`
     and replays its write-ahead log."""

@@ -1,5 +1,6 @@
-//! Replication to object storage: `lc_options_set_replica`,
-//! `lc_replica_status`, `lc_wait_replicated`, `lc_restore`.
+//! Replication to object storage: `lc_options_set_replica`, its
+//! snapshot interval and retention, `lc_replica_status`,
+//! `lc_wait_replicated`, `lc_restore`.
 
 // The C names, as the header spells them.
 #![allow(non_camel_case_types)]
@@ -106,6 +107,51 @@ pub extern "C" fn lc_options_set_replica(opts: *mut lc_options, url: *const c_ch
         let url = unsafe { url_arg(url) }?;
         libcommit::check_replica_url(&url)?;
         o.replica = Some(url);
+        Ok(())
+    })
+}
+
+/// Sets the least time between two snapshots of the main file in the
+/// replica, in milliseconds (default 3600000; 0 = after every
+/// checkpoint). Each snapshot uploads the whole main file.
+///
+/// Returns LC_INVALID_ARGUMENT if `opts` is NULL.
+#[no_mangle]
+pub extern "C" fn lc_options_set_replica_snapshot_interval_ms(
+    opts: *mut lc_options,
+    ms: u64,
+) -> lc_status {
+    with_options("lc_options_set_replica_snapshot_interval_ms", opts, |o| {
+        o.replica_snapshot_interval_ms = ms;
+        Ok(())
+    })
+}
+
+/// Sets the replica's retention: the newest `snapshots` snapshots are
+/// kept (default 2, at least 1), and so are those younger than
+/// `window_ms` (default 86400000), with every chunk after the oldest kept
+/// one; older objects are deleted `grace_ms` (default 600000) after they
+/// stopped being needed, so that a restore already under way still finds
+/// them.
+///
+/// Returns LC_INVALID_ARGUMENT (NULL `opts`, `snapshots` 0: options
+/// unchanged).
+#[no_mangle]
+pub extern "C" fn lc_options_set_replica_retention(
+    opts: *mut lc_options,
+    snapshots: u32,
+    window_ms: u64,
+    grace_ms: u64,
+) -> lc_status {
+    with_options("lc_options_set_replica_retention", opts, |o| {
+        if snapshots == 0 {
+            return Err(Failure::invalid(
+                "snapshots must be at least 1: a replica keeps its newest snapshot",
+            ));
+        }
+        o.replica_retain_snapshots = snapshots;
+        o.replica_retain_window_ms = window_ms;
+        o.replica_delete_grace_ms = grace_ms;
         Ok(())
     })
 }

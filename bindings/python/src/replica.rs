@@ -20,6 +20,29 @@ pub(crate) fn with_replica(
     Ok(options)
 }
 
+/// The snapshot and retention keywords of `open` (None: the default).
+pub(crate) struct RetentionArgs {
+    pub(crate) snapshot_interval_ms: Option<u64>,
+    pub(crate) snapshots: Option<u32>,
+    pub(crate) window_ms: Option<u64>,
+    pub(crate) grace_ms: Option<u64>,
+}
+
+pub(crate) fn with_retention(mut options: Options, a: &RetentionArgs) -> PyResult<Options> {
+    if a.snapshots == Some(0) {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "open: replica_retain_snapshots must be at least 1",
+        ));
+    }
+    options.replica_snapshot_interval_ms = a
+        .snapshot_interval_ms
+        .unwrap_or(options.replica_snapshot_interval_ms);
+    options.replica_retain_snapshots = a.snapshots.unwrap_or(options.replica_retain_snapshots);
+    options.replica_retain_window_ms = a.window_ms.unwrap_or(options.replica_retain_window_ms);
+    options.replica_delete_grace_ms = a.grace_ms.unwrap_or(options.replica_delete_grace_ms);
+    Ok(options)
+}
+
 pub(crate) fn status_dict<'py>(py: Python<'py>, s: &ReplicaStatus) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("state", s.state.as_str())?;
@@ -30,6 +53,8 @@ pub(crate) fn status_dict<'py>(py: Python<'py>, s: &ReplicaStatus) -> PyResult<B
         ("lag_bytes", s.lag_bytes),
         ("oldest_unshipped_ms", s.oldest_unshipped_ms),
         ("chunks_shipped", s.chunks_shipped),
+        ("snapshot_seq", s.snapshot_seq),
+        ("snapshots_made", s.snapshots_made),
     ] {
         d.set_item(k, v)?;
     }

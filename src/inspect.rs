@@ -123,12 +123,14 @@ pub fn replica_status(path: impl AsRef<Path>) -> Result<Option<ReplicaFileStatus
     let shm_exists = storage
         .exists(&shm_path)
         .map_err(|e| Error::io("stat shared-memory file", &shm_path, e))?;
-    let shipper_alive = match shm_exists {
-        true => match crate::shm::Shm::open(&storage, path)? {
-            Some(shm) => shm.shipper_alive()?,
-            None => false,
-        },
-        false => false,
+    let shm = if shm_exists {
+        crate::shm::Shm::open(&storage, path)?
+    } else {
+        None
+    };
+    let shipper_alive = match shm {
+        Some(shm) => shm.shipper_alive()?,
+        None => false,
     };
     Ok(Some(ReplicaFileStatus {
         status,

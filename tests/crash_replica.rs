@@ -117,7 +117,7 @@ fn replica_kill_child_entry() {
 #[test]
 fn kill9_of_the_shipping_process_then_restore_equals_the_model() {
     let kills = env_u64("LIBCOMMIT_KILLS").unwrap_or(6);
-    let mut rng = Rng::new(base_seed(0x5eed_0f_4e91));
+    let mut rng = Rng::new(base_seed(0x5eed_0f4e));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.db");
     let u = format!("file://{}", dir.path().join("replica").display());

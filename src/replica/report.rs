@@ -4,6 +4,7 @@
 //! whole (written beside, then renamed). Never synced: it describes, it
 //! vouches for nothing, and a lost update is corrected by the next.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::status::{ReplicaStatus, State, PUT_LATENCY_BUCKETS_MS};
@@ -49,11 +50,11 @@ fn encode(s: &ReplicaStatus, updated_ms: u64) -> String {
         s.snapshots_made,
     );
     for (i, n) in s.put_latency_counts.iter().enumerate() {
-        out.push_str(&format!("put_latency_{i} {n}\n"));
+        let _ = writeln!(out, "put_latency_{i} {n}");
     }
     // Last, and to the end of the file: an error message may hold
     // anything but a newline.
-    out.push_str(&format!("last_error {}\n", s.last_error.replace('\n', " ")));
+    let _ = writeln!(out, "last_error {}", s.last_error.replace('\n', " "));
     out
 }
 

@@ -9,11 +9,11 @@
 //! forward in time, everything a restore listing since then may pick is
 //! at or after the oldest snapshot it kept.
 
-use super::history::slots;
-use super::object::slot_name;
+use super::history::{read_slot, slots};
+use super::object::{digest_of, slot_name};
 use super::snapshot::{is_image, snapshots, Snapshot, SNAPSHOT_DIR};
 use super::store::{Listed, Store};
-use crate::error::Result;
+use crate::error::{Result, Status};
 
 /// What a replica keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,20 +52,31 @@ fn oldest_kept_at<'a>(snaps: &'a [Snapshot], policy: &Retention, at: u64) -> Opt
 /// The names retention deletes now, oldest first: markers before their
 /// images (a marker never names a deleted image), then slots from the
 /// oldest up (what is left stays one unbroken run up to the tip), then
-/// images no marker names.
+/// images no marker names. `snaps` are the markers in the history;
+/// `stray` those whose anchor slot holds other bytes (a fence that lost
+/// its race): restores pass them by, so they count for nothing kept and
+/// go once the grace period has passed.
 pub fn plan(
     snaps: &[Snapshot],
+    stray: &[Snapshot],
     slot_numbers: &[u64],
     images: &[Listed],
     policy: &Retention,
     now_ms: u64,
 ) -> Pruned {
     let at = now_ms.saturating_sub(policy.grace_ms);
+    let mut deleted = Vec::new();
+    for s in stray.iter().filter(|s| s.header.created_ms <= at) {
+        deleted.push(s.name.clone());
+        deleted.push(s.image_name());
+    }
     let Some(keep) = oldest_kept_at(snaps, policy, at) else {
         // No snapshot old enough: a restore may start from slot 0.
-        return Pruned::default();
+        return Pruned {
+            deleted,
+            oldest_kept: None,
+        };
     };
-    let mut deleted = Vec::new();
     let key = |s: &Snapshot| (s.seq(), s.header.epoch);
     for s in snaps.iter().filter(|s| key(s) < key(keep)) {
         deleted.push(s.name.clone());
@@ -76,7 +87,11 @@ pub fn plan(
         debug_assert!(Some(slot) != tip, "retention never deletes the tip");
         deleted.push(slot_name(slot));
     }
-    let named: Vec<String> = snaps.iter().map(Snapshot::image_name).collect();
+    let named: Vec<String> = snaps
+        .iter()
+        .chain(stray)
+        .map(Snapshot::image_name)
+        .collect();
     for img in images {
         if is_image(&img.name) && !named.contains(&img.name) && img.modified_ms <= at {
             deleted.push(img.name.clone());
@@ -88,12 +103,30 @@ pub fn plan(
     }
 }
 
+/// True when the slot `s` anchors at holds the bytes `s` names. A slot
+/// that is missing or damaged anchors nothing; a store failure is an
+/// error (retention must not guess).
+fn anchored(store: &Store, s: &Snapshot) -> Result<bool> {
+    match read_slot(store, s.header.slot) {
+        Ok((_, bytes)) => Ok(digest_of(&bytes) == s.header.prev_digest),
+        Err(e) if e.status() == Status::Io => Err(e),
+        Err(_) => Ok(false),
+    }
+}
+
 /// One pass of retention over the replica at `store`, as of `now_ms`.
 pub fn prune(store: &Store, policy: &Retention, now_ms: u64) -> Result<Pruned> {
-    let snaps = snapshots(store)?;
+    let (mut snaps, mut stray) = (Vec::new(), Vec::new());
+    for s in snapshots(store)? {
+        if anchored(store, &s)? {
+            snaps.push(s);
+        } else {
+            stray.push(s);
+        }
+    }
     let slot_numbers: Vec<u64> = slots(store)?.into_iter().map(|(n, _)| n).collect();
     let images = store.list_timed(SNAPSHOT_DIR)?;
-    let pruned = plan(&snaps, &slot_numbers, &images, policy, now_ms);
+    let pruned = plan(&snaps, &stray, &slot_numbers, &images, policy, now_ms);
     for name in &pruned.deleted {
         store.delete(name)?;
     }
@@ -137,7 +170,7 @@ mod tests {
         };
         // Before the second snapshot is grace_ms old, a restore may have
         // listed only the first: it and the slots after its anchor stay.
-        let p = plan(&snaps, &slots, &[], &policy, 2499);
+        let p = plan(&snaps, &[], &slots, &[], &policy, 2499);
         assert_eq!(p.oldest_kept.as_deref(), Some("m10"));
         assert_eq!(
             p.deleted,
@@ -147,20 +180,23 @@ mod tests {
                 "log/0000000000000002"
             ]
         );
-        let p = plan(&snaps, &slots, &[], &policy, 2500);
+        let p = plan(&snaps, &[], &slots, &[], &policy, 2500);
         assert_eq!(p.oldest_kept.as_deref(), Some("m20"));
         assert_eq!(p.deleted[0], "m10");
         assert_eq!(p.deleted.len(), 2 + 6);
         assert!(!p.deleted.contains(&slot_name(6)) && !p.deleted.contains(&slot_name(8)));
         // No snapshot older than the grace period: nothing goes.
-        assert_eq!(plan(&snaps, &slots, &[], &policy, 1499), Pruned::default());
+        assert_eq!(
+            plan(&snaps, &[], &slots, &[], &policy, 1499),
+            Pruned::default()
+        );
         // A window keeps younger ones whatever the count.
         let wide = Retention {
             window_ms: 1500,
             ..policy
         };
         assert_eq!(
-            plan(&snaps, &slots, &[], &wide, 3000)
+            plan(&snaps, &[], &slots, &[], &wide, 3000)
                 .oldest_kept
                 .as_deref(),
             Some("m10")

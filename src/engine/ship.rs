@@ -31,6 +31,9 @@ use super::snapshot::Anchor;
 /// when the grace period is shorter, so deletions it deferred happen
 /// about when they fall due).
 const PRUNE_INTERVAL_MAX: Duration = Duration::from_secs(60);
+/// ... but never more often than this: a pass costs LISTs and a GET per
+/// snapshot.
+const PRUNE_INTERVAL_MIN: Duration = Duration::from_secs(1);
 /// While commits wait, the status file is rewritten this often (the
 /// oldest one's age is in it).
 const STATUS_REFRESH: Duration = Duration::from_secs(1);
@@ -55,6 +58,9 @@ struct Shipper {
 
 enum Step {
     Idle,
+    /// Not now (a checkpoint is moving the main file): look again after
+    /// a backoff, not at the next poll - each look costs requests.
+    Later,
     Shipped,
     /// Nothing more to do: fenced, refused, or the log is gone.
     Done,
@@ -143,7 +149,7 @@ impl Engine {
             }
             match self.take_role(store, t)? {
                 Take::Taken(r) => s.role = Some(*r),
-                Take::Later => return Ok(Step::Idle),
+                Take::Later => return Ok(Step::Later),
                 Take::Refused => return Ok(Step::Done),
             }
             s.first_hold = None;
@@ -236,7 +242,7 @@ impl Engine {
     /// Retention, after a snapshot or when it is due.
     fn maybe_prune(&self, store: &Store, r: &mut Role, now: bool) -> Result<()> {
         let grace = Duration::from_millis(self.opts.replica_delete_grace_ms);
-        let every = grace.clamp(POLL_INTERVAL, PRUNE_INTERVAL_MAX);
+        let every = grace.clamp(PRUNE_INTERVAL_MIN, PRUNE_INTERVAL_MAX);
         let due = now || r.last_prune.is_none_or(|at| at.elapsed() >= every);
         if !due || r.snapshot_ms.is_none() {
             return Ok(());
@@ -408,6 +414,10 @@ fn ship_main(engine: &Weak<Engine>, t: &Tracker, url: &str, first_hold: Option<R
                 continue;
             }
             Ok(Step::Done) => break,
+            Ok(Step::Later) => {
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                backoff
+            }
             Ok(Step::Idle) => {
                 backoff = BACKOFF_MIN;
                 POLL_INTERVAL

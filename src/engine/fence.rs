@@ -154,7 +154,13 @@ impl Engine {
             digest,
         };
         let created_ms = now_ms();
-        self.write_marker(store, next.epoch, &image, anchor, created_ms)?;
+        if !self.write_marker(store, next.epoch, &image, anchor, created_ms)? {
+            // Never a restart fence without its snapshot.
+            return Err(crate::error::Error::Internal(format!(
+                "{}: the snapshot marker for commit {seq} holds other bytes",
+                self.path.display()
+            )));
+        }
         if !write_fence(store, t, &fence, bytes)? {
             return Ok(Take::Refused);
         }

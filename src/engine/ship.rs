@@ -414,15 +414,11 @@ fn ship_main(engine: &Weak<Engine>, t: &Tracker, url: &str, first_hold: Option<R
                 continue;
             }
             Ok(Step::Done) => break,
-            Ok(Step::Later) => {
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                backoff
-            }
             Ok(Step::Idle) => {
                 backoff = BACKOFF_MIN;
                 POLL_INTERVAL
             }
-            Err(_) => {
+            Ok(Step::Later) | Err(_) => {
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 backoff
             }

@@ -119,8 +119,8 @@ impl Engine {
     }
 
     /// Creates the marker of `image` continuing from `anchor`; false when
-    /// the name was taken by other bytes (this epoch made another snapshot
-    /// of this seq: not ours to judge, the image stays an orphan).
+    /// the name (unique by its token) holds other bytes, which no writer
+    /// of ours makes: the image then stays an orphan.
     pub(super) fn write_marker(
         &self,
         store: &Store,
@@ -142,7 +142,7 @@ impl Engine {
             prev_digest: anchor.digest,
         };
         let bytes = replica::encode_marker(&h, image.bytes, &image.digest, &image.token);
-        let name = replica::marker_name(image.seq, epoch);
+        let name = replica::marker_name(image.seq, epoch, &image.token);
         Ok(replica::create_or_match(store, &name, bytes)? == Created::Created)
     }
 }

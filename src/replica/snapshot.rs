@@ -57,16 +57,22 @@ impl Snapshot {
     }
 }
 
-/// The marker of the snapshot at `seq` made in `epoch` (one per pair: an
-/// epoch has one writer).
-pub fn marker_name(seq: CommitSeq, epoch: u64) -> String {
-    format!("{SNAPSHOT_DIR}/{seq:016x}-{epoch:016x}{MARKER_SUFFIX}")
+/// The name both objects of a snapshot start with. The token makes it
+/// unique: two writers that raced for one epoch number (the loser's
+/// marker stays behind, outside the history) never collide on a name.
+fn stem(seq: CommitSeq, epoch: u64, token: &[u8; TOKEN_BYTES]) -> String {
+    let hex = u128::from_be_bytes(*token);
+    format!("{SNAPSHOT_DIR}/{seq:016x}-{epoch:016x}-{hex:032x}")
+}
+
+/// The marker of the snapshot at `seq` made in `epoch` with `token`.
+pub fn marker_name(seq: CommitSeq, epoch: u64, token: &[u8; TOKEN_BYTES]) -> String {
+    format!("{}{MARKER_SUFFIX}", stem(seq, epoch, token))
 }
 
 /// The image a marker names.
 pub fn image_name(seq: CommitSeq, epoch: u64, token: &[u8; TOKEN_BYTES]) -> String {
-    let hex = u128::from_be_bytes(*token);
-    format!("{SNAPSHOT_DIR}/{seq:016x}-{epoch:016x}-{hex:032x}{IMAGE_SUFFIX}")
+    format!("{}{IMAGE_SUFFIX}", stem(seq, epoch, token))
 }
 
 /// True for a name that is an image (a marker's or an orphan).
@@ -100,12 +106,6 @@ pub fn decode_marker(name: &str, bytes: &[u8]) -> Result<Snapshot> {
     if body.len() != MARKER_BODY_BYTES {
         return Err(bad("marker body has the wrong length"));
     }
-    if name != marker_name(h.last_seq, h.epoch) {
-        return Err(bad(&format!(
-            "claims commit {} of epoch {}, which its name does not",
-            h.last_seq, h.epoch
-        )));
-    }
     if h.first_seq != h.last_seq + 1 {
         return Err(bad("its first commit does not follow its checkpoint"));
     }
@@ -115,6 +115,12 @@ pub fn decode_marker(name: &str, bytes: &[u8]) -> Result<Snapshot> {
     image_digest.copy_from_slice(&body[8..8 + DIGEST_BYTES]);
     let mut token = [0u8; TOKEN_BYTES];
     token.copy_from_slice(&body[8 + DIGEST_BYTES..]);
+    if name != marker_name(h.last_seq, h.epoch, &token) {
+        return Err(bad(&format!(
+            "claims commit {} of epoch {}, which its name does not",
+            h.last_seq, h.epoch
+        )));
+    }
     Ok(Snapshot {
         name: name.to_string(),
         header: h,
@@ -190,7 +196,7 @@ mod tests {
             prev_digest: [7; 32],
         };
         let bytes = encode_marker(&h, 8192, &[1; 32], &[2; 16]);
-        let name = marker_name(41, 3);
+        let name = marker_name(41, 3, &[2; 16]);
         let s = decode_marker(&name, &bytes).unwrap();
         assert_eq!((s.seq(), s.image_bytes, s.header.slot), (41, 8192, 9));
         assert_eq!(
@@ -198,7 +204,8 @@ mod tests {
             format!("snapshot/{:016x}-{:016x}-{}.main", 41, 3, "02".repeat(16))
         );
         assert!(is_image(&s.image_name()) && !is_image(&name));
-        assert!(decode_marker(&marker_name(40, 3), &bytes).is_err());
+        assert!(decode_marker(&marker_name(40, 3, &[2; 16]), &bytes).is_err());
+        assert!(decode_marker(&marker_name(41, 3, &[3; 16]), &bytes).is_err());
         let mut flipped = bytes.clone();
         flipped[110] ^= 1;
         assert!(decode_marker(&name, &flipped).is_err());

@@ -76,8 +76,8 @@ fn pick(store: &Store, target: RestoreTarget) -> Result<Option<(Snapshot, Tip)>>
         if !within {
             continue;
         }
-        if let Some(tip) = walk::anchor(store, s.header.slot, &s.header.prev_digest)? {
-            return Ok(Some((s, tip)));
+        if let Some(a) = walk::anchor(store, s.header.slot, &s.header.prev_digest)? {
+            return Ok(Some((s, a.tip)));
         }
     }
     Ok(None)

@@ -11,7 +11,8 @@ pub struct ReplicaObject {
     /// The object's name under the replica's prefix (a snapshot: its
     /// marker's).
     pub name: String,
-    /// "chunk", "fence" or "snapshot".
+    /// "chunk", "fence", "snapshot", or "stray snapshot" (a marker outside
+    /// the history: its writer's fence lost the race for its anchor).
     pub kind: &'static str,
     /// The epoch of the writer that made it.
     pub epoch: u64,
@@ -76,7 +77,7 @@ pub(super) struct Slot<'a> {
 /// be `digest` (a snapshot's anchor), since the slot before it may be
 /// gone. None when the slot is missing, damaged or holds other bytes;
 /// a store that fails is an error.
-pub(super) fn anchor(store: &Store, slot: u64, digest: &[u8; 32]) -> Result<Option<Tip>> {
+pub(super) fn anchor(store: &Store, slot: u64, digest: &[u8; 32]) -> Result<Option<Anchor>> {
     let (header, bytes) = match replica::read_slot(store, slot) {
         Ok(x) => x,
         Err(e) if e.status() == crate::error::Status::Io => return Err(e),
@@ -86,7 +87,16 @@ pub(super) fn anchor(store: &Store, slot: u64, digest: &[u8; 32]) -> Result<Opti
         digest: replica::digest_of(&bytes),
         header,
     };
-    Ok((&tip.digest == digest).then_some(tip))
+    Ok((&tip.digest == digest).then_some(Anchor {
+        tip,
+        bytes: bytes.len() as u64,
+    }))
+}
+
+/// A verified chain start and its size.
+pub(super) struct Anchor {
+    pub(super) tip: Tip,
+    pub(super) bytes: u64,
 }
 
 /// Walks the slots after `start` (from slot 0 when None) to the tip,

@@ -39,6 +39,7 @@ pub enum Status {
     Full = 10,
     /// `LC_INTERNAL`: a bug in libcommit (a caught panic).
     Internal = 11,
+    /// `LC_FENCED`: another writer took the replica with a newer epoch.
     Fenced = 12,
 }
 

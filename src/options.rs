@@ -112,6 +112,7 @@ pub struct Options {
     /// Unshipped log held back from checkpoints at most; past it the log
     /// is retired anyway and the replica needs a fresh snapshot.
     pub replica_retain_bytes: u64,
+    /// Where all file I/O goes. Tests substitute a simulated storage.
     pub storage: Arc<dyn Storage>,
 }
 

@@ -34,21 +34,32 @@ pub enum RestoreTarget {
 pub struct RestoreReport {
     /// The restored database's last commit.
     pub restored_seq: CommitSeq,
+    /// Replica objects (slots) read.
     pub objects_read: u64,
+    /// Commits replayed (restore) or checked (verify).
     pub commits_applied: u64,
+    /// Bytes of the objects read.
     pub bytes_read: u64,
+    /// Wall time the restore took.
     pub elapsed_ms: u64,
 }
 
 /// One slot of a replica as `lcctl replica ls` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplicaObject {
+    /// Object name under the replica's prefix (`log/{slot:016x}`).
     pub name: String,
+    /// "chunk" or "fence".
     pub kind: &'static str,
+    /// The epoch of the writer that made it.
     pub epoch: u64,
+    /// A chunk's first commit; a fence's first commit of its epoch.
     pub first_seq: CommitSeq,
+    /// A chunk's last commit; a fence's last commit before its epoch.
     pub last_seq: CommitSeq,
+    /// When it was made (ms since the Unix epoch).
     pub created_ms: u64,
+    /// Its size.
     pub bytes: u64,
 }
 

@@ -108,12 +108,15 @@ impl Engine {
                     return Ok(Step::Idle);
                 }
             }
-            if let Err(e) = replica::probe(store) {
-                if matches!(e, Error::InvalidArgument(_)) {
-                    t.set_state(State::Off, Some(e.to_string()));
-                    return Ok(Step::Done);
+            if !t.probed.load(Ordering::Acquire) {
+                if let Err(e) = replica::probe(store) {
+                    if matches!(e, Error::InvalidArgument(_)) {
+                        t.set_state(State::Off, Some(e.to_string()));
+                        return Ok(Step::Done);
+                    }
+                    return Err(e);
                 }
-                return Err(e);
+                t.probed.store(true, Ordering::Release);
             }
             match self.take_role(store, t)? {
                 Some(r) => *role = Some(r),

@@ -15,7 +15,7 @@ pub use object::{
     chunk_commits, decode, digest_of, encode, manifest_name, put_commit, slot_name, Commit, Header,
     Kind, CHUNK_TARGET_BYTES,
 };
-pub use probe::probe;
+pub use probe::{probe, probe_at_open};
 pub use status::{ReplicaStatus, State, Tracker, PUT_LATENCY_BUCKETS_MS};
 pub use store::{Created, Store};
 pub use url::ReplicaUrl;

@@ -13,6 +13,7 @@ use crate::types::CommitSeq;
 /// the last bucket takes everything slower.
 pub const PUT_LATENCY_BUCKETS_MS: [u64; 8] = [5, 10, 25, 50, 100, 250, 1000, 5000];
 
+/// What the replica shipper is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum State {
     /// No replica configured.
@@ -34,6 +35,7 @@ pub enum State {
 }
 
 impl State {
+    /// The state's name as status reports and Python show it.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Off => "off",
@@ -49,7 +51,9 @@ impl State {
 /// A replica's status as a caller sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReplicaStatus {
+    /// What the shipper is doing.
     pub state: State,
+    /// The epoch this writer holds the replica with (0: none yet).
     pub epoch: u64,
     /// Every commit up to this one is in the replica.
     pub shipped_seq: CommitSeq,
@@ -60,7 +64,9 @@ pub struct ReplicaStatus {
     /// How long the oldest unshipped commit has waited (the current RPO);
     /// 0 when nothing is waiting.
     pub oldest_unshipped_ms: u64,
+    /// Why the shipper last failed or stopped ("" if it never did).
     pub last_error: String,
+    /// Chunks this writer put into the replica.
     pub chunks_shipped: u64,
     /// Puts by latency bucket (`PUT_LATENCY_BUCKETS_MS`, then slower).
     pub put_latency_counts: [u64; 9],
@@ -72,6 +78,9 @@ pub struct Tracker {
     status: Mutex<Inner>,
     moved: Condvar,
     fenced: AtomicBool,
+    /// The create-only probe passed (at open): the shipper need not run
+    /// it again.
+    pub probed: AtomicBool,
     pub stop: AtomicBool,
 }
 
@@ -84,8 +93,9 @@ struct Inner {
 
 impl Tracker {
     /// A shipper about to start: it has not taken the role yet.
-    pub fn starting() -> Tracker {
+    pub fn starting(probed: bool) -> Tracker {
         let t = Tracker::default();
+        t.probed.store(probed, Ordering::Release);
         t.status.lock().status.state = State::Standby;
         t
     }

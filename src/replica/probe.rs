@@ -37,7 +37,7 @@ pub fn probe(store: &Store) -> Result<()> {
     let name = format!("probe/{nonce:032x}");
     let refuse = |why: String| {
         Error::InvalidArgument(format!(
-            "replica {:?}: the store {why}; fencing needs create-only puts \
+            "replica {}: the store {why}; fencing needs create-only puts \
              (add probe=skip to the URL to use it anyway)",
             store.url
         ))

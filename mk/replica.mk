@@ -53,7 +53,7 @@ replica-test: replica-tools
 replica-bench: replica-tools
 	@set -o pipefail; bash $(RP_REPO)/mk/replica.sh $(RP_B) \
 	  $(RP_CARGO_TEST) --release --test replica_s3_bench -- --ignored --test-threads=1 --nocapture 2>&1 | tee $(RP_B)/bench.log
-	@grep '^replica_bench:' $(RP_B)/bench.log
+	@grep -o 'replica_bench: .*' $(RP_B)/bench.log
 
 replica-clean:
 	rm -rf $(RP_B)

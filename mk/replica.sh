@@ -62,7 +62,7 @@ if [ -x "$MOTO" ]; then
     echo "replica: moto $("$RB/venv/bin/python" -c 'import moto; print(moto.__version__)') (one request at a time) on $LIBCOMMIT_S3_ENDPOINT (pid $LIBCOMMIT_S3_PID)"
 else
     export LIBCOMMIT_S3_SKIP="moto is not installed in $RB/venv (make replica-tools could not install it)"
-    echo "replica: SKIP moto: $LIBCOMMIT_S3_SKIP"
+    echo "replica: moto skipped: $LIBCOMMIT_S3_SKIP"
 fi
 
 if [ -x "$S3FS" ]; then
@@ -81,7 +81,7 @@ if [ -x "$S3FS" ]; then
     echo "replica: $("$S3FS" --version) on $LIBCOMMIT_S3FS_ENDPOINT (pid $(cat "$S3FS_PIDFILE"), data $root)"
 else
     export LIBCOMMIT_S3FS_SKIP="s3s-fs is not installed in $RB/tools (make replica-tools could not install it)"
-    echo "replica: SKIP s3s-fs: $LIBCOMMIT_S3FS_SKIP"
+    echo "replica: s3s-fs skipped: $LIBCOMMIT_S3FS_SKIP"
 fi
 
 "$@"

@@ -350,12 +350,15 @@ fn a_stopped_server_lets_lag_grow_and_then_catches_up() {
 
 /// Starts s3s-fs again on its old port and data directory; its pid goes
 /// to the pid file, where `make replica-test` finds it to stop it.
+// The server outlives this test on purpose (the make target stops it), so
+// it is not waited for.
+#[allow(clippy::zombie_processes)]
 fn restart_s3fs(s: &Server) {
     let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
     let port = s.addr().port().to_string();
     let start = Instant::now();
     loop {
-        let child = std::process::Command::new(var("LIBCOMMIT_S3FS_BIN"))
+        let mut child = std::process::Command::new(var("LIBCOMMIT_S3FS_BIN"))
             .args(["--host", "127.0.0.1", "--port", &port])
             .args([
                 "--access-key",
@@ -376,8 +379,8 @@ fn restart_s3fs(s: &Server) {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        // SAFETY: kill(2) on the child just started.
-        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.kill();
+        let _ = child.wait();
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "s3s-fs did not come back on port {port}"

@@ -1,6 +1,6 @@
 //! Replication to a local-directory replica (`file://`): shipping,
 //! restore (latest, every 10th seq, by time), fencing, damage detection.
-//! The S3 servers' suites are tests/python/test_replica_s3.py.
+//! The S3 servers' suites are tests/replica_s3.rs (`make replica-test`).
 
 use std::path::Path;
 use std::time::Duration;

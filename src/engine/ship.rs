@@ -137,7 +137,7 @@ impl Engine {
                 }
                 s.has_role_lock = true;
             }
-            if !s.probed {
+            if !s.probed && !t.probed.load(Ordering::Acquire) {
                 if let Err(e) = replica::probe(store) {
                     if matches!(e, Error::InvalidArgument(_)) {
                         t.set_state(State::Off, Some(e.to_string()));
@@ -146,6 +146,7 @@ impl Engine {
                     return Err(e);
                 }
                 s.probed = true;
+                t.probed.store(true, Ordering::Release);
             }
             match self.take_role(store, t)? {
                 Take::Taken(r) => s.role = Some(*r),

@@ -119,7 +119,16 @@ pub fn create_or_match(store: &Store, name: &str, bytes: Vec<u8>) -> Result<Crea
             Some(b) if b.len() >= DIGEST_BYTES && object::digest_of(&b) == want => {
                 Ok(Created::Created)
             }
-            _ => Ok(Created::Taken),
+            Some(_) => Ok(Created::Taken),
+            // S3 answers 409 to a conditional put while another one of the
+            // same name is in flight, which may be our own earlier try:
+            // only an object that is there and not ours is a lost slot.
+            None => Err(Error::Io {
+                context: format!("replica create {name}"),
+                source: std::io::Error::other(
+                    "the store refused the create but holds no object there yet",
+                ),
+            }),
         },
     }
 }

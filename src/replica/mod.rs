@@ -19,7 +19,7 @@ pub use object::{
     chunk_commits, decode, digest_of, encode, manifest_name, put_commit, slot_name, Commit, Header,
     Kind, CHUNK_TARGET_BYTES, DIGEST_BYTES, HEADER_BYTES,
 };
-pub use probe::probe;
+pub use probe::{probe, probe_at_open};
 pub use report::{read_status, write_status};
 pub use retain::{prune, Pruned, Retention};
 pub use snapshot::{

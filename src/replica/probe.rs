@@ -12,6 +12,20 @@ use crate::error::{Error, Result};
 /// Racing creates the probe sends at once.
 pub const PROBE_RACERS: usize = 4;
 
+/// The probe as `open` runs it: a store that fails it (or a URL the
+/// client refuses) fails the open, so a misconfigured replica is an error
+/// the user sees rather than a status line. A store that cannot be
+/// reached is left to the shipper, which retries: commits never wait for
+/// the store. True when the probe passed (or the URL skips it).
+pub fn probe_at_open(url: &str) -> Result<bool> {
+    let store = Store::open(url)?;
+    match probe(&store) {
+        Ok(()) => Ok(true),
+        Err(e @ Error::InvalidArgument(_)) => Err(e),
+        Err(_) => Ok(false),
+    }
+}
+
 pub fn probe(store: &Store) -> Result<()> {
     if store.url.skip_probe {
         return Ok(());
@@ -23,7 +37,7 @@ pub fn probe(store: &Store) -> Result<()> {
     let name = format!("probe/{nonce:032x}");
     let refuse = |why: String| {
         Error::InvalidArgument(format!(
-            "replica {:?}: the store {why}; fencing needs create-only puts \
+            "replica {}: the store {why}; fencing needs create-only puts \
              (add probe=skip to the URL to use it anyway)",
             store.url
         ))

@@ -83,6 +83,9 @@ pub struct Tracker {
     status: Mutex<Inner>,
     moved: Condvar,
     fenced: AtomicBool,
+    /// The create-only probe passed (at open): the shipper need not run
+    /// it again.
+    pub probed: AtomicBool,
     pub stop: AtomicBool,
 }
 
@@ -95,8 +98,9 @@ struct Inner {
 
 impl Tracker {
     /// A shipper about to start: it has not taken the role yet.
-    pub fn starting() -> Tracker {
+    pub fn starting(probed: bool) -> Tracker {
         let t = Tracker::default();
+        t.probed.store(probed, Ordering::Release);
         t.status.lock().status.state = State::Standby;
         t
     }

@@ -34,6 +34,18 @@ pub struct ReplicaUrl {
 /// Longest URL accepted: a bound on what is parsed and kept.
 pub const REPLICA_URL_MAX_BYTES: usize = 4096;
 
+/// The replica as messages name it: scheme, bucket or directory, and
+/// prefix (the query, endpoint included, left out).
+impl std::fmt::Display for ReplicaUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.target {
+            Target::File { dir } => write!(f, "file://{dir}"),
+            Target::S3 { bucket, .. } if self.prefix.is_empty() => write!(f, "s3://{bucket}"),
+            Target::S3 { bucket, .. } => write!(f, "s3://{bucket}/{}", self.prefix),
+        }
+    }
+}
+
 impl ReplicaUrl {
     pub fn parse(url: &str) -> Result<ReplicaUrl> {
         let bad = |why: &str| Error::InvalidArgument(format!("replica URL {url:?}: {why}"));

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use libcommit::{Database, Error, PageWrite, Stats, SyncMode, Transaction};
+use libcommit::{Database, Error, PageWrite, ReplicaState, Stats, SyncMode, Transaction};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
@@ -297,6 +297,15 @@ impl PyDatabase {
             };
             if engine(py, OP, || self.db.wait_replicated(seq, slice))? {
                 return Ok(true);
+            }
+            // A shipper that can no longer get there answers false at once;
+            // waiting out the caller's timeout would hide that.
+            let state = engine(py, OP, || self.db.replica_status())?.state;
+            if matches!(
+                state,
+                ReplicaState::Fenced | ReplicaState::NeedsSnapshot | ReplicaState::Off
+            ) {
+                return Ok(false);
             }
             if deadline.is_some_and(|(start, limit)| start.elapsed() >= limit) {
                 return Ok(false);

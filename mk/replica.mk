@@ -25,7 +25,8 @@ RP_MOTO_VERSION := 5.2.6
 # 0.14.1 is the newest s3s-fs whose rust-version (1.92) this toolchain
 # meets; 0.15 and later need 1.96.
 RP_S3S_FS_VERSION := 0.14.1
-RP_CARGO_TEST := $(CARGO) test --manifest-path $(RP_REPO)/Cargo.toml -p libcommit
+# The rust-test build (same profile and environment), not a second one.
+RP_CARGO_TEST := LIBCOMMIT_OPTIMIZED=1 $(CARGO) test --profile ci --manifest-path $(RP_REPO)/Cargo.toml -p libcommit
 
 .PHONY: replica-tools replica-test replica-bench replica-clean
 
@@ -52,7 +53,7 @@ replica-test: replica-tools
 
 replica-bench: replica-tools
 	@set -o pipefail; bash $(RP_REPO)/mk/replica.sh $(RP_B) \
-	  $(RP_CARGO_TEST) --release --test replica_s3_bench -- --ignored --test-threads=1 --nocapture 2>&1 | tee $(RP_B)/bench.log
+	  $(CARGO) test --release --manifest-path $(RP_REPO)/Cargo.toml -p libcommit --test replica_s3_bench -- --ignored --test-threads=1 --nocapture 2>&1 | tee $(RP_B)/bench.log
 	@grep -o 'replica_bench: .*' $(RP_B)/bench.log
 
 replica-clean:

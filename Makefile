@@ -10,6 +10,7 @@
 #   make readme    copy the examples' [readme:...] regions into README.md
 #   make bench     the benchmark harness (benches/), and SQLite on libcommit
 #   make sqlite    SQLite on libcommit (bindings/sqlite, mk/sqlite.mk)
+#   make replica-test  replication against S3 servers (moto, s3s-fs; mk/replica.mk)
 #   make install   PREFIX=/usr/local: libraries, headers, libcommit.pc, the
 #                  CMake package, lcctl
 #
@@ -29,7 +30,7 @@ demo: rust-demo c-demo py-demo
 rust-demo:
 	$(CARGO) run --release --example quickstart
 
-test: fmt-check clippy readme-check rust-test rust-package lcctl-test c-test c-routes py-test sqlite-test
+test: fmt-check clippy readme-check rust-test rust-package lcctl-test c-test c-routes py-test sqlite-test replica-test
 	@echo "make test: all suites passed"
 
 readme:
@@ -69,6 +70,7 @@ include mk/c.mk
 include mk/python.mk
 include mk/lcctl.mk
 include mk/sqlite.mk
+include mk/replica.mk
 -include mk/bench.mk
 
 # `make install` (mk/c.mk) installs lcctl beside the libraries.

@@ -160,6 +160,28 @@
 #define LC_VERSION_PATCH 0
 
 /**
+ * Bytes of `lc_replica_info.last_error`, its NUL included.
+ */
+#define LC_REPLICA_ERROR_BYTES 256
+
+/**
+ * `lc_restore_target.kind`: everything the replica holds (`value`
+ * ignored).
+ */
+#define LC_RESTORE_LATEST 0
+
+/**
+ * Exactly commit_seq `value`.
+ */
+#define LC_RESTORE_SEQ 1
+
+/**
+ * Every chunk made at or before `value` milliseconds since the Unix epoch
+ * (the shipping interval's resolution, about 1 s).
+ */
+#define LC_RESTORE_TIME_MS 2
+
+/**
  * The result of every fallible call. The numbers are part of the ABI and
  * never change or get reused.
  */
@@ -214,6 +236,11 @@ typedef enum lc_status {
    * A bug (for example a caught panic).
    */
   LC_INTERNAL = 11,
+  /**
+   * Another writer took this database's replica with a newer epoch:
+   * the database refuses commits (reads go on).
+   */
+  LC_FENCED = 12,
 } lc_status;
 
 /**
@@ -253,6 +280,22 @@ typedef enum lc_drop_reason {
    */
   LC_DROP_NEVER_SYNCED = 6,
 } lc_drop_reason;
+
+/**
+ * What the replica shipper is doing.
+ */
+typedef enum lc_replica_state {
+  LC_REPLICA_OFF = 0,
+  LC_REPLICA_SHIPPING = 1,
+  LC_REPLICA_BACKOFF = 2,
+  LC_REPLICA_FENCED = 3,
+  LC_REPLICA_NEEDS_SNAPSHOT = 4,
+  /**
+   * Another process of this database ships (or this one has not
+   * started yet).
+   */
+  LC_REPLICA_STANDBY = 5,
+} lc_replica_state;
 
 /**
  * When a commit may report success.
@@ -527,6 +570,49 @@ typedef struct lc_segment_report {
    */
   enum lc_drop_reason reason;
 } lc_segment_report;
+
+/**
+ * The shipper's status, as `lc_replica_status` fills it.
+ */
+typedef struct lc_replica_info {
+  enum lc_replica_state state;
+  uint64_t epoch;
+  /**
+   * Every commit up to this one is in the replica.
+   */
+  uint64_t shipped_seq;
+  uint64_t lag_commits;
+  uint64_t lag_bytes;
+  /**
+   * Age of the oldest unshipped commit (the current RPO), 0 if none.
+   */
+  uint64_t oldest_unshipped_ms;
+  uint64_t chunks_shipped;
+  /**
+   * The last store error, NUL-terminated (truncated), "" if none.
+   */
+  char last_error[LC_REPLICA_ERROR_BYTES];
+} lc_replica_info;
+
+/**
+ * What `lc_restore` restores up to (a plain integer kind, so any value
+ * from C is safe to receive).
+ */
+typedef struct lc_restore_target {
+  /**
+   * LC_RESTORE_LATEST, LC_RESTORE_SEQ or LC_RESTORE_TIME_MS.
+   */
+  uint32_t kind;
+  uint64_t value;
+} lc_restore_target;
+
+typedef struct lc_restore_report {
+  uint64_t restored_seq;
+  uint64_t objects_read;
+  uint64_t commits_applied;
+  uint64_t bytes_read;
+  uint64_t elapsed_ms;
+} lc_restore_report;
 
 #ifdef __cplusplus
 extern "C" {
@@ -989,6 +1075,76 @@ enum lc_status lc_recovery_segment_detail(const struct lc_db *db,
                                           uint8_t *buf,
                                           size_t cap,
                                           size_t *out_len);
+
+/**
+ * Ships every durable commit to the replica at `url`
+ * (`file:///dir/prefix` or `s3://bucket/prefix?endpoint=...&region=...`,
+ * credentials from the `AWS_*` environment variables); NULL turns
+ * replication off. The URL is copied. Commits never wait for the store.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `opts`, a malformed URL: options
+ * unchanged).
+ */
+enum lc_status lc_options_set_replica(struct lc_options *opts, const char *url);
+
+/**
+ * Sets the least time between two snapshots of the main file in the
+ * replica, in milliseconds (default 3600000; 0 = after every
+ * checkpoint). Each snapshot uploads the whole main file.
+ *
+ * Returns LC_INVALID_ARGUMENT if `opts` is NULL.
+ */
+enum lc_status lc_options_set_replica_snapshot_interval_ms(struct lc_options *opts, uint64_t ms);
+
+/**
+ * Sets the replica's retention: the newest `snapshots` snapshots are
+ * kept (default 2, at least 1), and so are those younger than
+ * `window_ms` (default 86400000), with every chunk after the oldest kept
+ * one; older objects are deleted `grace_ms` (default 600000) after they
+ * stopped being needed, so that a restore already under way still finds
+ * them.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `opts`, `snapshots` 0: options
+ * unchanged).
+ */
+enum lc_status lc_options_set_replica_retention(struct lc_options *opts,
+                                                uint32_t snapshots,
+                                                uint64_t window_ms,
+                                                uint64_t grace_ms);
+
+/**
+ * The replica shipper's status (state LC_REPLICA_OFF without a replica).
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `db` or `out`), LC_CLOSED.
+ */
+enum lc_status lc_replica_status(const struct lc_db *db, struct lc_replica_info *out);
+
+/**
+ * Waits up to `timeout_ms` until commit `seq` is in the replica: RPO 0
+ * for that commit. On LC_OK `*out_replicated` is false when the timeout
+ * passed first, or the shipper cannot get there (fenced, needs a
+ * snapshot). Blocks the calling thread only.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `db` or `out_replicated`; no replica
+ * configured), LC_CLOSED.
+ */
+enum lc_status lc_wait_replicated(struct lc_db *db,
+                                  uint64_t seq,
+                                  uint32_t timeout_ms,
+                                  bool *out_replicated);
+
+/**
+ * Restores the replica at `url` into a new database at `dest_path` (which
+ * must not exist), up to `target`; `report` may be NULL. A gap, a broken
+ * hash chain or a bad checksum fails the restore naming the object.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `url` or `dest_path`, `dest_path`
+ * exists, an unknown target kind, a target past what the replica holds), LC_CORRUPT, LC_IO.
+ */
+enum lc_status lc_restore(const char *url,
+                          const char *dest_path,
+                          struct lc_restore_target target,
+                          struct lc_restore_report *report);
 
 #ifdef __cplusplus
 }  // extern "C"

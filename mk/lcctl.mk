@@ -1,5 +1,6 @@
 # mk/lcctl.mk - lcctl, the operator CLI (tools/lcctl): info, verify,
-# recover, checkpoint, dump, bench on a database. Included by the top-level
+# recover, checkpoint, dump, bench on a database; replica restore, ls,
+# verify, status. Included by the top-level
 # Makefile; every path below is absolute, so the targets work from the
 # repository root (or anywhere, with make -f).
 #

@@ -329,6 +329,19 @@ impl Database {
         engine.read_at(pgno, reader.snapshot())
     }
 
+    /// How the replica shipper is doing (state `Off` without a replica).
+    pub fn replica_status(&self) -> Result<crate::replica::ReplicaStatus> {
+        self.handle.check_open()?;
+        Ok(self.handle.engine.replica_status())
+    }
+
+    /// Waits until commit `seq` is in the replica: false when `timeout`
+    /// passes first (or the shipper can no longer get there).
+    pub fn wait_replicated(&self, seq: CommitSeq, timeout: std::time::Duration) -> Result<bool> {
+        self.handle.check_open()?;
+        self.handle.engine.wait_replicated(seq, timeout)
+    }
+
     /// Copies every committed page not yet in the main file into it, then
     /// removes the log segments it no longer needs.
     ///

@@ -39,11 +39,14 @@ pub enum Status {
     Full = 10,
     /// `LC_INTERNAL`: a bug in libcommit (a caught panic).
     Internal = 11,
+    /// `LC_FENCED`: another writer took the replica with a newer epoch;
+    /// this database refuses commits until it is restored from the replica.
+    Fenced = 12,
 }
 
 impl Status {
     /// Every status, in numeric order.
-    pub const ALL: [Status; 12] = [
+    pub const ALL: [Status; 13] = [
         Status::Ok,
         Status::NotFound,
         Status::Conflict,
@@ -56,6 +59,7 @@ impl Status {
         Status::ReadOnly,
         Status::Full,
         Status::Internal,
+        Status::Fenced,
     ];
 
     /// The status with numeric value `code`, if there is one.
@@ -79,6 +83,7 @@ impl Status {
             Status::ReadOnly => "READ_ONLY",
             Status::Full => "FULL",
             Status::Internal => "INTERNAL",
+            Status::Fenced => "FENCED",
         }
     }
 
@@ -98,6 +103,7 @@ impl Status {
             Status::ReadOnly => c"read-only",
             Status::Full => c"disk full",
             Status::Internal => c"internal error",
+            Status::Fenced => c"fenced: another writer took the replica",
         }
     }
 
@@ -143,6 +149,9 @@ pub enum Error {
     ReadOnly(String),
     /// A bug: an invariant did not hold (or a panic was caught).
     Internal(String),
+    /// Another writer took this database's replica with a newer epoch:
+    /// this one must not commit, or its history would fork.
+    Fenced(String),
 }
 
 /// The engine's result type.
@@ -172,6 +181,7 @@ impl Error {
             Error::Closed(_) => Status::Closed,
             Error::ReadOnly(_) => Status::ReadOnly,
             Error::Internal(_) => Status::Internal,
+            Error::Fenced(_) => Status::Fenced,
         }
     }
 
@@ -215,6 +225,7 @@ impl Error {
             Error::Closed(m) => Error::Closed(m.clone()),
             Error::ReadOnly(m) => Error::ReadOnly(m.clone()),
             Error::Internal(m) => Error::Internal(m.clone()),
+            Error::Fenced(m) => Error::Fenced(m.clone()),
         }
     }
 }
@@ -240,6 +251,7 @@ impl fmt::Display for Error {
             Error::Closed(m) => write!(f, "closed: {m}"),
             Error::ReadOnly(m) => write!(f, "read-only: {m}"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
+            Error::Fenced(m) => write!(f, "fenced: {m}"),
         }
     }
 }

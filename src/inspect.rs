@@ -94,6 +94,51 @@ fn shared_info(storage: &Arc<dyn Storage>, path: &Path) -> Result<Option<SharedI
     }))
 }
 
+/// What `{path}-replica` says about the database's replica shipper.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaFileStatus {
+    /// The shipper's status when it last wrote the file; the age of the
+    /// oldest unshipped commit is brought up to now.
+    pub status: crate::replica::ReplicaStatus,
+    /// When it was written (ms since the Unix epoch).
+    pub updated_ms: u64,
+    /// True while a process holds the shipper role; false means the
+    /// status is what the last shipper left.
+    pub shipper_alive: bool,
+}
+
+/// The replica status the shipping process of `path` publishes; None when
+/// no shipper ever ran there.
+pub fn replica_status(path: impl AsRef<Path>) -> Result<Option<ReplicaFileStatus>> {
+    let storage: Arc<dyn Storage> = Arc::new(RealStorage);
+    let path = path.as_ref();
+    let Some((mut status, updated_ms)) = crate::replica::read_status(storage.as_ref(), path)?
+    else {
+        return Ok(None);
+    };
+    if status.lag_commits > 0 {
+        status.oldest_unshipped_ms += now_ms().saturating_sub(updated_ms);
+    }
+    let shm_path = crate::shm::shm_path(path);
+    let shm_exists = storage
+        .exists(&shm_path)
+        .map_err(|e| Error::io("stat shared-memory file", &shm_path, e))?;
+    let shm = if shm_exists {
+        crate::shm::Shm::open(&storage, path)?
+    } else {
+        None
+    };
+    let shipper_alive = match shm {
+        Some(shm) => shm.shipper_alive()?,
+        None => false,
+    };
+    Ok(Some(ReplicaFileStatus {
+        status,
+        updated_ms,
+        shipper_alive,
+    }))
+}
+
 fn segment_info(s: &Segment) -> SegmentInfo {
     SegmentInfo {
         path: s.path.clone(),

@@ -92,6 +92,8 @@ mod options;
 mod pagecache;
 mod recovery;
 mod registry;
+mod replica;
+mod restore;
 mod sequence;
 mod shm;
 mod spill;
@@ -106,6 +108,17 @@ pub use offline::recover;
 pub use options::{
     CommitMode, Isolation, Options, RecoveryOptions, SyncMode, PAGE_SIZE_DEFAULT_BYTES,
     PAGE_SIZE_MAX_BYTES, PAGE_SIZE_MIN_BYTES,
+};
+/// Checks a replica URL as `Options::replica` takes it.
+pub fn check_replica_url(url: &str) -> Result<()> {
+    replica::ReplicaUrl::parse(url).map(|_| ())
+}
+
+pub use replica::{
+    Pruned, ReplicaStatus, Retention, State as ReplicaState, PUT_LATENCY_BUCKETS_MS,
+};
+pub use restore::{
+    replica_ls, replica_prune, replica_verify, restore, ReplicaObject, RestoreReport, RestoreTarget,
 };
 pub use types::{
     CheckpointReport, CommitSeq, DropReason, HistogramSnapshot, Metrics, Page, PageWrite, Pgno,

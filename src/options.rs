@@ -26,6 +26,18 @@ pub const LANES_MAX: u32 = 256;
 pub const MAX_FLUSH_DELAY_MAX_US: u32 = 1_000_000;
 /// Busy timeout of a new database handle.
 pub const BUSY_TIMEOUT_DEFAULT_MS: u32 = 5000;
+/// Unshipped log a replica's shipper holds back from checkpoints at most.
+pub const REPLICA_RETAIN_DEFAULT_BYTES: u64 = 1 << 30;
+/// Least time between two snapshots of the main file: each uploads the
+/// whole file.
+pub const REPLICA_SNAPSHOT_INTERVAL_DEFAULT_MS: u64 = 60 * 60 * 1000;
+/// Snapshots a replica keeps whatever their age.
+pub const REPLICA_RETAIN_SNAPSHOTS_DEFAULT: u32 = 2;
+/// Snapshots younger than this are kept too.
+pub const REPLICA_RETAIN_WINDOW_DEFAULT_MS: u64 = 24 * 60 * 60 * 1000;
+/// How long an unneeded replica object stays for restores already under
+/// way.
+pub const REPLICA_DELETE_GRACE_DEFAULT_MS: u64 = 10 * 60 * 1000;
 
 /// When a commit may report success.
 #[repr(C)]
@@ -104,6 +116,23 @@ pub struct Options {
     /// Image bytes a write set keeps in memory; past it, images spill to a
     /// private file so a transaction of any size commits in bounded memory.
     pub spill_threshold_bytes: u64,
+    /// Ship every durable commit to this replica URL (`file:///dir/prefix`
+    /// or `s3://bucket/prefix?endpoint=...&region=...`); None: no replica.
+    pub replica: Option<String>,
+    /// Unshipped log held back from checkpoints at most; past it the log
+    /// is retired anyway and the replica needs a fresh snapshot.
+    pub replica_retain_bytes: u64,
+    /// Least time between snapshots of the main file (one follows a
+    /// checkpoint once this has passed since the last); 0 = after every
+    /// checkpoint.
+    pub replica_snapshot_interval_ms: u64,
+    /// Retention: the newest this many snapshots are kept (at least 1).
+    pub replica_retain_snapshots: u32,
+    /// Retention: snapshots younger than this are kept too.
+    pub replica_retain_window_ms: u64,
+    /// Retention: objects no kept snapshot needs are deleted this long
+    /// after they stopped being needed.
+    pub replica_delete_grace_ms: u64,
     /// Where all file I/O goes. Tests substitute a simulated storage.
     pub storage: Arc<dyn Storage>,
 }
@@ -123,6 +152,12 @@ impl Default for Options {
             segment_size_bytes: SEGMENT_SIZE_DEFAULT_BYTES,
             spill_threshold_bytes: SPILL_THRESHOLD_DEFAULT_BYTES,
             page_cache_bytes: PAGE_CACHE_DEFAULT_BYTES,
+            replica: None,
+            replica_retain_bytes: REPLICA_RETAIN_DEFAULT_BYTES,
+            replica_snapshot_interval_ms: REPLICA_SNAPSHOT_INTERVAL_DEFAULT_MS,
+            replica_retain_snapshots: REPLICA_RETAIN_SNAPSHOTS_DEFAULT,
+            replica_retain_window_ms: REPLICA_RETAIN_WINDOW_DEFAULT_MS,
+            replica_delete_grace_ms: REPLICA_DELETE_GRACE_DEFAULT_MS,
             storage: Arc::new(RealStorage),
         }
     }
@@ -146,6 +181,15 @@ impl std::fmt::Debug for Options {
             .field("segment_size_bytes", &self.segment_size_bytes)
             .field("spill_threshold_bytes", &self.spill_threshold_bytes)
             .field("page_cache_bytes", &self.page_cache_bytes)
+            .field("replica", &self.replica)
+            .field("replica_retain_bytes", &self.replica_retain_bytes)
+            .field(
+                "replica_snapshot_interval_ms",
+                &self.replica_snapshot_interval_ms,
+            )
+            .field("replica_retain_snapshots", &self.replica_retain_snapshots)
+            .field("replica_retain_window_ms", &self.replica_retain_window_ms)
+            .field("replica_delete_grace_ms", &self.replica_delete_grace_ms)
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +201,11 @@ impl Options {
         check_lanes(self.lanes)?;
         check_max_flush_delay_us(self.max_flush_delay_us)?;
         check_segment_size(self.segment_size_bytes)?;
+        if self.replica_retain_snapshots == 0 {
+            return Err(Error::invalid(
+                "replica_retain_snapshots must be at least 1: a replica keeps its newest snapshot",
+            ));
+        }
         Ok(())
     }
 

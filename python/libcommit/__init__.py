@@ -33,6 +33,7 @@ from ._errors import (
     ConflictError,
     CorruptError,
     Error,
+    FencedError,
     InvalidArgumentError,
     ReadOnlyError,
     Status,
@@ -48,6 +49,7 @@ from ._native import (
     info,
     open,
     recover,
+    restore,
     verify,
 )
 
@@ -61,6 +63,7 @@ for _cls in (
     ClosedError,
     ReadOnlyError,
     InvalidArgumentError,
+    FencedError,
     Status,
 ):
     _cls.__module__ = __name__
@@ -70,6 +73,7 @@ __all__ = [
     "__version__",
     "open",
     "recover",
+    "restore",
     "info",
     "verify",
     "Database",
@@ -86,4 +90,5 @@ __all__ = [
     "ClosedError",
     "ReadOnlyError",
     "InvalidArgumentError",
+    "FencedError",
 ]

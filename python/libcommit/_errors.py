@@ -20,6 +20,7 @@ __all__ = [
     "StorageError",
     "ClosedError",
     "ReadOnlyError",
+    "FencedError",
     "InvalidArgumentError",
 ]
 
@@ -39,6 +40,7 @@ class Status(enum.IntEnum):
     READ_ONLY = 9
     FULL = 10
     INTERNAL = 11
+    FENCED = 12
 
 
 class Error(Exception):
@@ -113,3 +115,10 @@ class InvalidArgumentError(Error, ValueError):
     the page size, an unknown option value). Also a ``ValueError``."""
 
     status: int = Status.INVALID_ARGUMENT
+
+
+class FencedError(Error):
+    """Another writer took this database's replica with a newer epoch: the
+    database refuses commits (reads go on)."""
+
+    status: int = Status.FENCED

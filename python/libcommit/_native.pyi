@@ -2,7 +2,7 @@
 
 import os
 from types import TracebackType
-from typing import Callable, Iterable, List, Mapping, Optional, Tuple, Type, Union, final
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple, Type, Union, final
 
 from typing_extensions import Buffer, Literal, Self, TypeAlias, TypedDict
 
@@ -108,6 +108,11 @@ def open(
     max_flush_delay_us: int = 0,
     busy_timeout_ms: int = 5000,
     read_only: bool = False,
+    replica: Optional[str] = None,
+    replica_snapshot_interval_ms: int = 3600000,
+    replica_retain_snapshots: int = 2,
+    replica_retain_window_ms: int = 86400000,
+    replica_delete_grace_ms: int = 600000,
 ) -> Database:
     """Opens (creating if missing, unless read-only) the database at `path`
     and replays its write-ahead log."""
@@ -116,6 +121,11 @@ def recover(
     path: _Path, *, skip_corrupt: bool = False, delete_after: bool = False
 ) -> RecoveryReport:
     """Recovers a closed database offline and reports what it found."""
+
+def restore(
+    url: str, path: _Path, *, seq: Optional[int] = None, time: Optional[float] = None
+) -> int:
+    """Restores a replica into a new database; returns the restored commit_seq."""
 
 def info(path: _Path) -> _Info:
     """Describes the database at `path` from its files (read-only)."""
@@ -156,6 +166,10 @@ class Database:
         """The durable watermark: every commit <= it is on stable storage."""
     def wait_durable(self, seq: int, timeout: Optional[float] = None) -> bool:
         """Waits until commit `seq` is durable; False if `timeout` passed first."""
+    def replica_status(self) -> dict[str, Any]:
+        """The replica shipper's state, epoch, shipped seq, lag and last error."""
+    def wait_replicated(self, seq: int, timeout: Optional[float] = None) -> bool:
+        """Waits until commit `seq` is in the replica; False if `timeout` passed first."""
     async def commit_async(self, writes: _Writes, *, sync: Optional[_Sync] = None) -> int:
         """commit() for asyncio: written by a worker thread, durability awaited
         on the loop (syncs shared). Cancelling stops the wait, never the commit."""

@@ -27,6 +27,18 @@ impl Engine {
         }
     }
 
+    /// A writable open's background duties: garbage capsules reclaimed,
+    /// the worker and the replica shipper started.
+    pub(super) fn start_background(self: &Arc<Self>, checkpoint_seq: u64) -> Result<()> {
+        // Capsules of checkpointed commits are garbage.
+        self.capsules.checkpointed(checkpoint_seq)?;
+        // The shipper first: it holds the log back from the worker's
+        // checkpoints until it has taken the replica.
+        self.start_shipper();
+        self.start_worker();
+        Ok(())
+    }
+
     pub(super) fn start_worker(self: &Arc<Self>) {
         let engine: Weak<Engine> = Arc::downgrade(self);
         let heartbeat = self.lease.is_some().then_some(HEARTBEAT_INTERVAL);
@@ -47,6 +59,8 @@ impl Engine {
     /// Stops background work and makes a NORMAL-mode log durable. Called
     /// once, when the last handle closes.
     pub fn shutdown(&self) -> Result<()> {
+        // Ships what is durable first, while the log is still there.
+        self.stop_shipper();
         self.worker.stop();
         let result = if self.opts.read_only || self.pipe.check_failed().is_err() {
             Ok(())

@@ -6,11 +6,15 @@
 
 mod checkpoint;
 mod commit;
+mod fence;
 mod lifecycle;
 mod open;
 mod parts;
 mod read;
+mod role;
 mod shared;
+mod ship;
+mod snapshot;
 mod space;
 mod worker;
 

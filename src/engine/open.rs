@@ -31,6 +31,13 @@ use super::worker::Worker;
 impl Engine {
     /// Opens (creating if needed) and recovers the database at `path`.
     pub fn open(path: &Path, opts: &Options) -> Result<Arc<Engine>> {
+        let mut probed = false;
+        if let Some(url) = &opts.replica {
+            crate::replica::ReplicaUrl::parse(url)?;
+            if !opts.read_only {
+                probed = crate::replica::probe_at_open(url)?;
+            }
+        }
         let capacity = opts.segment_size_bytes - SEGMENT_HEADER_BLOCK_BYTES;
         if capacity < 2 * frame_len(opts.page_size as usize) {
             return Err(Error::invalid(format!(
@@ -59,7 +66,7 @@ impl Engine {
         };
         let Some(shm) = shm else {
             let lock_file = crate::lease::take_lock(opts, path, opts.read_only)?;
-            return Self::open_locked(path, opts, Coord::Alone(lock_file));
+            return Self::open_locked(path, opts, Coord::Alone(lock_file), probed);
         };
         let busy = Duration::from_millis(u64::from(opts.busy_timeout_ms));
         let first = shm.attach(busy)?;
@@ -77,7 +84,7 @@ impl Engine {
         // Recovery and loading run under the lease: no commit or checkpoint
         // of another process moves the log or the main file meanwhile.
         lease.enter(Wait::Busy, |_| Ok(()))?;
-        let engine = Self::open_locked(path, opts, Coord::Shared(lease, first));
+        let engine = Self::open_locked(path, opts, Coord::Shared(lease, first), probed);
         if let Ok(e) = &engine {
             if let Some(l) = &e.lease {
                 l.exit(true);
@@ -108,7 +115,13 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn open_locked(path: &Path, opts: &Options, coord: Coord) -> Result<Arc<Engine>> {
+    /// `probed`: the replica's create-only probe already passed.
+    pub(super) fn open_locked(
+        path: &Path,
+        opts: &Options,
+        coord: Coord,
+        probed: bool,
+    ) -> Result<Arc<Engine>> {
         let storage = Arc::clone(&opts.storage);
         Self::check_openable(path, opts)?;
         let main = MainFile::open(&storage, path, opts.page_size, opts.read_only)?
@@ -176,11 +189,11 @@ impl Engine {
             adopted_names_unsynced: std::sync::atomic::AtomicBool::new(false),
             alone_turn: Mutex::new(()),
             worker: Worker::new(),
+            replica: replica_tracker(opts, probed),
+            shipper: Mutex::new(None),
         });
         if !opts.read_only {
-            // Capsules of checkpointed commits are garbage; reclaim them.
-            engine.capsules.checkpointed(header.checkpoint_seq)?;
-            engine.start_worker();
+            engine.start_background(header.checkpoint_seq)?;
         }
         Ok(engine)
     }
@@ -433,4 +446,10 @@ fn replayed_state(replay: &mut recovery::Replay, tail: u64) -> (Sequencer, Versi
         versions.install(r.pgno, r.seq, r.data);
     }
     (sequencer, versions)
+}
+
+/// The shipper's status, when this open ships to a replica.
+fn replica_tracker(opts: &Options, probed: bool) -> Option<Arc<crate::replica::Tracker>> {
+    (opts.replica.is_some() && !opts.read_only)
+        .then(|| Arc::new(crate::replica::Tracker::starting(probed)))
 }

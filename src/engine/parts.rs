@@ -127,6 +127,9 @@ pub struct Engine {
     /// end another's exclusive stretch while it still recycles files.
     pub(super) alone_turn: Mutex<()>,
     pub(super) worker: Worker,
+    /// The replica shipper's status (None: no replica configured).
+    pub(super) replica: Option<Arc<crate::replica::Tracker>>,
+    pub(super) shipper: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Engine {
@@ -181,6 +184,14 @@ impl Engine {
                 "{} was opened read-only",
                 self.path.display()
             )));
+        }
+        if let Some(t) = &self.replica {
+            if t.is_fenced() {
+                return Err(Error::Fenced(format!(
+                    "{}: another writer took its replica with a newer epoch; this database refuses commits",
+                    self.path.display()
+                )));
+            }
         }
         self.pipe.check_failed()
     }

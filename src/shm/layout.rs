@@ -68,6 +68,8 @@ pub(super) const W_FAILED_PID_BOOT: usize = 23;
 // Lock bytes.
 pub(super) const OPEN_LOCK_BYTE: u64 = 0;
 pub(super) const LEASE_LOCK_BYTE: u64 = 1;
+/// The replica shipper role (past every slot's byte).
+pub(super) const SHIPPER_LOCK_BYTE: u64 = 1 << 16;
 
 /// How often a process waiting to attach retries.
 pub(super) const ATTACH_RETRY: Duration = Duration::from_millis(1);

@@ -11,13 +11,14 @@
 //! must die with a process: every attached process holds the open byte
 //! shared (the first opener holds it exclusively while it recovers), the
 //! writer lease is the lease byte held exclusively, and each slot's owner
-//! holds that slot's byte - so a slot whose byte nobody holds belongs to a
+//! holds that slot's byte, the replica shipper holds the shipper byte - so a slot whose byte nobody holds belongs to a
 //! dead process, whatever its pid field says.
 
 mod failure;
 mod layout;
 mod lease;
 mod region;
+mod shipper;
 mod slots;
 mod sync;
 mod tips;

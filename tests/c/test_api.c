@@ -65,15 +65,15 @@ TEST(version_matches_macros) {
 }
 
 TEST(status_strings) {
-    const char *seen[12];
-    for (int s = LC_OK; s <= LC_INTERNAL; s++) {
+    const char *seen[13];
+    for (int s = LC_OK; s <= LC_FENCED; s++) {
         const char *text = lc_status_str((lc_status)s);
         CHECK(text != NULL && text[0] != '\0');
         CHECK(strcmp(text, "unknown status") != 0);
         for (int t = 0; t < s; t++) CHECK(strcmp(seen[t], text) != 0);
         seen[s] = text;
     }
-    CHECK(strcmp(lc_status_str((lc_status)12), "unknown status") == 0);
+    CHECK(strcmp(lc_status_str((lc_status)13), "unknown status") == 0);
     CHECK(strcmp(lc_status_str((lc_status)999), "unknown status") == 0);
     CHECK(strcmp(lc_status_str((lc_status)-1), "unknown status") == 0);
     CHECK(LC_OK == 0 && LC_NOT_FOUND == 1 && LC_CONFLICT == 2 && LC_BUSY == 3);
@@ -160,6 +160,11 @@ TEST(options_setters) {
     CHECK_FAIL(lc_options_set_segment_size_bytes(o, 1000), LC_INVALID_ARGUMENT);
     CHECK_ST(lc_options_set_checkpoint_threshold_bytes(o, 0), LC_OK);
 
+    CHECK_ST(lc_options_set_replica_snapshot_interval_ms(o, 0), LC_OK);
+    CHECK_ST(lc_options_set_replica_retention(o, 1, 0, 0), LC_OK);
+    CHECK_ST(lc_options_set_replica_retention(o, 3, 86400000u, 600000u), LC_OK);
+    CHECK_FAIL(lc_options_set_replica_retention(o, 0, 0, 0), LC_INVALID_ARGUMENT);
+
     /* NULL options everywhere. */
     CHECK_FAIL(lc_options_set_page_size(NULL, 4096), LC_INVALID_ARGUMENT);
     CHECK_FAIL(lc_options_set_sync(NULL, LC_SYNC_FULL), LC_INVALID_ARGUMENT);
@@ -171,6 +176,8 @@ TEST(options_setters) {
     CHECK_FAIL(lc_options_set_read_only(NULL, false), LC_INVALID_ARGUMENT);
     CHECK_FAIL(lc_options_set_segment_size_bytes(NULL, 1u << 20), LC_INVALID_ARGUMENT);
     CHECK_FAIL(lc_options_set_checkpoint_threshold_bytes(NULL, 0), LC_INVALID_ARGUMENT);
+    CHECK_FAIL(lc_options_set_replica_snapshot_interval_ms(NULL, 0), LC_INVALID_ARGUMENT);
+    CHECK_FAIL(lc_options_set_replica_retention(NULL, 1, 0, 0), LC_INVALID_ARGUMENT);
 
     lc_options_free(o);
     lc_options_free(NULL);

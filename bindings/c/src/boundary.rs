@@ -78,6 +78,7 @@ pub(crate) fn status_of(status: Status) -> lc_status {
         Status::ReadOnly => lc_status::LC_READ_ONLY,
         Status::Full => lc_status::LC_FULL,
         Status::Internal => lc_status::LC_INTERNAL,
+        Status::Fenced => lc_status::LC_FENCED,
     }
 }
 

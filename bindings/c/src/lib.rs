@@ -44,3 +44,5 @@ pub mod durable;
 pub mod metrics;
 
 pub mod segments;
+
+pub mod replica;

@@ -39,6 +39,9 @@ pub enum lc_status {
     LC_FULL = 10,
     /// A bug (for example a caught panic).
     LC_INTERNAL = 11,
+    /// Another writer took this database's replica with a newer epoch:
+    /// the database refuses commits (reads go on).
+    LC_FENCED = 12,
 }
 
 /// When a commit may report success.

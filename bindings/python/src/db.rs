@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use libcommit::{Database, Error, PageWrite, Stats, SyncMode, Transaction};
+use libcommit::{Database, Error, PageWrite, ReplicaState, Stats, SyncMode, Transaction};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
@@ -268,6 +268,52 @@ impl PyDatabase {
     /// `timeout` seconds (None: no limit) passed first. Releases the GIL
     /// while it waits and stays interruptible (KeyboardInterrupt). Raises
     /// InvalidArgumentError for a `seq` not handed out yet.
+    /// The replica shipper's status: state ("off", "standby", "shipping",
+    /// "backoff", "fenced", "needs-snapshot"), epoch, shipped_seq,
+    /// lag_commits, lag_bytes, oldest_unshipped_ms (the current RPO),
+    /// chunks_shipped, last_error, put_latency_ms (bucket bound -> count).
+    fn replica_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = engine(py, "replica_status", || self.db.replica_status())?;
+        crate::replica::status_dict(py, &s)
+    }
+
+    /// Waits until commit `seq` is in the replica: True once it is, False
+    /// if `timeout` seconds (None: no limit) passed first or the shipper
+    /// cannot get there (fenced, needs a snapshot).
+    #[pyo3(signature = (seq, timeout=None))]
+    fn wait_replicated(
+        &self,
+        py: Python<'_>,
+        seq: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        const OP: &str = "wait_replicated";
+        let seq = convert::u64_arg(seq, OP, "seq")?;
+        let deadline = convert::timeout(timeout, OP)?.map(|t| (Instant::now(), t));
+        loop {
+            let slice = match deadline {
+                None => WAIT_SLICE,
+                Some((start, limit)) => limit.saturating_sub(start.elapsed()).min(WAIT_SLICE),
+            };
+            if engine(py, OP, || self.db.wait_replicated(seq, slice))? {
+                return Ok(true);
+            }
+            // A shipper that can no longer get there answers false at once;
+            // waiting out the caller's timeout would hide that.
+            let state = engine(py, OP, || self.db.replica_status())?.state;
+            if matches!(
+                state,
+                ReplicaState::Fenced | ReplicaState::NeedsSnapshot | ReplicaState::Off
+            ) {
+                return Ok(false);
+            }
+            if deadline.is_some_and(|(start, limit)| start.elapsed() >= limit) {
+                return Ok(false);
+            }
+            py.check_signals()?;
+        }
+    }
+
     #[pyo3(signature = (seq, timeout=None))]
     fn wait_durable(
         &self,

@@ -61,6 +61,7 @@ fn class_name(status: Status) -> &'static str {
         Status::InvalidArgument => "InvalidArgumentError",
         Status::Closed => "ClosedError",
         Status::ReadOnly => "ReadOnlyError",
+        Status::Fenced => "FencedError",
         Status::Ok | Status::NotFound | Status::BufferTooSmall | Status::Internal => "Error",
     }
 }

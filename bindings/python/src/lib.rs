@@ -10,6 +10,7 @@ mod convert;
 mod db;
 mod errors;
 mod inspect;
+mod replica;
 mod reports;
 
 use libcommit::{Database, RecoveryOptions};
@@ -27,15 +28,26 @@ use crate::reports::{PyCheckpointReport, PyRecoveryReport, PySegmentReport};
 /// or "serializable". lanes: staging lanes, 0 = one per core.
 /// max_flush_delay_us: how long a group-commit leader waits for more
 /// commits. busy_timeout_ms: how long to wait for another process's lock.
+/// replica: a URL ("file:///dir/prefix", "s3://bucket/prefix?endpoint=...")
+/// every durable commit is shipped to. replica_snapshot_interval_ms: least
+/// time between snapshots of the main file (0 = after every checkpoint).
+/// replica_retain_snapshots, replica_retain_window_ms: the replica keeps
+/// the newest N snapshots and those younger than the window (and every
+/// chunk after the oldest kept); replica_delete_grace_ms: older objects go
+/// this long after they stopped being needed.
 #[pyfunction]
 #[pyo3(
     name = "open",
     signature = (
         path, *, page_size=None, sync=None, mode=None, isolation=None, lanes=None,
-        max_flush_delay_us=None, busy_timeout_ms=None, read_only=false
+        max_flush_delay_us=None, busy_timeout_ms=None, read_only=false, replica=None,
+        replica_snapshot_interval_ms=None, replica_retain_snapshots=None,
+        replica_retain_window_ms=None, replica_delete_grace_ms=None
     ),
     text_signature = "(path, *, page_size=4096, sync='full', mode='wal', isolation='snapshot', \
-        lanes=0, max_flush_delay_us=0, busy_timeout_ms=5000, read_only=False)"
+        lanes=0, max_flush_delay_us=0, busy_timeout_ms=5000, read_only=False, replica=None, \
+        replica_snapshot_interval_ms=3600000, replica_retain_snapshots=2, \
+        replica_retain_window_ms=86400000, replica_delete_grace_ms=600000)"
 )]
 #[allow(clippy::too_many_arguments)]
 fn open_database<'py>(
@@ -49,6 +61,11 @@ fn open_database<'py>(
     max_flush_delay_us: Option<&Bound<'py, PyAny>>,
     busy_timeout_ms: Option<&Bound<'py, PyAny>>,
     read_only: bool,
+    replica: Option<String>,
+    replica_snapshot_interval_ms: Option<u64>,
+    replica_retain_snapshots: Option<u32>,
+    replica_retain_window_ms: Option<u64>,
+    replica_delete_grace_ms: Option<u64>,
 ) -> PyResult<PyDatabase> {
     let (path_buf, path_text) = convert::path(path, "open")?;
     let options = convert::OpenArgs {
@@ -62,6 +79,16 @@ fn open_database<'py>(
         read_only,
     }
     .options(py)?;
+    let options = replica::with_replica(py, options, replica)?;
+    let options = replica::with_retention(
+        options,
+        &replica::RetentionArgs {
+            snapshot_interval_ms: replica_snapshot_interval_ms,
+            snapshots: replica_retain_snapshots,
+            window_ms: replica_retain_window_ms,
+            grace_ms: replica_delete_grace_ms,
+        },
+    )?;
     let sync = options.sync;
     let db = engine(py, "open", || Database::open(&path_buf, options))?;
     Ok(PyDatabase::new(db, path_text, sync))
@@ -103,6 +130,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("STATUSES", statuses)?;
     m.add_function(wrap_pyfunction!(open_database, m)?)?;
     m.add_function(wrap_pyfunction!(recover, m)?)?;
+    m.add_function(wrap_pyfunction!(replica::restore, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::info, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::verify, m)?)?;
     m.add_class::<PyDatabase>()?;

@@ -1,5 +1,5 @@
-//! lcctl: see, check, repair and measure a libcommit database without
-//! reading its code.
+//! lcctl: see, check, repair and measure a libcommit database, and
+//! restore, list and verify its replica, without reading its code.
 //!
 //! Every command prints human text on stdout, or one JSON document with
 //! `--json`. Errors go to stderr as "lcctl <cmd>: <message>" (and, with
@@ -9,6 +9,7 @@
 mod bench;
 mod inspect;
 mod repair;
+mod replica;
 mod view;
 
 use std::io::IsTerminal;
@@ -55,6 +56,9 @@ enum Command {
     Dump(DumpArgs),
     /// A quick durable-commit benchmark beside the raw fdatasync rate.
     Bench(bench::BenchArgs),
+    /// Replicas in object storage: restore, ls, verify, status.
+    #[command(subcommand)]
+    Replica(replica::ReplicaCommand),
 }
 
 #[derive(Args, Debug)]
@@ -183,6 +187,10 @@ fn run(command: &Command) -> (&'static str, bool, Result<Outcome, Failure>) {
         Command::Recover(a) => ("recover", a.common.json, repair::recover(a)),
         Command::Checkpoint(a) => ("checkpoint", a.common.json, repair::checkpoint(a)),
         Command::Bench(a) => ("bench", a.json, bench::run(a)),
+        Command::Replica(c) => {
+            let (name, json) = c.describe();
+            (name, json, c.run())
+        }
     }
 }
 

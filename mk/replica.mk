@@ -26,7 +26,7 @@ RP_MOTO_VERSION := 5.2.6
 # meets; 0.15 and later need 1.96.
 RP_S3S_FS_VERSION := 0.14.1
 # The rust-test build (same profile and environment), not a second one.
-RP_CARGO_TEST := LIBCOMMIT_OPTIMIZED=1 $(CARGO) test --profile ci --manifest-path $(RP_REPO)/Cargo.toml -p libcommit
+RP_CARGO_TEST := env LIBCOMMIT_OPTIMIZED=1 $(CARGO) test --profile ci --manifest-path $(RP_REPO)/Cargo.toml -p libcommit
 
 .PHONY: replica-tools replica-test replica-bench replica-clean
 

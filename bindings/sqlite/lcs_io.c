@@ -347,6 +347,11 @@ static int lcs_file_control(sqlite3_file *f, int op, void *arg) {
         *(int *)arg = stat(p->path, &sb) != 0 || sb.st_ino != p->ino || sb.st_dev != p->dev;
         return SQLITE_OK;
     }
+    case SQLITE_FCNTL_MMAP_SIZE:
+        /* Pages come from libcommit snapshots, never from a mapping: the
+         * limit is 0 whatever is asked (PRAGMA mmap_size then says so). */
+        *(sqlite3_int64 *)arg = 0;
+        return SQLITE_OK;
     case SQLITE_FCNTL_PRAGMA: return lcs_pragma(p, arg);
     case LIBCOMMIT_SQLITE_FCNTL_STATS: {
         lc_stats s;
@@ -370,8 +375,37 @@ static int lcs_device_characteristics(sqlite3_file *f) {
     return SQLITE_IOCAP_BATCH_ATOMIC | (p->psow ? SQLITE_IOCAP_POWERSAFE_OVERWRITE : 0);
 }
 
+/* SQLite WAL mode is refused (libcommit is the log), so no wal-index is
+ * ever mapped. The methods exist, failing, because code that holds a file
+ * may call them without looking at iVersion (SQLite's own test_vfs.c
+ * does): an error is an answer, a NULL method a crash. */
+static int lcs_shm_map(sqlite3_file *f, int region, int size, int extend, void volatile **out) {
+    (void)f;
+    (void)region;
+    (void)size;
+    (void)extend;
+    *out = NULL;
+    return SQLITE_IOERR_SHMMAP;
+}
+
+static int lcs_shm_lock(sqlite3_file *f, int offset, int n, int flags) {
+    (void)f;
+    (void)offset;
+    (void)n;
+    (void)flags;
+    return SQLITE_IOERR_SHMLOCK;
+}
+
+static void lcs_shm_barrier(sqlite3_file *f) { (void)f; }
+
+static int lcs_shm_unmap(sqlite3_file *f, int delete_flag) {
+    (void)f;
+    (void)delete_flag;
+    return SQLITE_OK;
+}
+
 const sqlite3_io_methods lcs_io_methods = {
-    1,
+    2,
     lcs_close,
     lcs_read,
     lcs_write,
@@ -384,10 +418,10 @@ const sqlite3_io_methods lcs_io_methods = {
     lcs_file_control,
     lcs_sector_size,
     lcs_device_characteristics,
-    NULL,
-    NULL,
-    NULL,
-    NULL,
+    lcs_shm_map,
+    lcs_shm_lock,
+    lcs_shm_barrier,
+    lcs_shm_unmap,
     NULL,
     NULL,
 };

@@ -154,8 +154,104 @@ static int lcs_open_main(lcs_vfs *v, const char *name, lcs_file *p, int flags, i
     return SQLITE_OK;
 }
 
+/* ---- a file that is not a libcommit database --------------------------- */
+
+static int lcs_notadb_close(sqlite3_file *f) {
+    f->pMethods = NULL;
+    return SQLITE_OK;
+}
+
+/* Zeros, as a short read: SQLite reads the header at open and finds no
+ * "SQLite format 3" in it at the first statement, which then fails with
+ * SQLITE_NOTADB - the unix VFS's behaviour on a foreign file. */
+static int lcs_notadb_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off) {
+    (void)f;
+    (void)off;
+    memset(buf, 0, (size_t)n);
+    return SQLITE_IOERR_SHORT_READ;
+}
+
+static int lcs_notadb_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off) {
+    (void)f;
+    (void)buf;
+    (void)n;
+    (void)off;
+    return SQLITE_NOTADB;
+}
+
+static int lcs_notadb_truncate(sqlite3_file *f, sqlite3_int64 size) {
+    (void)f;
+    (void)size;
+    return SQLITE_NOTADB;
+}
+
+static int lcs_notadb_sync(sqlite3_file *f, int flags) {
+    (void)f;
+    (void)flags;
+    return SQLITE_NOTADB;
+}
+
+/* Not empty (an empty file would be a new database): one sector. */
+static int lcs_notadb_file_size(sqlite3_file *f, sqlite3_int64 *size) {
+    (void)f;
+    *size = LCS_SECTOR_SIZE;
+    return SQLITE_OK;
+}
+
+static int lcs_notadb_lock(sqlite3_file *f, int level) {
+    (void)f;
+    (void)level;
+    return SQLITE_OK;
+}
+
+static int lcs_notadb_check_reserved(sqlite3_file *f, int *out) {
+    (void)f;
+    *out = 0;
+    return SQLITE_OK;
+}
+
+static int lcs_notadb_file_control(sqlite3_file *f, int op, void *arg) {
+    (void)f;
+    (void)op;
+    (void)arg;
+    return SQLITE_NOTFOUND;
+}
+
+static int lcs_notadb_sector_size(sqlite3_file *f) {
+    (void)f;
+    return LCS_SECTOR_SIZE;
+}
+
+static int lcs_notadb_device_characteristics(sqlite3_file *f) {
+    (void)f;
+    return 0;
+}
+
+/* Reads see a file of zeros, writes fail; nothing touches the file. */
+static const sqlite3_io_methods lcs_notadb_methods = {
+    1,
+    lcs_notadb_close,
+    lcs_notadb_read,
+    lcs_notadb_write,
+    lcs_notadb_truncate,
+    lcs_notadb_sync,
+    lcs_notadb_file_size,
+    lcs_notadb_lock,
+    lcs_notadb_lock,
+    lcs_notadb_check_reserved,
+    lcs_notadb_file_control,
+    lcs_notadb_sector_size,
+    lcs_notadb_device_characteristics,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
 int lcs_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags, int *out_flags) {
-    lcs_vfs *v = (lcs_vfs *)vfs;
+    lcs_vfs *v = LCS_VFS(vfs);
     if (!(flags & SQLITE_OPEN_MAIN_DB) || name == NULL) {
         return v->root->xOpen(v->root, name, f, flags, out_flags);
     }
@@ -169,7 +265,13 @@ int lcs_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags
         free(p->scratch);
         free(p->path);
         memset(p, 0, sizeof *p);
-        return rc;
+        if (rc != SQLITE_NOTADB) return rc;
+        /* As on the unix VFS, a file that is not a database opens and its
+         * first read says so: programs (SQLite's own test harness among
+         * them) treat a failed open as "no handle" and the rest alike. */
+        p->base.pMethods = &lcs_notadb_methods;
+        if (out_flags) *out_flags = flags;
+        return SQLITE_OK;
     }
     p->base.pMethods = &lcs_io_methods;
     lcs_wait_attach(p);

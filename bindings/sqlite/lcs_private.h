@@ -61,11 +61,16 @@ SQLITE_EXTENSION_INIT3
 #define LCS_SECTOR_SIZE 4096
 #define LCS_WAIT_SLICE_MS 1000u
 
+/* base.pAppData points back here: shims (test_quota.c, multiplexors) copy
+ * the sqlite3_vfs struct and call its methods with their copy, so the
+ * methods find this struct through pAppData, never by casting `vfs`. */
 typedef struct lcs_vfs {
     sqlite3_vfs base;
     sqlite3_vfs *root; /* journals, temp files and everything but main files */
     char name[64];
 } lcs_vfs;
+
+#define LCS_VFS(vfs) ((lcs_vfs *)(vfs)->pAppData)
 
 /* One block changed by the open write transaction; data NULL = zeros (a
  * block cut off by a truncation, deleted at commit). */

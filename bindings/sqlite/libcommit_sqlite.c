@@ -14,7 +14,7 @@ SQLITE_EXTENSION_INIT1
 
 /* ---- the rest of the VFS is the default one's --------------------------- */
 
-#define ROOT(vfs) (((lcs_vfs *)(vfs))->root)
+#define ROOT(vfs) (LCS_VFS(vfs)->root)
 
 static int lcs_delete(sqlite3_vfs *vfs, const char *name, int dirsync) {
     return ROOT(vfs)->xDelete(ROOT(vfs), name, dirsync);
@@ -71,6 +71,7 @@ int libcommit_sqlite_register(const char *vfs_name, int make_default) {
     strcpy(v->name, name);
     sqlite3_vfs *b = &v->base;
     b->iVersion = 3;
+    b->pAppData = v;
     b->szOsFile = root->szOsFile > (int)sizeof(lcs_file) ? root->szOsFile : (int)sizeof(lcs_file);
     b->mxPathname = root->mxPathname;
     b->zName = v->name;

@@ -108,8 +108,12 @@ tcl_one() {
     else
         errors=-
         tests=-
-        status="crash(rc=$rc)"
-        [ $rc -eq 124 ] && status=timeout
+        # No summary: killed by a signal (a crash, never accepted), out of
+        # time, or the script stopped at an error it did not catch.
+        if [ $rc -eq 124 ]; then status=timeout
+        elif [ $rc -gt 128 ]; then status="crash(signal-$((rc - 128)))"
+        else status="aborted(rc=$rc)"
+        fi
     fi
     rm -rf "$dir"
     echo "$f $errors $tests $status"

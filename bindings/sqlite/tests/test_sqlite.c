@@ -243,8 +243,13 @@ static void basic_errors(const char *dir) {
     CHECK(f, "create %s", junk);
     for (int i = 0; i < 8192; i++) fputc('x', f);
     fclose(f);
+    /* As on the unix VFS: the open succeeds, the first statement fails. */
     rc = sqlite3_open_v2(junk, &db, SQLITE_OPEN_READWRITE, LIBCOMMIT_SQLITE_VFS_NAME);
+    CHECK(rc == SQLITE_OK, "open of a foreign file: %d", rc);
+    rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
     CHECK(rc == SQLITE_NOTADB, "not a database: %d", rc);
+    rc = sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL);
+    CHECK(rc == SQLITE_NOTADB, "a write to a foreign file: %d", rc);
     sqlite3_close(db);
     struct stat sb;
     CHECK(stat(junk, &sb) == 0 && sb.st_size == 8192, "the foreign file was changed");

@@ -188,9 +188,10 @@ typedef struct {
     double w1_wamp[2];
     point w2;
     double w2_wamp;
-    double ckpt_ms;            /* after W2 */
+    double ckpt_ms;            /* right after the preload */
     struct w4_result w4;
-    uint64_t hwm_kib;          /* peak RSS of the child */
+    uint64_t preload_hwm_kib;  /* peak RSS of the child through preload and checkpoint */
+    uint64_t hwm_kib;          /* peak RSS from the reopen to the end */
 } scale_result;
 
 extern scale_result R_scale[SCALE_MAX][N_PEERS];

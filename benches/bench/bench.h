@@ -192,6 +192,7 @@ typedef struct {
     struct w4_result w4;
     uint64_t preload_hwm_kib;  /* peak RSS of the child through preload and checkpoint */
     uint64_t hwm_kib;          /* peak RSS from the reopen to the end */
+    uint64_t open_rss_kib;     /* RSS right after the reopen */
 } scale_result;
 
 extern scale_result R_scale[SCALE_MAX][N_PEERS];

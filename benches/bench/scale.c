@@ -71,13 +71,15 @@ static uint64_t io_written(void) {
     return w > cancelled ? w - cancelled : 0;
 }
 
-static uint64_t vm_hwm_kib(void) {
+/* A "Vm...:" line of /proc/self/status, in KiB. */
+static uint64_t vm_kib(const char *field) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 0;
-    char line[128];
+    char line[128], fmt[32];
+    snprintf(fmt, sizeof fmt, "%s: %%" SCNu64, field);
     uint64_t kib = 0;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %" SCNu64, &kib) == 1) break;
+        if (sscanf(line, fmt, &kib) == 1) break;
     fclose(f);
     return kib;
 }
@@ -156,12 +158,13 @@ __attribute__((noreturn)) static void scale_child(const engine *e, int idx, uint
     r.ckpt_ms = timed_checkpoint(e, db);
     r.preload_wamp = wamp(io0, bytes);
     e->close(db);
-    r.preload_hwm_kib = vm_hwm_kib();
+    r.preload_hwm_kib = vm_kib("VmHWM");
     reset_hwm();
     drop_cache(dir);
     t0 = now_ns();
     db = e->open(dir);
     r.open_ms = (double)(now_ns() - t0) / 1e6;
+    r.open_rss_kib = vm_kib("VmRSS");
     cold_reads(e, db, pages, &r);
     int ts[2] = {1, SCALE_W1_T};
     for (int k = 0; k < 2; k++) {
@@ -175,7 +178,7 @@ __attribute__((noreturn)) static void scale_child(const engine *e, int idx, uint
     run_w4(e, db, idx);
     r.w4 = R_w4[idx];
     e->close(db);
-    r.hwm_kib = vm_hwm_kib();
+    r.hwm_kib = vm_kib("VmHWM");
     if (write(fd, &r, sizeof r) != (ssize_t)sizeof r) _exit(2);
     _exit(0);
 }

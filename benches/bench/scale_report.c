@@ -23,12 +23,12 @@ static void print_tables(void) {
            "  at T=1 and T=%d, W2, W4. ckpt ms = the checkpoint right after the preload (libcommit\n"
            "  lc_checkpoint, SQLite wal_checkpoint(TRUNCATE), RocksDB flush, LMDB env sync). wamp = bytes\n"
            "  the process wrote to the disk (/proc/self/io write_bytes - cancelled_write_bytes) per byte\n"
-           "  committed. RSS = the child's VmHWM: 'load' through the preload and checkpoint, 'run' from\n"
-           "  the reopen to the end (VmHWM reset between them).\n",
+           "  committed. RSS MiB: the child's VmHWM through the preload and checkpoint ('load'), its\n"
+           "  VmRSS right after the reopen ('open'), its VmHWM from the reopen to the end ('run').\n",
            SCALE_W1_T);
-    printf("  %-7s %-14s %8s %6s %8s %9s %8s %8s %6s %8s %6s %8s %6s %8s %7s %8s %5s  %s\n", "size", "engine",
+    printf("  %-7s %-14s %8s %6s %8s %9s %8s %8s %6s %8s %6s %8s %6s %8s %7s %8s %5s %5s  %s\n", "size", "engine",
            "preload", "wamp", "open ms", "cold r/s", "cold us", "W1 T=1", "wamp", "W1 T=16", "wamp", "W2 MiB/s",
-           "wamp", "ckpt ms", "W4 ns", "RSS load", "run", "verify");
+           "wamp", "ckpt ms", "W4 ns", "RSS load", "open", "run", "verify");
     for (int si = 0; si < cfg.nscales; si++)
         for (int ei = 0; ei < N_PEERS; ei++) {
             scale_result *r = &R_scale[si][ei];
@@ -39,10 +39,11 @@ static void print_tables(void) {
             int verified = r->cold_verified + r->w1[0].verified + r->w1[1].verified + r->w2.verified + r->w4.verified;
             int bad = r->cold_bad + r->w1[0].bad + r->w1[1].bad + r->w2.bad + r->w4.bad;
             printf("  %-7s %-14s %8s %6.2f %8.0f %9.0f %8.0f %8.0f %6.2f %8.0f %6.2f %8.0f %6.2f %8.0f %7" PRIu64
-                   " %8.0f %5.0f  %s\n",
+                   " %8.0f %5.0f %5.0f  %s\n",
                    sz, ALL_ENGINES[ei]->name, pre, r->preload_wamp, r->open_ms, r->cold_rate, r->cold_p50_us,
                    r->w1[0].rate, r->w1_wamp[0], r->w1[1].rate, r->w1_wamp[1], r->w2.rate, r->w2_wamp, r->ckpt_ms,
-                   r->w4.p50, (double)r->preload_hwm_kib / 1024, (double)r->hwm_kib / 1024, vstr(verified, bad));
+                   r->w4.p50, (double)r->preload_hwm_kib / 1024, (double)r->open_rss_kib / 1024,
+                   (double)r->hwm_kib / 1024, vstr(verified, bad));
         }
 }
 

@@ -190,8 +190,8 @@ typedef struct {
     double w2_wamp;
     double ckpt_ms;            /* right after the preload */
     struct w4_result w4;
-    uint64_t preload_hwm_kib;  /* peak RSS of the child through preload and checkpoint */
-    uint64_t hwm_kib;          /* peak RSS from the reopen to the end */
+    uint64_t preload_hwm_kib;  /* peak RSS of the preloading child */
+    uint64_t hwm_kib;          /* peak RSS of the child that reopens and runs the workloads */
     uint64_t open_rss_kib;     /* RSS right after the reopen */
 } scale_result;
 
@@ -199,8 +199,10 @@ extern scale_result R_scale[SCALE_MAX][N_PEERS];
 
 int parse_scales(const char *list, uint64_t *out, int max);
 void run_scale(const char *run, uint64_t t_start);
-/* `bench --scale-child ENGINE_INDEX BYTES DIR`: one scale point, result on stdout. */
-__attribute__((noreturn)) int scale_child_main(const char *idx_s, const char *bytes_s, const char *dir);
+/* `bench --scale-child load|run ENGINE_INDEX BYTES DIR`: one phase of a
+ * scale point, its result on stdout. */
+__attribute__((noreturn)) int scale_child_main(const char *phase, const char *idx_s, const char *bytes_s,
+                                               const char *dir);
 void print_scale_report(void);
 
 /* ------------------------------------------------------------ raw limits */

@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
     if (argc == 5 && !strcmp(argv[1], "--w3-child")) return w3_child(argv[2], argv[3], strtoull(argv[4], NULL, 10));
     setvbuf(stdout, NULL, _IOLBF, 0);
     parse_cfg();
-    if (argc == 5 && !strcmp(argv[1], "--scale-child")) scale_child_main(argv[2], argv[3], argv[4]);
+    if (argc == 6 && !strcmp(argv[1], "--scale-child")) scale_child_main(argv[2], argv[3], argv[4], argv[5]);
     mkdir(cfg.dir, 0755);
     char run[PATH_MAX + 32];
     snprintf(run, sizeof run, "%s/run-%d", cfg.dir, (int)getpid());

@@ -1,12 +1,13 @@
 /*
  * benches/bench/scale.c - BENCH_SCALE=32MiB,1GiB,...: every engine on a
- * database preloaded to each size. Each (size, engine) runs in a child
- * process of its own, so its peak RSS (VmHWM) and its disk writes
- * (/proc/self/io) are its own:
+ * database preloaded to each size. Each (size, engine) runs in two child
+ * processes, so their peak RSS (VmHWM) and their disk writes
+ * (/proc/self/io) are their own: the first preloads, the second - which
+ * never held the preload's memory - reopens and runs the workloads.
  *
  *   preload   the size in 4 MiB commits of 4 KiB pages 1..N (N = size / 4 KiB),
- *             then the checkpoint; peak RSS so far, then VmHWM starts over
- *   close, drop the page cache, open: open time after a clean close
+ *             then the checkpoint (first child)
+ *   drop the page cache, open: open time after a clean close (second child)
  *   cold      random reads over all N pages right after that open
  *   W1        1-page commits at random pages of all N, T=1 and T=SCALE_W1_T
  *   W2        16 MiB commits (as in W2)
@@ -84,14 +85,6 @@ static uint64_t vm_kib(const char *field) {
     return kib;
 }
 
-/* Starts VmHWM over from the current RSS (writing 5 to clear_refs). */
-static void reset_hwm(void) {
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (!f) return;
-    fputs("5", f);
-    fclose(f);
-}
-
 static double wamp(uint64_t io0, uint64_t committed) {
     return committed ? (double)(io_written() - io0) / (double)committed : 0;
 }
@@ -141,49 +134,49 @@ static double timed_checkpoint(const engine *e, void *db) {
     return (double)(now_ns() - t0) / 1e6;
 }
 
-/* The child's whole run at one size (a fresh exec of the harness: a fork
- * alone would inherit RocksDB's global thread pool without its threads);
- * the result goes back through fd. */
-__attribute__((noreturn)) static void scale_child(const engine *e, int idx, uint64_t bytes, const char *dir, int fd) {
-    scale_result r = {.have = true};
-    uint32_t pages = (uint32_t)(bytes / PAGE);
-    g_db_bytes = bytes;
-    g_range = pages;
+/* The preload child: fills the database and checkpoints it, so that no
+ * workload is charged for what the preload left in the log. */
+static void load_phase(const engine *e, uint64_t bytes, const char *dir, scale_result *r) {
     uint64_t io0 = io_written(), t0 = now_ns();
     void *db = e->open(dir);
-    preload(e, db, pages);
-    r.preload_s = (double)(now_ns() - t0) / 1e9;
-    /* What the preload left in the log is moved now, so that no workload
-     * below is charged for it. */
-    r.ckpt_ms = timed_checkpoint(e, db);
-    r.preload_wamp = wamp(io0, bytes);
+    preload(e, db, (uint32_t)(bytes / PAGE));
+    r->preload_s = (double)(now_ns() - t0) / 1e9;
+    r->ckpt_ms = timed_checkpoint(e, db);
+    r->preload_wamp = wamp(io0, bytes);
     e->close(db);
-    r.preload_hwm_kib = vm_kib("VmHWM");
-    reset_hwm();
-    drop_cache(dir);
-    t0 = now_ns();
-    db = e->open(dir);
-    r.open_ms = (double)(now_ns() - t0) / 1e6;
-    r.open_rss_kib = vm_kib("VmRSS");
-    cold_reads(e, db, pages, &r);
-    int ts[2] = {1, SCALE_W1_T};
-    for (int k = 0; k < 2; k++) {
-        io0 = io_written();
-        r.w1[k] = run_w1(e, db, ts[k], 1, cfg.w1_secs, 900 + (uint64_t)k);
-        r.w1_wamp[k] = wamp(io0, r.w1[k].ops * PAGE);
-    }
-    io0 = io_written();
-    r.w2 = run_w2(e, db, cfg.w2_secs);
-    r.w2_wamp = wamp(io0, r.w2.ops * W2_PAGES * PAGE);
-    run_w4(e, db, idx);
-    r.w4 = R_w4[idx];
-    e->close(db);
-    r.hwm_kib = vm_kib("VmHWM");
-    if (write(fd, &r, sizeof r) != (ssize_t)sizeof r) _exit(2);
-    _exit(0);
+    r->preload_hwm_kib = vm_kib("VmHWM");
 }
 
-static bool run_one(int idx, uint64_t bytes, const char *dir, scale_result *out) {
+/* The run child, a process that never held the preload's memory: opens
+ * the database with the page cache dropped and runs the workloads. */
+static void run_phase(const engine *e, int idx, uint64_t bytes, const char *dir, scale_result *r) {
+    uint32_t pages = (uint32_t)(bytes / PAGE);
+    drop_cache(dir);
+    uint64_t t0 = now_ns();
+    void *db = e->open(dir);
+    r->open_ms = (double)(now_ns() - t0) / 1e6;
+    r->open_rss_kib = vm_kib("VmRSS");
+    cold_reads(e, db, pages, r);
+    int ts[2] = {1, SCALE_W1_T};
+    for (int k = 0; k < 2; k++) {
+        uint64_t io0 = io_written();
+        r->w1[k] = run_w1(e, db, ts[k], 1, cfg.w1_secs, 900 + (uint64_t)k);
+        r->w1_wamp[k] = wamp(io0, r->w1[k].ops * PAGE);
+    }
+    uint64_t io0 = io_written();
+    r->w2 = run_w2(e, db, cfg.w2_secs);
+    r->w2_wamp = wamp(io0, r->w2.ops * W2_PAGES * PAGE);
+    run_w4(e, db, idx);
+    r->w4 = R_w4[idx];
+    e->close(db);
+    r->hwm_kib = vm_kib("VmHWM");
+}
+
+/* Runs `phase` ("load" or "run") in a fresh exec of the harness (a fork
+ * alone would inherit RocksDB's global thread pool without its threads);
+ * the child sends back its whole scale_result and the parent keeps the
+ * fields of that phase. */
+static bool run_child(const char *phase, int idx, uint64_t bytes, const char *dir, scale_result *out) {
     int pfd[2];
     if (pipe(pfd)) die("pipe: %s", strerror(errno));
     fflush(NULL);
@@ -196,7 +189,7 @@ static bool run_one(int idx, uint64_t bytes, const char *dir, scale_result *out)
         char bytes_s[32], idx_s[16];
         snprintf(bytes_s, sizeof bytes_s, "%" PRIu64, bytes);
         snprintf(idx_s, sizeof idx_s, "%d", idx);
-        execl(cfg.self, cfg.self, "--scale-child", idx_s, bytes_s, dir, (char *)NULL);
+        execl(cfg.self, cfg.self, "--scale-child", phase, idx_s, bytes_s, dir, (char *)NULL);
         _exit(127);
     }
     close(pfd[1]);
@@ -208,12 +201,31 @@ static bool run_one(int idx, uint64_t bytes, const char *dir, scale_result *out)
     return got == (ssize_t)sizeof *out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-int scale_child_main(const char *idx_s, const char *bytes_s, const char *dir) {
+static bool run_one(int idx, uint64_t bytes, const char *dir, scale_result *out) {
+    scale_result load = {0}, run = {0};
+    if (!run_child("load", idx, bytes, dir, &load) || !run_child("run", idx, bytes, dir, &run)) return false;
+    *out = run;
+    out->preload_s = load.preload_s;
+    out->preload_wamp = load.preload_wamp;
+    out->ckpt_ms = load.ckpt_ms;
+    out->preload_hwm_kib = load.preload_hwm_kib;
+    return true;
+}
+
+int scale_child_main(const char *phase, const char *idx_s, const char *bytes_s, const char *dir) {
     int idx = atoi(idx_s);
     if (idx < 0 || idx >= N_PEERS) die("--scale-child: engine %s", idx_s);
     int fd = dup(1);
     dup2(2, 1); /* the adapters' messages go to stderr; the result to the pipe */
-    scale_child(ALL_ENGINES[idx], idx, strtoull(bytes_s, NULL, 10), dir, fd);
+    scale_result r = {.have = true};
+    uint64_t bytes = strtoull(bytes_s, NULL, 10);
+    g_db_bytes = bytes;
+    g_range = (uint32_t)(bytes / PAGE);
+    if (!strcmp(phase, "load")) load_phase(ALL_ENGINES[idx], bytes, dir, &r);
+    else if (!strcmp(phase, "run")) run_phase(ALL_ENGINES[idx], idx, bytes, dir, &r);
+    else die("--scale-child: phase %s", phase);
+    if (write(fd, &r, sizeof r) != (ssize_t)sizeof r) _exit(2);
+    _exit(0);
 }
 
 void run_scale(const char *run, uint64_t t_start) {

@@ -17,14 +17,14 @@ static void size_name(char *out, size_t n, uint64_t bytes) {
 }
 
 static void print_tables(void) {
-    printf("\nScale points (BENCH_SCALE): each engine in a child process of its own, database preloaded\n"
+    printf("\nScale points (BENCH_SCALE): each engine in child processes of its own, database preloaded\n"
            "  to the size in 4 MiB commits; then closed, page cache dropped, reopened (open ms), random\n"
            "  reads over the whole database (cold), W1 1-page commits at random pages of the whole database\n"
            "  at T=1 and T=%d, W2, W4. ckpt ms = the checkpoint right after the preload (libcommit\n"
            "  lc_checkpoint, SQLite wal_checkpoint(TRUNCATE), RocksDB flush, LMDB env sync). wamp = bytes\n"
            "  the process wrote to the disk (/proc/self/io write_bytes - cancelled_write_bytes) per byte\n"
-           "  committed. RSS MiB: the child's VmHWM through the preload and checkpoint ('load'), its\n"
-           "  VmRSS right after the reopen ('open'), its VmHWM from the reopen to the end ('run').\n",
+           "  committed. RSS MiB: VmHWM of the child that preloads and checkpoints ('load'); of a second\n"
+           "  child that reopens and runs the rest, VmRSS right after its open ('open') and VmHWM ('run').\n",
            SCALE_W1_T);
     printf("  %-7s %-14s %8s %6s %8s %9s %8s %8s %6s %8s %6s %8s %6s %8s %7s %8s %5s %5s  %s\n", "size", "engine",
            "preload", "wamp", "open ms", "cold r/s", "cold us", "W1 T=1", "wamp", "W1 T=16", "wamp", "W2 MiB/s",

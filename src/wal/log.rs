@@ -268,7 +268,7 @@ impl Log {
         let mut prep = self.prep.lock();
         while self.prepared_end() < end {
             let start = self.prepared_end();
-            self.prepare_locked(&mut prep, start, start, epoch, true)?;
+            self.prepare_locked(&mut prep, start, start, epoch)?;
         }
         Ok(())
     }
@@ -279,24 +279,17 @@ impl Log {
     pub fn restart(&self, start: u64, resume_offset: u64, epoch: u64) -> Result<()> {
         let mut prep = self.prep.lock();
         assert!(start >= self.prepared_end() && resume_offset <= start);
-        self.prepare_locked(&mut prep, start, resume_offset, epoch, true)
+        self.prepare_locked(&mut prep, start, resume_offset, epoch)
     }
 
-    fn prepare_locked(
-        &self,
-        prep: &mut Prep,
-        start: u64,
-        resume: u64,
-        epoch: u64,
-        zero_fill: bool,
-    ) -> Result<()> {
+    fn prepare_locked(&self, prep: &mut Prep, start: u64, resume: u64, epoch: u64) -> Result<()> {
         if let Some(why) = &prep.failed {
             return Err(Error::Io {
                 context: format!("prepare segment after an earlier failure ({why})"),
                 source: std::io::Error::other("segment preparation failed earlier"),
             });
         }
-        let r = self.prepare_unchecked(prep, start, resume, epoch, zero_fill);
+        let r = self.prepare_unchecked(prep, start, resume, epoch);
         if let Err(e @ Error::Io { .. }) = &r {
             prep.failed = Some(e.to_string());
         }
@@ -309,7 +302,6 @@ impl Log {
         start: u64,
         resume: u64,
         epoch: u64,
-        zero_fill: bool,
     ) -> Result<()> {
         let epoch = epoch.max(prep.last_epoch + 1);
         let hint = self.hint.get();
@@ -320,7 +312,7 @@ impl Log {
         let source = match self.take_recyclable(prep, wanted) {
             Some(old) => Source::Recycled(old),
             None => Source::Fresh {
-                zero_fill: zero_fill && sizing::zero_fill(wanted, hint),
+                zero_fill: sizing::zero_fill(wanted, hint),
             },
         };
         let capacity = match &source {
@@ -353,7 +345,7 @@ impl Log {
             .recycle
             .iter()
             .rposition(|s| sizing::recyclable(s.header.capacity, wanted))?;
-        let old = prep.recycle.swap_remove(i);
+        let old = prep.recycle.remove(i);
         // A process that opened the database meanwhile may have deleted
         // it (under its old name it looks like a stale segment).
         self.cfg

@@ -19,6 +19,8 @@
 #   BENCH_DIR=...                     scratch directory (default build/bench/data)
 #   BENCH_LC_MODE=native              libcommit's NATIVE commit mode
 #   BENCH_PY_INSTALL=0                use build/venv as it is (no rebuild)
+#   BENCH_SCALE=32MiB,1GiB,16GiB      then every engine on a database preloaded to each
+#                                     size (benches/bench/scale.c); BENCH_WORKLOADS=none: only these
 #   diagnostics: BENCH_NO_RAW=1, BENCH_W1_PAGES=1|8, BENCH_LC_CKPT_MIB,
 #   BENCH_LC_SEGMENT_MIB, BENCH_LC_LANES, BENCH_RG_PAD, BENCH_RG_ORDERED=1,
 #   BENCH_BLOCK_STAT=vda, BENCH_DUMP_LAT=file

@@ -57,6 +57,8 @@ bool csv_has(const char *list, const char *item);
 /* ---------------------------------------------------------------- config */
 
 #define MAXT 16
+#define SCALE_MAX 4    /* sizes in BENCH_SCALE */
+#define SCALE_W1_T 16  /* the many-thread W1 point at each size */
 
 struct bench_cfg {
     bool quick;
@@ -70,6 +72,8 @@ struct bench_cfg {
     char engines[512];
     const char *python, *py_script;
     bool lc_native, no_raw;
+    uint64_t scales[SCALE_MAX]; /* BENCH_SCALE, bytes */
+    int nscales;
     char self[PATH_MAX];
 };
 
@@ -98,6 +102,11 @@ typedef struct engine {
     /* Group flushes so far and the microseconds they spent syncing
      * (NULL: not known). */
     void (*flush_time)(void *db, uint64_t *count, uint64_t *sum_us);
+    /* Moves what the log holds into the main store and waits for it:
+     * libcommit's checkpoint, SQLite's wal_checkpoint(TRUNCATE), RocksDB's
+     * memtable flush, LMDB's env sync (its log is its tree). 0 on success;
+     * NULL for the raw group. */
+    int (*checkpoint)(void *db);
 } engine;
 
 #define N_PEERS 5
@@ -113,6 +122,11 @@ lc_db *lc_open_at(const char *path, uint64_t ckpt_threshold, bool set_threshold)
 lc_db *lce_db(void *db);
 void sq_exec(sqlite3 *c, const char *sql);
 sqlite3 *sq_conn(const char *path, bool full);
+
+/* The pages W1 picks from (RANGE, or a BENCH_SCALE point's preload). */
+extern uint32_t g_range;
+/* Bytes of the BENCH_SCALE point being run in this process (0: none). */
+extern uint64_t g_db_bytes;
 
 /* BENCH_RG_PAD: bytes between the raw group's records, so that they are
  * not page-aligned, as a log's records are not (diagnostic; default 0). */
@@ -153,6 +167,7 @@ extern point R_w1[2][N_PEERS + 1][MAXT]; /* [1 page, 8 pages][engine, raw-group 
 extern point R_raw_ow[2];                 /* raw overwrite+fdatasync, 1 and 8 pages */
 extern double R_raw_ow_parts[2][2];       /* its rate before and after the first W1 row */
 extern point R_raw_seq;                   /* MiB/s */
+extern point R_raw_ow_big;                /* MiB/s, 16 MiB overwrite+fdatasync */
 extern point R_raw_read;                  /* MiB/s, page cache dropped */
 extern point R_w2[N_PEERS];
 extern struct w3_result R_w3[N_PEERS];
@@ -162,11 +177,41 @@ extern const char *g_drop_method; /* how W3 dropped the page cache */
 extern const char *g_dump; /* BENCH_DUMP_LAT: file for every W1 commit's start, latency, thread */
 extern int g_failures;
 
+/* One engine at one BENCH_SCALE size (scale.c), filled in by its child. */
+typedef struct {
+    bool have;
+    double preload_s, preload_wamp;
+    double open_ms;            /* after a clean close, page cache dropped */
+    double cold_rate, cold_p50_us; /* random reads right after that open */
+    int cold_verified, cold_bad;
+    point w1[2];               /* 1-page commits, T=1 and T=SCALE_W1_T */
+    double w1_wamp[2];
+    point w2;
+    double w2_wamp;
+    double ckpt_ms;            /* right after the preload */
+    struct w4_result w4;
+    uint64_t preload_hwm_kib;  /* peak RSS of the preloading child */
+    uint64_t hwm_kib;          /* peak RSS of the child that reopens and runs the workloads */
+    uint64_t open_rss_kib;     /* RSS right after the reopen */
+} scale_result;
+
+extern scale_result R_scale[SCALE_MAX][N_PEERS];
+
+int parse_scales(const char *list, uint64_t *out, int max);
+void run_scale(const char *run, uint64_t t_start);
+/* `bench --scale-child load|run ENGINE_INDEX BYTES DIR`: one phase of a
+ * scale point, its result on stdout. */
+__attribute__((noreturn)) int scale_child_main(const char *phase, const char *idx_s, const char *bytes_s,
+                                               const char *dir);
+void print_scale_report(void);
+
 /* ------------------------------------------------------------ raw limits */
 
 point raw_overwrite(const char *dir, unsigned n, double secs);
 point raw_sequential(const char *dir, double secs);
 point raw_read(const char *base, uint64_t bytes);
+/* W2's limit: 16 MiB pwrite + fdatasync over a pre-written file, in place. */
+point raw_overwrite_big(const char *dir, double secs);
 
 /* ------------------------------------------------------------- workloads */
 
@@ -183,5 +228,9 @@ bool run_python(const char *dir, int T, double secs, point *out);
 
 /* Prints every table, then the targets. */
 void print_report(void);
+/* One target line: MET, NOT MET, or n/a when not measured. */
+void target(const char *name, bool have, bool met, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* "ok N" or "FAIL bad/N" (and counts the failure). */
+const char *vstr(int verified, int bad);
 
 #endif

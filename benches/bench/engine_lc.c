@@ -111,7 +111,13 @@ static void lce_flush_time(void *d, uint64_t *count, uint64_t *sum_us) {
 #define LCE_FLUSH_TIME NULL
 #endif
 
+static int lce_checkpoint(void *d) {
+    lc_checkpoint_report r;
+    return lc_checkpoint(((lc_e *)d)->db, &r) == LC_OK ? 0 : -1;
+}
+
 lc_db *lce_db(void *db) { return ((lc_e *)db)->db; }
 
 const engine ENG_LC = {"libcommit", lce_open, lce_close, lce_tc, lce_tcfree, lce_commit,
-                       lce_read, lce_sbegin, lce_sread, lce_send, lce_syncs, LCE_FLUSH_TIME};
+                       lce_read, lce_sbegin, lce_sread, lce_send, lce_syncs, LCE_FLUSH_TIME,
+                       lce_checkpoint};

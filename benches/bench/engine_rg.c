@@ -128,4 +128,4 @@ static void rg_flush_time(void *d, uint64_t *count, uint64_t *sum_us) {
 }
 
 const engine ENG_RG = {"raw-group", rg_open, rg_close, rg_tcnew, rg_tcfree, rg_commit,
-                       NULL, NULL, NULL, NULL, rg_syncs, rg_flush_time};
+                       NULL, NULL, NULL, NULL, rg_syncs, rg_flush_time, NULL};

@@ -108,5 +108,20 @@ static void rk_send(void *d, void *tc) {
     rocksdb_release_snapshot(((rk_e *)d)->db, t->snap);
 }
 
+static int rk_checkpoint(void *d) {
+    rk_e *e = d;
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    char *err = NULL;
+    rocksdb_flush(e->db, fo, &err);
+    rocksdb_flushoptions_destroy(fo);
+    if (err) {
+        fprintf(stderr, "rocksdb flush: %s\n", err);
+        free(err);
+        return -1;
+    }
+    return 0;
+}
+
 const engine ENG_RK = {"rocksdb", rk_open, rk_close, rk_tcnew, rk_tcfree, rk_commit,
-                       rk_read, rk_sbegin, rk_sread, rk_send, NULL, NULL};
+                       rk_read, rk_sbegin, rk_sread, rk_send, NULL, NULL, rk_checkpoint};

@@ -122,7 +122,14 @@ static void sq_send(void *d, void *tc) {
     sq_exec(((sq_tc *)tc)->c, "COMMIT");
 }
 
+static int sq_checkpoint(void *d) {
+    sq_e *e = d;
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(e->main, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
 const engine ENG_SQF = {"sqlite-full", sqf_open, sq_close, sq_tcnew, sq_tcfree, sq_commit,
-                        sq_read, sq_sbegin, sq_read, sq_send, NULL, NULL};
+                        sq_read, sq_sbegin, sq_read, sq_send, NULL, NULL, sq_checkpoint};
 const engine ENG_SQN = {"sqlite-normal", sqn_open, sq_close, sq_tcnew, sq_tcfree, sq_commit,
-                        sq_read, sq_sbegin, sq_read, sq_send, NULL, NULL};
+                        sq_read, sq_sbegin, sq_read, sq_send, NULL, NULL, sq_checkpoint};

@@ -34,7 +34,9 @@
  * BENCH_LC_CKPT_MIB (libcommit checkpoint threshold, 0 = never), BENCH_LC_SEGMENT_MIB,
  * BENCH_LC_LANES, BENCH_RG_PAD (unaligned raw-group records), BENCH_RG_ORDERED=1
  * (the raw group syncs only the contiguous prefix of completed writes),
- * BENCH_BLOCK_STAT=vda (block-device writes and flushes per W1 commit), BENCH_NO_RAW=1
+ * BENCH_SCALE=32MiB,1GiB (after the workloads above: every engine on a database
+ * preloaded to each size, in a child process each; scale.c; BENCH_WORKLOADS=none
+ * runs only these), BENCH_BLOCK_STAT=vda (block-device writes and flushes per W1 commit), BENCH_NO_RAW=1
  * (skip the raw-disk points, to profile one engine alone), BENCH_W1_PAGES=1,8.
  */
 #define _GNU_SOURCE
@@ -90,6 +92,7 @@ static void parse_cfg(void) {
     g_dump = getenv("BENCH_DUMP_LAT");
     g_rg_pad = (s = getenv("BENCH_RG_PAD")) && *s ? strtoull(s, NULL, 10) : 0;
     g_rg_ordered = (s = getenv("BENCH_RG_ORDERED")) && *s && strcmp(s, "0");
+    if ((s = getenv("BENCH_SCALE")) && *s) cfg.nscales = parse_scales(s, cfg.scales, SCALE_MAX);
     cfg.no_raw = (s = getenv("BENCH_NO_RAW")) && *s && strcmp(s, "0"); /* for profiling one engine */
     ssize_t n = readlink("/proc/self/exe", cfg.self, sizeof cfg.self - 1);
     if (n <= 0) die("readlink /proc/self/exe");
@@ -100,6 +103,7 @@ int main(int argc, char **argv) {
     if (argc == 5 && !strcmp(argv[1], "--w3-child")) return w3_child(argv[2], argv[3], strtoull(argv[4], NULL, 10));
     setvbuf(stdout, NULL, _IOLBF, 0);
     parse_cfg();
+    if (argc == 6 && !strcmp(argv[1], "--scale-child")) scale_child_main(argv[2], argv[3], argv[4], argv[5]);
     mkdir(cfg.dir, 0755);
     char run[PATH_MAX + 32];
     snprintf(run, sizeof run, "%s/run-%d", cfg.dir, (int)getpid());
@@ -191,6 +195,8 @@ int main(int argc, char **argv) {
     if (w2) {
         PROGRESS("raw sequential write+fdatasync");
         R_raw_seq = raw_sequential(run, cfg.quick ? 1.0 : 4.0);
+        PROGRESS("raw 16 MiB overwrite+fdatasync");
+        R_raw_ow_big = raw_overwrite_big(run, cfg.quick ? 1.0 : 4.0);
         for (int k = 1; k < ne; k++) {
             PROGRESS("W2 %s", engs[k]->name);
             R_w2[eidx[k]] = run_w2(engs[k], dbs[k], cfg.w2_secs);
@@ -247,7 +253,10 @@ int main(int argc, char **argv) {
         }
     }
 
+    if (cfg.nscales) run_scale(run, t_start);
+
     print_report();
+    if (cfg.nscales) print_scale_report();
     printf("\ntotal %.0f s; verification: %s\n", (double)(now_ns() - t_start) / 1e9,
            g_failures ? "FAILURES (see FAIL above)" : "every point read back what it wrote");
     rm_rf(run);

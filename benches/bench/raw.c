@@ -91,6 +91,38 @@ point raw_sequential(const char *dir, double secs) {
     return r;
 }
 
+point raw_overwrite_big(const char *dir, double secs) {
+    char p[PATH_MAX];
+    path_join(p, dir, "raw-overwrite-big");
+    int fd = prewritten_file(p, RAW_FILE_PAGES);
+    size_t chunk = (size_t)W2_PAGES * PAGE;
+    uint64_t slots = RAW_FILE_PAGES / W2_PAGES, busy = 0, chunks = 0;
+    uint8_t *buf = xmalloc(chunk);
+    uint64_t deadline = now_ns() + (uint64_t)(secs * 1e9);
+    while (now_ns() < deadline || chunks < 2) {
+        uint64_t slot = chunks % slots;
+        for (unsigned k = 0; k < W2_PAGES; k++)
+            fill_page(buf + (size_t)k * PAGE, (uint32_t)(slot * W2_PAGES + k), chunks + 1);
+        uint64_t t0 = now_ns();
+        full_pwrite(fd, buf, chunk, (off_t)(slot * chunk));
+        if (fdatasync(fd)) die("fdatasync: %s", strerror(errno));
+        busy += now_ns() - t0;
+        chunks++;
+    }
+    point r = {.have = true, .ops = chunks};
+    r.rate = (double)(chunks * chunk) / (1 << 20) / ((double)busy / 1e9);
+    uint64_t last = (chunks - 1) % slots;
+    for (unsigned k = 0; k < W2_PAGES; k += 64) {
+        full_pread(fd, buf, PAGE, (off_t)(last * chunk + (uint64_t)k * PAGE));
+        if (!check_page(buf, PAGE, (uint32_t)(last * W2_PAGES + k), chunks)) r.bad++;
+        r.verified++;
+    }
+    close(fd);
+    unlink(p);
+    free(buf);
+    return r;
+}
+
 /* The raw limit of W3: sequential 128 KiB reads of a file of the same size
  * with its page cache dropped the same way. */
 point raw_read(const char *base, uint64_t bytes) {

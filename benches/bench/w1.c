@@ -15,6 +15,7 @@
 #include "bench.h"
 
 const char *g_dump;
+uint32_t g_range = RANGE;
 
 typedef struct {
     const engine *e;
@@ -34,7 +35,7 @@ typedef struct {
 static void *w1_thread(void *a_) {
     w1_arg *a = a_;
     void *tc = a->e->tctx_new(a->db);
-    unsigned L = RANGE / (unsigned)a->T;
+    unsigned L = g_range / (unsigned)a->T;
     uint8_t *imgs = xmalloc((size_t)a->npages * PAGE);
     uint32_t pg[8];
     unsigned loc[8];
@@ -108,7 +109,7 @@ point run_w1(const engine *e, void *db, int T, unsigned npages, double secs, uin
     for (int t = 0; t < T; t++) {
         args[t] = (w1_arg){.e = e, .db = db, .tid = t, .T = T, .npages = npages, .point_id = point_id,
                            .stop = &stop, .bar = &bar};
-        args[t].last_tag = xcalloc((RANGE / (unsigned)T) * sizeof(uint64_t));
+        args[t].last_tag = xcalloc((g_range / (unsigned)T) * sizeof(uint64_t));
         if (pthread_create(&th[t], NULL, w1_thread, &args[t])) die("pthread_create");
     }
     uint64_t syncs0 = e->syncs ? e->syncs(db) : 0, fc0 = 0, fs0 = 0;

@@ -74,6 +74,7 @@ impl Engine {
         lease: &mut Option<LeaseGuard<'_>>,
     ) -> Result<CommitSeq> {
         let len = stage::commit_log_len(writes);
+        self.log.note_commit(len);
         let (at, undo) = self.sequence(snapshot, writes, reads, len)?;
         // Write: encode into a lane buffer and copy into the reserved range.
         let written = {
@@ -173,6 +174,7 @@ impl Engine {
         sync: SyncMode,
     ) -> Result<(u64, [u8; 32])> {
         let cap_off = self.capsules.claim(cap_len);
+        self.capsules.log.note_commit(cap_len);
         let persisted = (|| {
             // An out-of-space error here is not fail-stop.
             self.prepare(&self.capsules.log, cap_off + cap_len)?;

@@ -18,8 +18,7 @@ const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Engine {
     pub(super) fn maybe_wake_worker(&self, end: u64) {
-        let capacity = self.log.config().capacity;
-        let low_headroom = self.log.prepared_end().saturating_sub(end) < capacity / 2;
+        let low_headroom = self.log.prepared_end().saturating_sub(end) < self.log.headroom();
         let threshold = self.opts.checkpoint_threshold_bytes;
         let big_log = threshold > 0 && end.saturating_sub(self.main.header().log_start) > threshold;
         if low_headroom || big_log {
@@ -141,7 +140,6 @@ impl Engine {
         if let Some(l) = &self.lease {
             l.shm.heartbeat(l.slot);
         }
-        let capacity = self.log.config().capacity;
         if self.pipe.check_failed().is_err() {
             return;
         }
@@ -161,11 +159,13 @@ impl Engine {
             Ok(turn) => turn,
         };
         let tail = self.seq.lock().tail();
-        if self.log.prepared_end().saturating_sub(tail) < capacity / 2 {
+        let headroom = self.log.headroom();
+        if self.log.prepared_end().saturating_sub(tail) < headroom {
             // Out of space here is not fatal: a committer that needs the
             // space prepares it itself and reports Full. An I/O failure
-            // poisons the database inside prepare_log.
-            let _ = self.prepare_log(tail + capacity);
+            // poisons the database inside prepare_log. Twice the headroom,
+            // so that one preparation serves several wake-ups.
+            let _ = self.prepare_log(tail + 2 * headroom);
         }
         let threshold = self.opts.checkpoint_threshold_bytes;
         if threshold > 0 && tail.saturating_sub(self.main.header().log_start) > threshold {

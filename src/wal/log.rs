@@ -13,12 +13,11 @@ use super::segment::{
     classify, open_segment, prepare_segment, segment_path, tmp_segment_path, LogFileName, Segment,
     Source, Stream,
 };
+use super::sizing::{self, CommitSizeHint};
 use crate::error::{Error, Result};
 use crate::format::SegmentHeader;
 use crate::storage::{parent_dir, Storage};
 
-/// Preparing more segments than this at once skips zero-filling.
-const BULK_PREPARE_SEGMENTS: u64 = 2;
 /// Retired segments kept for reuse; more are deleted.
 const RECYCLE_POOL_MAX: usize = 4;
 
@@ -31,7 +30,8 @@ pub struct LogConfig {
     pub stream: Stream,
     pub db_id: u64,
     pub page_size: u32,
-    /// Data bytes of each new segment.
+    /// Data bytes of each new segment, at least (more when recent commits
+    /// are large: `sizing`).
     pub capacity: u64,
     /// Other processes may use the log too: retired segments are removed
     /// (never recycled - another process may still read one through its
@@ -59,6 +59,8 @@ pub struct Log {
     /// On shared storage: set while no other process is attached, when
     /// retired segments may be kept for reuse and reused.
     recycle_alone: AtomicBool,
+    /// Recent commits' sizes, which size new segments and the headroom.
+    hint: CommitSizeHint,
 }
 
 impl Log {
@@ -79,11 +81,8 @@ impl Log {
             prepared_end: AtomicU64::new(prepared_end),
             syncs: AtomicU64::new(0),
             recycle_alone: AtomicBool::new(false),
+            hint: CommitSizeHint::default(),
         }
-    }
-
-    pub fn config(&self) -> &LogConfig {
-        &self.cfg
     }
 
     /// On shared storage, says whether this process is alone with the
@@ -94,6 +93,17 @@ impl Log {
 
     fn may_recycle(&self) -> bool {
         !self.cfg.shared || self.recycle_alone.load(Ordering::Acquire)
+    }
+
+    /// Records a commit of `len` log bytes before it is sequenced, so
+    /// that the segments prepared next fit commits of its size.
+    pub fn note_commit(&self, len: u64) {
+        self.hint.note(len);
+    }
+
+    /// Log bytes the background keeps prepared past the tail.
+    pub fn headroom(&self) -> u64 {
+        sizing::headroom(self.cfg.capacity, self.hint.get())
     }
 
     pub fn prepared_end(&self) -> u64 {
@@ -248,21 +258,17 @@ impl Log {
     }
 
     /// Makes sure segments cover the log up to `end`, preparing new ones
-    /// (recycled first, else zero-filled). `epoch` is the current
-    /// group-commit generation, which new segment names follow.
+    /// (recycled first, else fresh: zero-filled only for small commits,
+    /// `sizing`). `epoch` is the current group-commit generation, which
+    /// new segment names follow.
     pub fn ensure_prepared(&self, end: u64, epoch: u64) -> Result<()> {
         if self.prepared_end() >= end {
             return Ok(());
         }
         let mut prep = self.prep.lock();
-        // A huge commit needing many segments at once would write every
-        // byte twice if they were zero-filled first: allocate only, and let
-        // its one sync pay for the extent changes.
-        let bulk =
-            end.saturating_sub(self.prepared_end()) > BULK_PREPARE_SEGMENTS * self.cfg.capacity;
         while self.prepared_end() < end {
             let start = self.prepared_end();
-            self.prepare_locked(&mut prep, start, start, epoch, !bulk)?;
+            self.prepare_locked(&mut prep, start, start, epoch)?;
         }
         Ok(())
     }
@@ -273,24 +279,17 @@ impl Log {
     pub fn restart(&self, start: u64, resume_offset: u64, epoch: u64) -> Result<()> {
         let mut prep = self.prep.lock();
         assert!(start >= self.prepared_end() && resume_offset <= start);
-        self.prepare_locked(&mut prep, start, resume_offset, epoch, true)
+        self.prepare_locked(&mut prep, start, resume_offset, epoch)
     }
 
-    fn prepare_locked(
-        &self,
-        prep: &mut Prep,
-        start: u64,
-        resume: u64,
-        epoch: u64,
-        zero_fill: bool,
-    ) -> Result<()> {
+    fn prepare_locked(&self, prep: &mut Prep, start: u64, resume: u64, epoch: u64) -> Result<()> {
         if let Some(why) = &prep.failed {
             return Err(Error::Io {
                 context: format!("prepare segment after an earlier failure ({why})"),
                 source: std::io::Error::other("segment preparation failed earlier"),
             });
         }
-        let r = self.prepare_unchecked(prep, start, resume, epoch, zero_fill);
+        let r = self.prepare_unchecked(prep, start, resume, epoch);
         if let Err(e @ Error::Io { .. }) = &r {
             prep.failed = Some(e.to_string());
         }
@@ -303,35 +302,30 @@ impl Log {
         start: u64,
         resume: u64,
         epoch: u64,
-        zero_fill: bool,
     ) -> Result<()> {
         let epoch = epoch.max(prep.last_epoch + 1);
+        let hint = self.hint.get();
+        let wanted = sizing::capacity_for(self.cfg.capacity, hint);
+        prep.tmp_counter += 1;
+        let tmp = tmp_segment_path(&self.cfg.db_path, self.cfg.stream, prep.tmp_counter);
+        let final_path = segment_path(&self.cfg.db_path, self.cfg.stream, epoch);
+        let source = match self.take_recyclable(prep, wanted) {
+            Some(old) => Source::Recycled(old),
+            None => Source::Fresh {
+                zero_fill: sizing::zero_fill(wanted, hint),
+            },
+        };
+        let capacity = match &source {
+            Source::Recycled(old) => old.header.capacity,
+            Source::Fresh { .. } => wanted,
+        };
         let header = SegmentHeader {
             page_size: self.cfg.page_size,
             db_id: self.cfg.db_id,
             first_epoch: epoch,
             log_start: start,
-            capacity: self.cfg.capacity,
+            capacity,
             resume_offset: resume,
-        };
-        prep.tmp_counter += 1;
-        let tmp = tmp_segment_path(&self.cfg.db_path, self.cfg.stream, prep.tmp_counter);
-        let final_path = segment_path(&self.cfg.db_path, self.cfg.stream, epoch);
-        let reuse = if self.may_recycle() {
-            prep.recycle.pop()
-        } else {
-            None
-        };
-        let source = match reuse {
-            // A process that opened the database meanwhile may have deleted
-            // it (under its old name it looks like a stale segment).
-            Some(old)
-                if old.header.capacity == self.cfg.capacity
-                    && self.cfg.storage.exists(&old.path).unwrap_or(false) =>
-            {
-                Source::Recycled(old)
-            }
-            _ => Source::Fresh { zero_fill },
         };
         let seg = prepare_segment(self.cfg.storage.as_ref(), &tmp, &final_path, header, source)?;
         prep.last_epoch = epoch;
@@ -339,6 +333,26 @@ impl Log {
         self.segments.write().push(Arc::new(seg));
         self.prepared_end.store(end, Ordering::Release);
         Ok(())
+    }
+
+    /// A retired segment to reuse for a window of about `wanted` bytes, if
+    /// recycling is allowed and the pool has one that fits.
+    fn take_recyclable(&self, prep: &mut Prep, wanted: u64) -> Option<Segment> {
+        if !self.may_recycle() {
+            return None;
+        }
+        let i = prep
+            .recycle
+            .iter()
+            .rposition(|s| sizing::recyclable(s.header.capacity, wanted))?;
+        let old = prep.recycle.remove(i);
+        // A process that opened the database meanwhile may have deleted
+        // it (under its old name it looks like a stale segment).
+        self.cfg
+            .storage
+            .exists(&old.path)
+            .unwrap_or(false)
+            .then_some(old)
     }
 
     /// Removes segments whose whole window lies before `log_offset` (all
@@ -372,10 +386,15 @@ impl Log {
                 continue;
             }
             match Arc::try_unwrap(seg) {
-                Ok(seg) if prep.recycle.len() < RECYCLE_POOL_MAX => prep.recycle.push(seg),
                 Ok(seg) => {
-                    self.remove_file(&seg.path)?;
-                    removed_any = true;
+                    // The newest retired segments are the likeliest to fit
+                    // the next ones (segment sizes follow commit sizes).
+                    if prep.recycle.len() >= RECYCLE_POOL_MAX {
+                        let oldest = prep.recycle.remove(0);
+                        self.remove_file(&oldest.path)?;
+                        removed_any = true;
+                    }
+                    prep.recycle.push(seg);
                 }
                 // A reader still holds it: unlink now, the open file stays
                 // readable until the reader lets go.

@@ -2,6 +2,7 @@
 
 pub mod log;
 pub mod segment;
+mod sizing;
 mod walk;
 
 pub use log::{Log, LogConfig};

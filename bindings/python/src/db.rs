@@ -5,11 +5,10 @@
 //! ours is held while Python code runs, and a thread holding the GIL never
 //! waits on it.
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use libcommit::{Database, Error, PageWrite, ReplicaState, Stats, SyncMode, Transaction};
+use libcommit::{Database, PageWrite, ReplicaState, Stats, SyncMode};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict};
@@ -18,6 +17,7 @@ use crate::aio::{AsyncState, Job, Work};
 use crate::convert;
 use crate::errors::{engine, to_py_err};
 use crate::reports::{metrics_dict, PyCheckpointReport, PyRecoveryReport};
+use crate::txn::PyTransaction;
 
 /// How long one wait of `wait_durable` lasts with the GIL released before
 /// it checks for signals (Ctrl-C) and waits again.
@@ -26,7 +26,7 @@ const WAIT_SLICE: Duration = Duration::from_millis(100);
 /// The pure-Python half of the asyncio methods: they return its coroutines.
 const AIO_MODULE: &str = "libcommit._aio";
 
-fn sync_name(mode: SyncMode) -> &'static str {
+pub(crate) fn sync_name(mode: SyncMode) -> &'static str {
     match mode {
         SyncMode::Full => "full",
         SyncMode::Normal => "normal",
@@ -34,7 +34,7 @@ fn sync_name(mode: SyncMode) -> &'static str {
     }
 }
 
-fn sync_from_u8(raw: u8) -> SyncMode {
+pub(crate) fn sync_from_u8(raw: u8) -> SyncMode {
     match raw {
         x if x == SyncMode::Normal as u8 => SyncMode::Normal,
         x if x == SyncMode::Off as u8 => SyncMode::Off,
@@ -52,7 +52,11 @@ where
 
 /// The coroutine of a `commit_async`: it queues `job` when it starts (a
 /// coroutine never awaited commits nothing).
-fn pending<'py>(py: Python<'py>, db: Py<PyDatabase>, job: Job) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn pending<'py>(
+    py: Python<'py>,
+    db: Py<PyDatabase>,
+    job: Job,
+) -> PyResult<Bound<'py, PyAny>> {
     let pending = Py::new(
         py,
         PendingCommit {
@@ -289,29 +293,19 @@ impl PyDatabase {
     ) -> PyResult<bool> {
         const OP: &str = "wait_replicated";
         let seq = convert::u64_arg(seq, OP, "seq")?;
-        let deadline = convert::timeout(timeout, OP)?.map(|t| (Instant::now(), t));
-        loop {
-            let slice = match deadline {
-                None => WAIT_SLICE,
-                Some((start, limit)) => limit.saturating_sub(start.elapsed()).min(WAIT_SLICE),
-            };
-            if engine(py, OP, || self.db.wait_replicated(seq, slice))? {
-                return Ok(true);
+        wait_sliced(py, OP, timeout, |slice| {
+            if self.db.wait_replicated(seq, slice)? {
+                return Ok(Some(true));
             }
             // A shipper that can no longer get there answers false at once;
             // waiting out the caller's timeout would hide that.
-            let state = engine(py, OP, || self.db.replica_status())?.state;
-            if matches!(
+            let state = self.db.replica_status()?.state;
+            Ok(matches!(
                 state,
                 ReplicaState::Fenced | ReplicaState::NeedsSnapshot | ReplicaState::Off
-            ) {
-                return Ok(false);
-            }
-            if deadline.is_some_and(|(start, limit)| start.elapsed() >= limit) {
-                return Ok(false);
-            }
-            py.check_signals()?;
-        }
+            )
+            .then_some(false))
+        })
     }
 
     #[pyo3(signature = (seq, timeout=None))]
@@ -323,22 +317,9 @@ impl PyDatabase {
     ) -> PyResult<bool> {
         const OP: &str = "wait_durable";
         let seq = convert::u64_arg(seq, OP, "seq")?;
-        let deadline = convert::timeout(timeout, OP)?.map(|t| (Instant::now(), t));
-        loop {
-            let slice = match deadline {
-                None => WAIT_SLICE,
-                Some((start, limit)) => limit.saturating_sub(start.elapsed()).min(WAIT_SLICE),
-            };
-            if engine(py, OP, || self.db.wait_durable(seq, slice))? {
-                return Ok(true);
-            }
-            if let Some((start, limit)) = deadline {
-                if start.elapsed() >= limit {
-                    return Ok(false);
-                }
-            }
-            py.check_signals()?;
-        }
+        wait_sliced(py, OP, timeout, |slice| {
+            Ok(self.db.wait_durable(seq, slice)?.then_some(true))
+        })
     }
 
     /// Histograms and how far the oldest reader lags: a dict with
@@ -450,186 +431,33 @@ impl PyDatabase {
     }
 }
 
-/// A snapshot plus a write set. Reads see the snapshot and this
-/// transaction's own writes; `commit()` fails with ConflictError if another
-/// transaction committed one of the written pages after the snapshot. Use it
-/// as a context manager: it commits on normal exit and aborts on an
-/// exception.
-#[pyclass(module = "libcommit", name = "Transaction", frozen)]
-pub(crate) struct PyTransaction {
-    /// `None` once committed or aborted. Locked only with the GIL released.
-    inner: Mutex<Option<Transaction>>,
-    /// The database it came from: `commit_async` awaits durability there.
-    db: Py<PyDatabase>,
-    /// What its commit waits for (a `SyncMode` as u8): the database's mode
-    /// until `set_sync`.
-    sync: AtomicU8,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic inside an engine call poisons the mutex; the transaction is
     // still in a defined state (the engine reported the panic), so go on.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn finished() -> Error {
-    Error::Closed("transaction already finished (committed or aborted)".into())
-}
-
-impl PyTransaction {
-    fn new(txn: Transaction, db: Py<PyDatabase>, sync: SyncMode) -> Self {
-        PyTransaction {
-            inner: Mutex::new(Some(txn)),
-            db,
-            sync: AtomicU8::new(sync as u8),
-        }
-    }
-
-    /// Runs `f` on the live transaction with the GIL released.
-    fn with_live<T, F>(&self, py: Python<'_>, op: &str, f: F) -> PyResult<T>
-    where
-        F: FnOnce(&mut Transaction) -> libcommit::Result<T> + Send,
-        T: Send,
-    {
-        engine(py, op, || match lock(&self.inner).as_mut() {
-            Some(txn) => f(txn),
-            None => Err(finished()),
-        })
-    }
-
-    /// Takes the transaction out (it is finished from now on).
-    fn take(&self, py: Python<'_>) -> Option<Transaction> {
-        py.detach(|| lock(&self.inner).take())
-    }
-
-    fn is_live(&self, py: Python<'_>) -> bool {
-        py.detach(|| lock(&self.inner).is_some())
-    }
-}
-
-#[pymethods]
-impl PyTransaction {
-    /// The commit sequence number this transaction reads at.
-    #[getter]
-    fn snapshot(&self, py: Python<'_>) -> PyResult<u64> {
-        self.with_live(py, "snapshot", |txn| Ok(txn.snapshot()))
-    }
-
-    /// Page `pgno` as this transaction sees it, or None if not found.
-    fn read<'py>(
-        &self,
-        py: Python<'py>,
-        pgno: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let pgno = convert::pgno(pgno, "read")?;
-        let page = self.with_live(py, "read", |txn| txn.read(pgno))?;
-        Ok(page.map(|p| PyBytes::new(py, &p)))
-    }
-
-    /// Sets page `pgno` to `data` (bytes, bytearray or memoryview; at most
-    /// ``page_size`` bytes) when the transaction commits.
-    fn write(
-        &self,
-        py: Python<'_>,
-        pgno: &Bound<'_, PyAny>,
-        data: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let pgno = convert::pgno(pgno, "write")?;
-        let data = convert::data(data, "write")?;
-        self.with_live(py, "write", |txn| txn.write(pgno, &data))
-    }
-
-    /// Sets the durability mode of this transaction's commit ("full",
-    /// "normal" or "off"), overriding the database's; see
-    /// ``Database.commit``.
-    fn set_sync(&self, py: Python<'_>, mode: &Bound<'_, PyAny>) -> PyResult<()> {
-        let mode = convert::sync_mode(mode, "set_sync")?;
-        self.with_live(py, "set_sync", |txn| {
-            txn.set_sync(mode);
-            Ok(())
-        })?;
-        self.sync.store(mode as u8, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// What this transaction's commit waits for ("full", "normal" or
-    /// "off"): the database's mode unless ``set_sync`` changed it.
-    #[getter]
-    fn sync(&self, py: Python<'_>) -> PyResult<&'static str> {
-        self.with_live(py, "sync", |_| Ok(()))?;
-        Ok(sync_name(sync_from_u8(self.sync.load(Ordering::Relaxed))))
-    }
-
-    /// ``await txn.commit_async()``: ``commit`` for asyncio (see
-    /// ``Database.commit_async``). The call finishes the transaction: it
-    /// cannot be used afterwards, whether the commit is awaited, raises,
-    /// or the awaiting task is cancelled.
-    fn commit_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let mut txn = engine(py, "commit", || {
-            lock(&self.inner).take().ok_or_else(finished)
-        })?;
-        let durable = sync_from_u8(self.sync.load(Ordering::Relaxed)) == SyncMode::Full;
-        if durable {
-            txn.set_sync(SyncMode::Normal);
-        }
-        let job = Job {
-            work: Work::Txn(txn),
-            durable,
+/// Waits in slices of [`WAIT_SLICE`] so Ctrl-C reaches Python: `step`
+/// waits one slice and answers `Some(done)` when the wait is over; False
+/// once `timeout` seconds (None: no limit) have passed.
+fn wait_sliced(
+    py: Python<'_>,
+    op: &'static str,
+    timeout: Option<&Bound<'_, PyAny>>,
+    mut step: impl FnMut(Duration) -> libcommit::Result<Option<bool>> + Send,
+) -> PyResult<bool> {
+    let deadline = convert::timeout(timeout, op)?.map(|t| (Instant::now(), t));
+    loop {
+        let slice = match deadline {
+            None => WAIT_SLICE,
+            Some((start, limit)) => limit.saturating_sub(start.elapsed()).min(WAIT_SLICE),
         };
-        pending(py, self.db.clone_ref(py), job)
-    }
-
-    /// Deletes page `pgno` when the transaction commits.
-    fn delete(&self, py: Python<'_>, pgno: &Bound<'_, PyAny>) -> PyResult<()> {
-        let pgno = convert::pgno(pgno, "delete")?;
-        self.with_live(py, "delete", |txn| txn.delete(pgno))
-    }
-
-    /// Validates and commits; returns the commit sequence number (the
-    /// snapshot, for a transaction that wrote nothing). The transaction is
-    /// finished afterwards, also when this raises.
-    fn commit(&self, py: Python<'_>) -> PyResult<u64> {
-        engine(py, "commit", || match lock(&self.inner).take() {
-            Some(txn) => txn.commit(),
-            None => Err(finished()),
-        })
-    }
-
-    /// Discards the transaction. Harmless on a finished transaction.
-    fn abort(&self, py: Python<'_>) {
-        if let Some(txn) = self.take(py) {
-            py.detach(|| txn.abort());
+        if let Some(done) = engine(py, op, || step(slice))? {
+            return Ok(done);
         }
-    }
-
-    /// Returns the transaction itself.
-    fn __enter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    /// Commits if the block ended normally (and the transaction is still
-    /// open), aborts if it raised; exceptions propagate.
-    #[pyo3(signature = (exc_type, exc_value, traceback))]
-    fn __exit__(
-        &self,
-        py: Python<'_>,
-        exc_type: &Bound<'_, PyAny>,
-        exc_value: &Bound<'_, PyAny>,
-        traceback: &Bound<'_, PyAny>,
-    ) -> PyResult<bool> {
-        let _ = (exc_value, traceback);
-        if exc_type.is_none() && self.is_live(py) {
-            self.commit(py)?;
-        } else {
-            self.abort(py);
+        if deadline.is_some_and(|(start, limit)| start.elapsed() >= limit) {
+            return Ok(false);
         }
-        Ok(false)
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        match py.detach(|| lock(&self.inner).as_ref().map(Transaction::snapshot)) {
-            Some(snapshot) => format!("<libcommit.Transaction snapshot={snapshot}>"),
-            None => "<libcommit.Transaction finished>".to_owned(),
-        }
+        py.check_signals()?;
     }
 }

@@ -12,13 +12,15 @@ mod errors;
 mod inspect;
 mod replica;
 mod reports;
+mod txn;
 
 use libcommit::{Database, RecoveryOptions};
 use pyo3::prelude::*;
 
-use crate::db::{PyDatabase, PyTransaction};
+use crate::db::PyDatabase;
 use crate::errors::engine;
 use crate::reports::{PyCheckpointReport, PyRecoveryReport, PySegmentReport};
+use crate::txn::PyTransaction;
 
 /// Opens the database at `path` (str, bytes or os.PathLike), creating it if
 /// missing (unless read-only), and replays its write-ahead log.

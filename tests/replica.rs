@@ -10,6 +10,11 @@ use libcommit::{
     RestoreTarget, Status,
 };
 
+#[path = "common/replica_model.rs"]
+mod model;
+
+use model::{assert_pages, commit_more, image, new_model, Model};
+
 const WAIT: Duration = Duration::from_secs(30);
 
 fn url(dir: &Path) -> String {
@@ -23,48 +28,6 @@ fn open(path: &Path, replica: &str, mode: CommitMode) -> Database {
         ..Options::default()
     };
     Database::open(path, opts).unwrap()
-}
-
-/// Page images naming their commit: restore is checked page by page.
-fn image(seq: u64, pgno: u32) -> Vec<u8> {
-    format!("commit {seq} page {pgno}")
-        .into_bytes()
-        .repeat(1 + (pgno as usize % 7))
-}
-
-/// Commits `n` batches, each writing two pages of 1..=40 and sometimes
-/// deleting one; returns the model of every page after each commit.
-fn commit_some(db: &Database, n: u64) -> Vec<std::collections::BTreeMap<u32, Vec<u8>>> {
-    let mut model = std::collections::BTreeMap::new();
-    let mut states = vec![model.clone()];
-    for i in 1..=n {
-        let (a, b) = ((i * 7 % 40) as u32 + 1, (i * 13 % 40) as u32 + 1);
-        let (ia, ib) = (image(i, a), image(i, b));
-        let mut w = vec![PageWrite::put(a, &ia), PageWrite::put(b, &ib)];
-        model.insert(a, ia.clone());
-        model.insert(b, ib.clone());
-        let del = (i * 3 % 40) as u32 + 1;
-        if i % 5 == 0 && del != a && del != b {
-            w.push(PageWrite::delete(del));
-            model.remove(&del);
-        }
-        assert_eq!(db.commit_batch(&w).unwrap(), i);
-        states.push(model.clone());
-    }
-    states
-}
-
-fn assert_pages(path: &Path, want: &std::collections::BTreeMap<u32, Vec<u8>>) {
-    let db = Database::open(path, Options::default()).unwrap();
-    for pgno in 1..=41 {
-        let got = db.read(pgno).unwrap();
-        assert_eq!(
-            got.as_deref(),
-            want.get(&pgno).map(|v| &v[..]),
-            "page {pgno}"
-        );
-    }
-    db.close().unwrap();
 }
 
 #[test]
@@ -218,4 +181,12 @@ fn bad_urls_are_refused_at_open() {
     let db = Database::open(dir.path().join("db"), Options::default()).unwrap();
     assert_eq!(db.replica_status().unwrap().state, ReplicaState::Off);
     assert!(db.wait_replicated(1, WAIT).is_err());
+}
+
+/// Commits `n` batches from a new database's first; the model of every
+/// page after each commit.
+fn commit_some(db: &Database, n: u64) -> Model {
+    let mut model = new_model();
+    commit_more(db, &mut model, n);
+    model
 }

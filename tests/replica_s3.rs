@@ -8,17 +8,20 @@
 
 #[path = "replica_s3/common.rs"]
 mod common;
+#[path = "common/replica_model.rs"]
+mod model;
 #[path = "replica_s3/proxy.rs"]
 mod proxy;
 
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{assert_pages, commit_more, new_model, open, poll_until, Server};
+use common::{open, poll_until, Server};
 use libcommit::{
     replica_ls, replica_verify, restore, Database, Options, PageWrite, ReplicaState, RestoreTarget,
     Status, SyncMode,
 };
+use model::{assert_pages, commit_more, new_model};
 use proxy::{Fault, Proxy};
 
 const WAIT: Duration = Duration::from_secs(60);

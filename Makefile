@@ -29,6 +29,7 @@ demo: rust-demo c-demo py-demo
 
 rust-demo:
 	$(CARGO) run --release --example quickstart
+	$(CARGO) run --release --example replica
 
 test: fmt-check clippy readme-check rust-test rust-package lcctl-test c-test c-routes py-test sqlite-test replica-test
 	@echo "make test: all suites passed"

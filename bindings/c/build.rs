@@ -8,6 +8,10 @@ fn main() {
     let script = format!("{manifest_dir}/libcommit.map");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libcommit.so.{major}");
     println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={script}");
+    // rustc exports every `#[no_mangle] extern "C"` function of every crate
+    // linked in (object_store brings crc-fast's C API): symbols from the
+    // dependencies' archives stay inside the library.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,--exclude-libs,ALL");
     println!("cargo:rerun-if-changed=libcommit.map");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -67,7 +67,9 @@ def test_open_signature():
     sig = inspect.signature(libcommit.open)
     assert str(sig) == (
         "(path, *, page_size=4096, sync='full', mode='wal', isolation='snapshot', "
-        "lanes=0, max_flush_delay_us=0, busy_timeout_ms=5000, read_only=False)"
+        "lanes=0, max_flush_delay_us=0, busy_timeout_ms=5000, read_only=False, replica=None, "
+        "replica_snapshot_interval_ms=3600000, replica_retain_snapshots=2, "
+        "replica_retain_window_ms=86400000, replica_delete_grace_ms=600000)"
     )
     assert str(inspect.signature(libcommit.recover)) == (
         "(path, *, skip_corrupt=False, delete_after=False)"

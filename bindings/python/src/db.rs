@@ -308,6 +308,10 @@ impl PyDatabase {
         })
     }
 
+    /// Waits until commit `seq` is durable: True once it is, False if
+    /// `timeout` seconds (None: no limit) passed first. Releases the GIL
+    /// while it waits and stays interruptible (KeyboardInterrupt). Raises
+    /// InvalidArgumentError for a `seq` not handed out yet.
     #[pyo3(signature = (seq, timeout=None))]
     fn wait_durable(
         &self,

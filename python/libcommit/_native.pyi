@@ -84,6 +84,7 @@ __all__ = [
     "STATUSES",
     "open",
     "recover",
+    "restore",
     "info",
     "verify",
     "Database",

@@ -195,6 +195,12 @@ impl Database {
         })
     }
 
+    /// The engine behind this handle, while it is open.
+    pub(crate) fn engine(&self) -> Result<Arc<Engine>> {
+        self.handle.check_open()?;
+        Ok(Arc::clone(&self.handle.engine))
+    }
+
     /// The path the database was opened with.
     pub fn path(&self) -> &Path {
         self.handle.engine.path()

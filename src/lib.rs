@@ -77,6 +77,7 @@ mod db;
 mod durable;
 mod engine;
 mod error;
+mod follow;
 mod format;
 #[cfg(test)]
 mod fuzz;

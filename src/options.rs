@@ -38,6 +38,8 @@ pub const REPLICA_RETAIN_WINDOW_DEFAULT_MS: u64 = 24 * 60 * 60 * 1000;
 /// How long an unneeded replica object stays for restores already under
 /// way.
 pub const REPLICA_DELETE_GRACE_DEFAULT_MS: u64 = 10 * 60 * 1000;
+/// How often a follower looks for the replica's next slot.
+pub const REPLICA_POLL_DEFAULT_MS: u64 = 100;
 
 /// When a commit may report success.
 #[repr(C)]
@@ -133,6 +135,14 @@ pub struct Options {
     /// Retention: objects no kept snapshot needs are deleted this long
     /// after they stopped being needed.
     pub replica_delete_grace_ms: u64,
+    /// A follower looks for the replica's next slot this often (ms, at
+    /// least 1).
+    pub replica_poll_ms: u64,
+    /// A follower whose database the replica cannot continue (a fork,
+    /// slots it needs deleted, a restart from a snapshot) starts over:
+    /// its local files are replaced by a fresh restore. Off: it stops
+    /// with an error instead.
+    pub replica_resnapshot: bool,
     /// Where all file I/O goes. Tests substitute a simulated storage.
     pub storage: Arc<dyn Storage>,
 }
@@ -158,6 +168,8 @@ impl Default for Options {
             replica_retain_snapshots: REPLICA_RETAIN_SNAPSHOTS_DEFAULT,
             replica_retain_window_ms: REPLICA_RETAIN_WINDOW_DEFAULT_MS,
             replica_delete_grace_ms: REPLICA_DELETE_GRACE_DEFAULT_MS,
+            replica_poll_ms: REPLICA_POLL_DEFAULT_MS,
+            replica_resnapshot: false,
             storage: Arc::new(RealStorage),
         }
     }
@@ -190,6 +202,8 @@ impl std::fmt::Debug for Options {
             .field("replica_retain_snapshots", &self.replica_retain_snapshots)
             .field("replica_retain_window_ms", &self.replica_retain_window_ms)
             .field("replica_delete_grace_ms", &self.replica_delete_grace_ms)
+            .field("replica_poll_ms", &self.replica_poll_ms)
+            .field("replica_resnapshot", &self.replica_resnapshot)
             .finish_non_exhaustive()
     }
 }
@@ -205,6 +219,9 @@ impl Options {
             return Err(Error::invalid(
                 "replica_retain_snapshots must be at least 1: a replica keeps its newest snapshot",
             ));
+        }
+        if self.replica_poll_ms == 0 {
+            return Err(Error::invalid("replica_poll_ms must be at least 1"));
         }
         Ok(())
     }

@@ -32,9 +32,21 @@ impl Engine {
         reads: &[Pgno],
         sync: Option<SyncMode>,
     ) -> Result<CommitSeq> {
+        self.check_writable()?;
+        self.commit_unchecked(snapshot, writes, reads, sync)
+    }
+
+    /// [`Engine::commit`] past the check that this database may be written
+    /// by its callers: what a follower applies from its replica.
+    pub(super) fn commit_unchecked(
+        &self,
+        snapshot: Option<CommitSeq>,
+        writes: WriteSet,
+        reads: &[Pgno],
+        sync: Option<SyncMode>,
+    ) -> Result<CommitSeq> {
         let started = Instant::now();
         let _span = tracing::debug_span!("commit", pages = writes.len()).entered();
-        self.check_writable()?;
         let sync = sync.unwrap_or(self.opts.sync);
         // Held until the commit's bytes are written (`finish` gives it up
         // then): the next holder continues after every byte of it.

@@ -6,7 +6,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::Result;
-use crate::replica::{self, Created, Header, Kind, State, Store, Tracker, DIGEST_BYTES};
+use crate::replica::{
+    self, Created, Header, Kind, Lineage, Part, Standing, State, Store, Tracker, DIGEST_BYTES,
+    NO_SLOT,
+};
 use crate::types::CommitSeq;
 
 use super::parts::{Engine, ReaderGuard};
@@ -20,6 +23,10 @@ pub(super) enum Take {
     Later,
     /// Never: fenced or refused; the state says why.
     Refused,
+    /// Another writer's slots continue the replica past this database's
+    /// last one (why): fenced as a writer; a follower being promoted
+    /// applies them and tries again.
+    Behind(String),
 }
 
 /// Where a new epoch goes: the slot after the tip and what it follows.
@@ -29,26 +36,41 @@ struct Next {
     /// The replica's last commit.
     base: CommitSeq,
     prev: [u8; DIGEST_BYTES],
+    /// This database's lineage, at the tip.
+    lineage: Lineage,
 }
 
-impl Engine {
-    /// Fences the replica with the next epoch at the slot after its tip.
-    pub(super) fn take_role(&self, store: &Store, t: &Tracker) -> Result<Take> {
-        let tip = replica::tip(store)?;
-        let next = tip.as_ref().map_or(
-            Next {
+impl Next {
+    fn after(tip: Option<&replica::Tip>, lineage: Lineage) -> Next {
+        match tip {
+            None => Next {
                 slot: 0,
                 epoch: 1,
                 base: 0,
                 prev: [0; DIGEST_BYTES],
+                lineage,
             },
-            |p| Next {
+            Some(p) => Next {
                 slot: p.header.slot + 1,
                 epoch: p.header.epoch + 1,
                 base: replica::next_seq(&p.header) - 1,
                 prev: p.digest,
+                lineage,
             },
-        );
+        }
+    }
+}
+
+impl Engine {
+    /// Fences the replica with the next epoch at the slot after its tip -
+    /// if the tip is this database's own history (its lineage says so).
+    pub(super) fn take_role(&self, store: &Store, t: &Tracker) -> Result<Take> {
+        let tip = replica::tip(store)?;
+        let lineage = match self.lineage_at_tip(store, t, tip.as_ref())? {
+            Ok(l) => l,
+            Err(take) => return Ok(take),
+        };
+        let next = Next::after(tip.as_ref(), lineage);
         let base = next.base;
         if self.pipe.durable() < base {
             t.set_state(
@@ -87,8 +109,11 @@ impl Engine {
             prev_digest: next.prev,
         };
         let (bytes, digest) = self.fence_bytes(&fence);
-        if !write_fence(store, t, &fence, bytes)? {
-            return Ok(Take::Refused);
+        if !self.write_fence(store, &next.lineage, &fence, bytes)? {
+            return Ok(Take::Behind(format!(
+                "another writer took {} first",
+                replica::slot_name(next.slot)
+            )));
         }
         t.set_epoch(next.epoch, base);
         t.set_state(State::Shipping, None);
@@ -104,6 +129,38 @@ impl Engine {
             hold,
             newest_snapshot_ms,
         ))))
+    }
+
+    /// This database's lineage when the replica's tip is its own; what
+    /// the attempt to take it comes to otherwise.
+    fn lineage_at_tip(
+        &self,
+        store: &Store,
+        t: &Tracker,
+        tip: Option<&replica::Tip>,
+    ) -> Result<std::result::Result<Lineage, Take>> {
+        Ok(match self.read_lineage()? {
+            Some(l) => match replica::standing(store, &l)? {
+                Standing::AtTip(l) => Ok(l),
+                Standing::Behind { next, .. } => Err(Take::Behind(behind_why(&next))),
+                Standing::Apart(why) => {
+                    t.set_state(State::Fenced, Some(why));
+                    Err(Take::Refused)
+                }
+            },
+            None if tip.is_none() => Ok(Lineage::at(
+                Part::Writer,
+                self.replica_url(),
+                0,
+                NO_SLOT,
+                0,
+                [0; DIGEST_BYTES],
+            )),
+            None => {
+                t.set_state(State::Fenced, Some(never_shipped_why(&self.path)));
+                Err(Take::Refused)
+            }
+        })
     }
 
     /// The epoch starts from a snapshot at the main file's checkpoint:
@@ -161,8 +218,11 @@ impl Engine {
                 self.path.display()
             )));
         }
-        if !write_fence(store, t, &fence, bytes)? {
-            return Ok(Take::Refused);
+        if !self.write_fence(store, &next.lineage, &fence, bytes)? {
+            return Ok(Take::Behind(format!(
+                "another writer took {} first",
+                replica::slot_name(next.slot)
+            )));
         }
         t.set_epoch(next.epoch, seq);
         t.set_state(State::Shipping, None);
@@ -194,6 +254,28 @@ impl Engine {
         ids
     }
 
+    /// An old writer that comes back after another took its replica is
+    /// fenced before its first commit: one look at the store at open.
+    /// A store that does not answer leaves it to the shipper.
+    pub(super) fn fence_at_open(&self, t: &Tracker, url: &str) {
+        let (Ok(lineage), Ok(store)) = (self.read_lineage(), Store::open(url)) else {
+            return;
+        };
+        let Some(l) = lineage else {
+            if let Ok(Some(_)) = replica::tip(&store) {
+                t.set_state(State::Fenced, Some(never_shipped_why(&self.path)));
+            }
+            return;
+        };
+        match replica::standing(&store, &l) {
+            Ok(Standing::Behind { next, .. }) => {
+                t.set_state(State::Fenced, Some(behind_why(&next)));
+            }
+            Ok(Standing::Apart(why)) => t.set_state(State::Fenced, Some(why)),
+            Ok(Standing::AtTip(_)) | Err(_) => {}
+        }
+    }
+
     /// A reader slot at `seq`, if no checkpoint has passed it.
     pub(super) fn hold_at(&self, seq: CommitSeq) -> Option<ReaderGuard> {
         let token = self.readers.register(|| seq);
@@ -206,25 +288,59 @@ impl Engine {
     }
 }
 
-/// Writes the fence, then the epoch's manifest; false (state fenced)
-/// when another writer's fence holds the slot.
-fn write_fence(store: &Store, t: &Tracker, h: &Header, fence: Vec<u8>) -> Result<bool> {
-    let digest = replica::digest_of(&fence);
-    let body = fence[replica::HEADER_BYTES..fence.len() - DIGEST_BYTES].to_vec();
-    let name = replica::slot_name(h.slot);
-    if replica::create_or_match(store, &name, fence)? == Created::Taken {
-        t.set_state(
-            State::Fenced,
-            Some(format!("another writer took slot {} first", h.slot)),
-        );
-        return Ok(false);
+impl Engine {
+    /// Writes the fence, then the epoch's manifest; false (state fenced)
+    /// when another writer's fence holds the slot. The lineage names the
+    /// fence as pending (durably) before it is created, so that after a
+    /// crash in between the fence is known as this database's own.
+    fn write_fence(
+        &self,
+        store: &Store,
+        lineage: &Lineage,
+        h: &Header,
+        fence: Vec<u8>,
+    ) -> Result<bool> {
+        let digest = replica::digest_of(&fence);
+        let pending = Lineage {
+            pending_slot: h.slot,
+            pending_digest: digest,
+            ..lineage.clone()
+        };
+        self.write_lineage(&pending, true)?;
+        let body = fence[replica::HEADER_BYTES..fence.len() - DIGEST_BYTES].to_vec();
+        let name = replica::slot_name(h.slot);
+        if replica::create_or_match(store, &name, fence)? == Created::Taken {
+            return Ok(false);
+        }
+        let mut taken = pending.advanced(h, digest);
+        taken.role = Part::Writer;
+        self.write_lineage(&taken, false)?;
+        let manifest = Header {
+            kind: Kind::Manifest,
+            prev_digest: digest,
+            ..h.clone()
+        };
+        let manifest = replica::encode(&manifest, &body);
+        replica::create_or_match(store, &replica::manifest_name(h.epoch), manifest)?;
+        Ok(true)
     }
-    let manifest = Header {
-        kind: Kind::Manifest,
-        prev_digest: digest,
-        ..h.clone()
-    };
-    let manifest = replica::encode(&manifest, &body);
-    replica::create_or_match(store, &replica::manifest_name(h.epoch), manifest)?;
-    Ok(true)
+}
+
+/// Why a writer whose replica went on without it is fenced.
+fn behind_why(next: &Header) -> String {
+    format!(
+        "epoch {} took the replica at {} after this database's last slot: \
+         it writes no second history",
+        next.epoch,
+        replica::slot_name(next.slot)
+    )
+}
+
+/// Why a database that never shipped to a non-empty replica may not.
+fn never_shipped_why(path: &std::path::Path) -> String {
+    format!(
+        "the replica holds another database's history and {} never shipped there: \
+         restore from the replica, or ship to a new prefix",
+        path.display()
+    )
 }

@@ -31,6 +31,7 @@ impl Engine {
     pub(super) fn start_background(self: &Arc<Self>, checkpoint_seq: u64) -> Result<()> {
         // Capsules of checkpointed commits are garbage.
         self.capsules.checkpointed(checkpoint_seq)?;
+        self.load_lineage()?;
         // The shipper first: it holds the log back from the worker's
         // checkpoints until it has taken the replica.
         self.start_shipper();

@@ -7,7 +7,9 @@
 mod checkpoint;
 mod commit;
 mod fence;
+mod follow;
 mod lifecycle;
+mod lineage;
 mod open;
 mod parts;
 mod read;

@@ -25,7 +25,7 @@ use crate::storage::{parent_dir, OpenMode, StorageFile};
 use crate::types::CommitSeq;
 use crate::wal::{Log, LogConfig, Stream};
 
-use super::parts::{Coord, Engine};
+use super::parts::{Coord, Engine, LineageState};
 use super::worker::Worker;
 
 impl Engine {
@@ -190,7 +190,7 @@ impl Engine {
             alone_turn: Mutex::new(()),
             worker: Worker::new(),
             replica: replica_tracker(opts, probed),
-            shipper: Mutex::new(None),
+            lineage: LineageState::default(),
         });
         if !opts.read_only {
             engine.start_background(header.checkpoint_seq)?;

@@ -129,7 +129,21 @@ pub struct Engine {
     pub(super) worker: Worker,
     /// The replica shipper's status (None: no replica configured).
     pub(super) replica: Option<Arc<crate::replica::Tracker>>,
-    pub(super) shipper: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The database's place in its replica's history, and the thread
+    /// that ships or follows it.
+    pub(super) lineage: LineageState,
+}
+
+/// What the engine knows of `{path}-lineage`.
+#[derive(Default)]
+pub(super) struct LineageState {
+    /// The database follows its replica (its lineage says so): callers'
+    /// commits are refused.
+    pub(super) following: std::sync::atomic::AtomicBool,
+    /// The file, once opened.
+    pub(super) file: Mutex<Option<crate::replica::LineageFile>>,
+    /// The shipper's or the follower's thread.
+    pub(super) thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Engine {
@@ -182,6 +196,12 @@ impl Engine {
         if self.opts.read_only {
             return Err(Error::ReadOnly(format!(
                 "{} was opened read-only",
+                self.path.display()
+            )));
+        }
+        if self.is_following()? {
+            return Err(Error::ReadOnly(format!(
+                "{} follows its replica: local commits are refused (promote it to write)",
                 self.path.display()
             )));
         }

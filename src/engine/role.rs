@@ -1,7 +1,7 @@
 //! The shipper's hold on the replica while it ships one epoch.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::types::CommitSeq;
 
@@ -37,11 +37,7 @@ pub(super) struct Role {
     pub(super) last_prune: Option<Instant>,
 }
 
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub(super) use crate::replica::now_ms;
 
 impl Role {
     pub(super) fn new(

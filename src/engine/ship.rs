@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::mvcc::VersionData;
 use crate::recovery;
 use crate::replica::{
-    self, Commit, Created, Header, Kind, ReplicaStatus, Retention, State, Store, Tracker,
+    self, Commit, Created, Header, Kind, Lineage, Part, ReplicaStatus, Retention, State, Store,
+    Tracker,
 };
 use crate::types::{CommitSeq, Page, Pgno};
 
@@ -71,6 +72,12 @@ impl Engine {
         let (Some(tracker), Some(url)) = (&self.replica, &self.opts.replica) else {
             return;
         };
+        if self.lineage.following.load(Ordering::Acquire) {
+            // A follower's thread is started by whoever follows.
+            tracker.set_state(State::Standby, None);
+            return;
+        }
+        self.fence_at_open(tracker, url);
         let (weak, t, url) = (Arc::downgrade(self), Arc::clone(tracker), url.clone());
         // Until the shipper has taken the replica (a probe and a few
         // requests away), this keeps the log since the last checkpoint
@@ -81,7 +88,7 @@ impl Engine {
             .name("lc-shipper".into())
             .spawn(move || ship_main(&weak, &t, &url, first_hold));
         match spawned {
-            Ok(h) => *self.shipper.lock() = Some(h),
+            Ok(h) => *self.lineage.thread.lock() = Some(h),
             Err(e) => tracker.set_state(State::Off, Some(format!("start shipper: {e}"))),
         }
     }
@@ -92,7 +99,7 @@ impl Engine {
             t.stop.store(true, Ordering::Release);
             t.wake();
         }
-        if let Some(h) = self.shipper.lock().take() {
+        if let Some(h) = self.lineage.thread.lock().take() {
             let _ = h.join();
         }
     }
@@ -152,6 +159,10 @@ impl Engine {
                 Take::Taken(r) => s.role = Some(*r),
                 Take::Later => return Ok(Step::Later),
                 Take::Refused => return Ok(Step::Done),
+                Take::Behind(why) => {
+                    t.set_state(State::Fenced, Some(why));
+                    return Ok(Step::Done);
+                }
             }
             s.first_hold = None;
         }
@@ -181,7 +192,19 @@ impl Engine {
     /// wait at least every `STATUS_REFRESH` (their age grows). Only the
     /// process that ships writes it; a standby's would hide the shipper's.
     fn publish_status(&self, t: &Tracker, s: &mut Shipper) {
-        if !s.has_role_lock {
+        self.publish_status_as(t, s.has_role_lock, &mut s.published);
+    }
+
+    /// [`Engine::publish_status`] for the shipper or the follower: `role`
+    /// says whether this process holds the role, `published` is what it
+    /// wrote last.
+    pub(super) fn publish_status_as(
+        &self,
+        t: &Tracker,
+        role: bool,
+        published: &mut Option<(ReplicaStatus, Instant)>,
+    ) {
+        if !role {
             return;
         }
         let now = t.snapshot();
@@ -189,7 +212,7 @@ impl Engine {
             oldest_unshipped_ms: 0,
             ..x.clone()
         };
-        let due = s.published.as_ref().is_none_or(|(old, at)| {
+        let due = published.as_ref().is_none_or(|(old, at)| {
             facts(old) != facts(&now) || (now.lag_commits > 0 && at.elapsed() >= STATUS_REFRESH)
         });
         if !due {
@@ -198,7 +221,7 @@ impl Engine {
         // It only describes: failing to write it changes nothing shipped,
         // and the next change tries again.
         let written = replica::write_status(self.opts.storage.as_ref(), &self.path, &now, now_ms());
-        s.published = written.is_ok().then(|| (now, Instant::now()));
+        *published = written.is_ok().then(|| (now, Instant::now()));
     }
 
     fn retention(&self) -> Retention {
@@ -308,6 +331,21 @@ impl Engine {
         r.shipped = last;
         r.cursor = end;
         r.last_ship = Instant::now();
+        // Not synced: a lineage behind the store finds its epoch's chunks
+        // there as its own.
+        let before = self.read_lineage()?;
+        let lineage = Lineage {
+            role: Part::Writer,
+            epoch: r.epoch,
+            owned_epoch: r.epoch,
+            slot: r.next_slot - 1,
+            seq: last,
+            digest: r.prev_digest,
+            pending_slot: replica::NO_SLOT,
+            ..before
+                .unwrap_or_else(|| Lineage::at(Part::Writer, self.replica_url(), 0, 0, 0, [0; 32]))
+        };
+        self.write_lineage(&lineage, false)?;
         // The new hold before the old one goes: no moment without one.
         let hold = self.hold_at(last);
         r.hold = hold;
@@ -395,15 +433,30 @@ fn ship_main(engine: &Weak<Engine>, t: &Tracker, url: &str, first_hold: Option<R
         Ok(s) => s,
         Err(e) => return t.set_state(State::Off, Some(e.to_string())),
     };
-    let mut s = Shipper {
+    let s = Shipper {
         first_hold,
         ..Shipper::default()
     };
+    ship_loop(engine, t, &store, s);
+}
+
+/// A promoted follower's thread goes on shipping under the role it took.
+pub(super) fn ship_promoted(engine: &Weak<Engine>, t: &Tracker, store: &Store, role: Option<Role>) {
+    let s = Shipper {
+        role,
+        has_role_lock: true,
+        probed: true,
+        ..Shipper::default()
+    };
+    ship_loop(engine, t, store, s);
+}
+
+fn ship_loop(engine: &Weak<Engine>, t: &Tracker, store: &Store, mut s: Shipper) {
     let mut backoff = BACKOFF_MIN;
     loop {
         let stopping = t.stop.load(Ordering::Acquire);
         let Some(e) = engine.upgrade() else { break };
-        let step = e.ship_step(&store, t, &mut s);
+        let step = e.ship_step(store, t, &mut s);
         if let Err(err) = &step {
             t.set_state(State::Backoff, Some(err.to_string()));
         }

@@ -36,10 +36,17 @@ pub fn slots(store: &Store) -> Result<Vec<(u64, u64)>> {
 
 /// Reads and verifies slot `slot`.
 pub fn read_slot(store: &Store, slot: u64) -> Result<(Header, Vec<u8>)> {
+    read_slot_if_any(store, slot)?
+        .ok_or_else(|| Error::corrupt(format!("replica: object {} is missing", slot_name(slot))))
+}
+
+/// Reads and verifies slot `slot`; None when the store has no such
+/// object (yet): what a follower polls.
+pub fn read_slot_if_any(store: &Store, slot: u64) -> Result<Option<(Header, Vec<u8>)>> {
     let name = slot_name(slot);
-    let bytes = store
-        .get(&name)?
-        .ok_or_else(|| Error::corrupt(format!("replica: object {name} is missing")))?;
+    let Some(bytes) = store.get(&name)? else {
+        return Ok(None);
+    };
     let (h, _) = decode(&name, &bytes)?;
     if h.slot != slot || !matches!(h.kind, Kind::Chunk | Kind::Fence) {
         return Err(Error::corrupt(format!(
@@ -47,7 +54,7 @@ pub fn read_slot(store: &Store, slot: u64) -> Result<(Header, Vec<u8>)> {
             h.slot, h.kind
         )));
     }
-    Ok((h, bytes))
+    Ok(Some((h, bytes)))
 }
 
 /// The newest slot, or None for an empty replica.
@@ -78,11 +85,43 @@ pub fn is_restart(h: &Header) -> bool {
 
 /// Checks that `h` (in slot `slot`) follows `prev` in one history.
 pub fn check_link(prev: Option<&Tip>, h: &Header) -> Result<()> {
-    let name = slot_name(h.slot);
-    let (digest, epoch, next_seq) = match prev {
-        None => ([0u8; DIGEST_BYTES], 0, 1),
-        Some(p) => (p.digest, p.header.epoch, next_seq(&p.header)),
+    let after = match prev {
+        None => Link::START,
+        Some(p) => Link {
+            digest: p.digest,
+            epoch: p.header.epoch,
+            next_seq: next_seq(&p.header),
+        },
     };
+    check_link_to(&after, h)
+}
+
+/// What the slot after a slot must continue: its digest, its epoch and
+/// the next commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub digest: [u8; DIGEST_BYTES],
+    pub epoch: u64,
+    pub next_seq: u64,
+}
+
+impl Link {
+    /// Before slot 0.
+    pub const START: Link = Link {
+        digest: [0; DIGEST_BYTES],
+        epoch: 0,
+        next_seq: 1,
+    };
+}
+
+/// Checks that `h` continues the history ending as `after` says.
+pub fn check_link_to(after: &Link, h: &Header) -> Result<()> {
+    let name = slot_name(h.slot);
+    let Link {
+        digest,
+        epoch,
+        next_seq,
+    } = *after;
     if h.prev_digest != digest {
         return Err(Error::corrupt(format!(
             "replica: object {name} does not link to the slot before it (broken hash chain)"

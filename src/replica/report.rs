@@ -17,13 +17,15 @@ const TMP_SUFFIX: &str = "-tmp";
 /// Largest status file read: its fields and one error message.
 const STATUS_FILE_MAX_BYTES: u64 = 64 << 10;
 /// Every state, to read a name back.
-const STATES: [State; 6] = [
+const STATES: [State; 8] = [
     State::Off,
     State::Shipping,
     State::Backoff,
     State::Fenced,
     State::NeedsSnapshot,
     State::Standby,
+    State::Following,
+    State::Forked,
 ];
 
 /// The status file of the database at `db_path`.
@@ -38,7 +40,7 @@ fn encode(s: &ReplicaStatus, updated_ms: u64) -> String {
     let mut out = format!(
         "updated_ms {updated_ms}\nstate {}\nepoch {}\nshipped_seq {}\nlag_commits {}\n\
          lag_bytes {}\noldest_unshipped_ms {}\nchunks_shipped {}\nsnapshot_seq {}\n\
-         snapshots_made {}\n",
+         snapshots_made {}\napplied_seq {}\nbehind_commits {}\nbehind_ms {}\napply_lag_ms {}\n",
         s.state.as_str(),
         s.epoch,
         s.shipped_seq,
@@ -48,6 +50,10 @@ fn encode(s: &ReplicaStatus, updated_ms: u64) -> String {
         s.chunks_shipped,
         s.snapshot_seq,
         s.snapshots_made,
+        s.applied_seq,
+        s.behind_commits,
+        s.behind_ms,
+        s.apply_lag_ms,
     );
     for (i, n) in s.put_latency_counts.iter().enumerate() {
         let _ = writeln!(out, "put_latency_{i} {n}");
@@ -85,6 +91,10 @@ fn decode(path: &Path, text: &str) -> Result<(ReplicaStatus, u64)> {
             "chunks_shipped" => s.chunks_shipped = num()?,
             "snapshot_seq" => s.snapshot_seq = num()?,
             "snapshots_made" => s.snapshots_made = num()?,
+            "applied_seq" => s.applied_seq = num()?,
+            "behind_commits" => s.behind_commits = num()?,
+            "behind_ms" => s.behind_ms = num()?,
+            "apply_lag_ms" => s.apply_lag_ms = num()?,
             "last_error" => s.last_error = value.to_string(),
             k => match k
                 .strip_prefix("put_latency_")
@@ -161,6 +171,10 @@ mod tests {
             snapshot_seq: 50,
             snapshots_made: 2,
             put_latency_counts: [1, 2, 3, 4, 5, 6, 7, 8, 9],
+            applied_seq: 98,
+            behind_commits: 3,
+            behind_ms: 40,
+            apply_lag_ms: 250,
         };
         let (back, at) = decode(Path::new("x"), &encode(&s, 1234)).unwrap();
         assert_eq!(at, 1234);

@@ -9,6 +9,13 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::types::CommitSeq;
 
+/// Wall-clock milliseconds since the Unix epoch: what objects carry.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Upper bounds (milliseconds) of the put-latency histogram's buckets;
 /// the last bucket takes everything slower.
 pub const PUT_LATENCY_BUCKETS_MS: [u64; 8] = [5, 10, 25, 50, 100, 250, 1000, 5000];
@@ -32,6 +39,12 @@ pub enum State {
     /// Another process of this database holds the shipper role (or this
     /// one has not taken it yet).
     Standby,
+    /// A follower: applying the replica's commits as they appear.
+    Following,
+    /// A follower that found the replica on another history than its own
+    /// (a fork, a rollback, or slots it needs deleted): it applies no
+    /// more until it is re-snapshotted.
+    Forked,
 }
 
 impl State {
@@ -44,6 +57,8 @@ impl State {
             State::Fenced => "fenced",
             State::NeedsSnapshot => "needs-snapshot",
             State::Standby => "standby",
+            State::Following => "following",
+            State::Forked => "forked",
         }
     }
 }
@@ -75,6 +90,17 @@ pub struct ReplicaStatus {
     pub snapshots_made: u64,
     /// Puts by latency bucket (`PUT_LATENCY_BUCKETS_MS`, then slower).
     pub put_latency_counts: [u64; 9],
+    /// A follower: every commit up to this one is applied here.
+    pub applied_seq: CommitSeq,
+    /// A follower: commits the store holds that are not applied yet, as
+    /// of its last look (0: it found no newer slot).
+    pub behind_commits: u64,
+    /// A follower: how long the oldest of those has been in the store
+    /// (ms; 0 when none).
+    pub behind_ms: u64,
+    /// A follower: from the newest applied chunk's making to its commits
+    /// being visible here (ms): the replication delay end to end.
+    pub apply_lag_ms: u64,
 }
 
 /// Shared between the shipper and the engine.
@@ -169,6 +195,33 @@ impl Tracker {
         if g.status.state == State::Backoff {
             g.status.state = State::Shipping;
         }
+        drop(g);
+        self.moved.notify_all();
+    }
+
+    /// A follower applied slot of `epoch` up to commit `seq`, made at
+    /// `created_ms`; `behind`: commits still to apply, and the age of
+    /// the oldest (0, 0: it is caught up).
+    pub fn applied(&self, epoch: u64, seq: CommitSeq, created_ms: Option<u64>, behind: (u64, u64)) {
+        let mut g = self.status.lock();
+        g.status.epoch = epoch;
+        g.status.applied_seq = seq;
+        if let Some(ms) = created_ms {
+            g.status.apply_lag_ms = now_ms().saturating_sub(ms);
+        }
+        (g.status.behind_commits, g.status.behind_ms) = behind;
+        if g.status.state == State::Backoff || g.status.state == State::Standby {
+            g.status.state = State::Following;
+        }
+        drop(g);
+        self.moved.notify_all();
+    }
+
+    /// A follower stopped: the replica holds another history.
+    pub fn forked(&self, why: String) {
+        let mut g = self.status.lock();
+        g.status.state = State::Forked;
+        g.status.last_error = why;
         drop(g);
         self.moved.notify_all();
     }

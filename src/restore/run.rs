@@ -7,7 +7,9 @@ use std::time::Instant;
 use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::options::{Options, SyncMode};
-use crate::replica::{self, Commit, Header, Kind, Snapshot, Store, Tip};
+use crate::replica::{
+    self, Commit, Header, Kind, Lineage, LineageFile, Part, Snapshot, Store, Tip, NO_SLOT,
+};
 use crate::types::{CommitSeq, PageWrite};
 
 use super::image;
@@ -123,6 +125,8 @@ pub fn restore(url: &str, dest: &Path, target: RestoreTarget) -> Result<RestoreR
         Some((d, anchor)) => (Some(d), Some(anchor)),
         None => (None, None),
     };
+    // The newest slot whose commits are all in the restored database.
+    let mut whole: Option<Tip> = start.clone();
     walk::walk(
         &store,
         start,
@@ -134,6 +138,12 @@ pub fn restore(url: &str, dest: &Path, target: RestoreTarget) -> Result<RestoreR
                 return Ok(false);
             }
             if h.kind != Kind::Chunk {
+                if !replica::is_restart(h) || report.restored_seq + 1 >= h.first_seq {
+                    whole = Some(Tip {
+                        header: h.clone(),
+                        digest: slot.digest,
+                    });
+                }
                 return Ok(true);
             }
             let d = match &db {
@@ -147,12 +157,33 @@ pub fn restore(url: &str, dest: &Path, target: RestoreTarget) -> Result<RestoreR
                 .filter(|c| c.seq > after && c.seq <= limit)
                 .collect();
             replay(d, wanted, &mut report)?;
+            if h.last_seq <= limit {
+                whole = Some(Tip {
+                    header: h.clone(),
+                    digest: slot.digest,
+                });
+            }
             Ok(h.last_seq < limit)
         },
         &mut counts,
     )?;
     report.objects_read = counts.objects;
     report.bytes_read = counts.bytes;
+    finish(url, dest, target, db, whole.as_ref(), &report)?;
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// The restored database checked against the target, checkpointed,
+/// closed and given its lineage.
+fn finish(
+    url: &str,
+    dest: &Path,
+    target: RestoreTarget,
+    mut db: Option<Database>,
+    whole: Option<&Tip>,
+    report: &RestoreReport,
+) -> Result<()> {
     if let RestoreTarget::Seq(s) = target {
         if report.restored_seq < s {
             drop(db.take());
@@ -168,8 +199,28 @@ pub fn restore(url: &str, dest: &Path, target: RestoreTarget) -> Result<RestoreR
     };
     db.checkpoint()?;
     db.close()?;
-    report.elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    write_lineage(url, dest, whole)
+}
+
+/// The restored copy's lineage: the replica's history up to `whole`
+/// (None: the replica was empty), so that it can follow on from there,
+/// or take the replica over while it is at the tip.
+fn write_lineage(url: &str, dest: &Path, whole: Option<&Tip>) -> Result<()> {
+    let l = match whole {
+        Some(t) => Lineage::at(
+            Part::Restored,
+            url,
+            t.header.epoch,
+            t.header.slot,
+            replica::next_seq(&t.header) - 1,
+            t.digest,
+        ),
+        None => Lineage::at(Part::Restored, url, 0, NO_SLOT, 0, [0; 32]),
+    };
+    let storage = Options::default().storage;
+    let file =
+        LineageFile::open(storage.as_ref(), dest, true)?.expect("a created lineage file is there");
+    file.write(&l, true)
 }
 
 /// The database `dest` made from the newest snapshot within `target`

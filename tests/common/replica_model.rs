@@ -45,6 +45,12 @@ pub fn new_model() -> Model {
 /// Every page of the database at `path` equals `want`.
 pub fn assert_pages(path: &Path, want: &BTreeMap<u32, Vec<u8>>) {
     let db = Database::open(path, Options::default()).unwrap();
+    assert_db_pages(&db, want);
+    db.close().unwrap();
+}
+
+/// Every page `db` reads now equals `want`.
+pub fn assert_db_pages(db: &Database, want: &BTreeMap<u32, Vec<u8>>) {
     for pgno in 1..=41 {
         let got = db.read(pgno).unwrap();
         assert_eq!(
@@ -53,5 +59,4 @@ pub fn assert_pages(path: &Path, want: &BTreeMap<u32, Vec<u8>>) {
             "page {pgno}"
         );
     }
-    db.close().unwrap();
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# mk/replica-check.sh LOG - after tests/replica_s3.rs: every test either
+# mk/replica-check.sh LOG - after tests/replica_s3.rs and follow_procs.rs: every test either
 # printed its counts or skipped because its server is not installed;
 # a skip for any other reason fails. Prints the counts last.
 set -u
@@ -13,7 +13,8 @@ fi
 # cargo prints "test NAME ... " before a test's own output.
 skips=$(grep -c 'SKIP ' "$log")
 counted=$(grep -c 'replica_s3: ' "$log")
-ran=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$log" | tail -n1)
+# One result line per test binary: their sum.
+ran=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$log" | awk '{n += $1} END {print n + 0}')
 echo "replica-test counts:"
 grep -o 'replica_s3: .*' "$log" | sed 's/^/  /'
 if [ "${ran:-0}" -ne $((counted + skips)) ]; then

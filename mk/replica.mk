@@ -8,7 +8,10 @@
 #                       and run tests/replica_s3.rs against them: round
 #                       trip, racing writers, the probe behind a proxy that
 #                       strips conditions, lost answers, a stopped server,
-#                       a server killed mid-upload and restarted
+#                       a server killed mid-upload and restarted; and
+#                       tests/follow_procs.rs: followers in their own
+#                       processes, failover by promotion, a follower
+#                       killed inside a chunk
 #   make replica-bench  lag under a one-committer workload and restore
 #                       speed, moto and file:// (tests/replica_s3_bench.rs)
 #
@@ -48,7 +51,7 @@ replica-tools:
 
 replica-test: replica-tools
 	@set -o pipefail; bash $(RP_REPO)/mk/replica.sh $(RP_B) \
-	  $(RP_CARGO_TEST) --test replica_s3 -- --test-threads=1 --nocapture 2>&1 | tee $(RP_B)/test.log
+	  $(RP_CARGO_TEST) --test replica_s3 --test follow_procs -- --test-threads=1 --nocapture 2>&1 | tee $(RP_B)/test.log
 	@bash $(RP_REPO)/mk/replica-check.sh $(RP_B)/test.log
 
 replica-bench: replica-tools

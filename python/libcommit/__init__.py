@@ -21,6 +21,13 @@ asyncio: ``await db.commit_async(writes)``, ``await txn.commit_async()`` and
 tasks share syncs, and cancelling a task stops its wait, never its commit
 (see ``libcommit._aio``).
 
+Replication: ``libcommit.open(path, replica=url)`` ships every durable
+commit to a replica (``db.replica_status()``, ``db.wait_replicated(seq)``);
+``libcommit.restore(url, path)`` restores one; ``libcommit.follow(url, path)``
+opens a read replica that applies the replica's new commits as they appear
+(its own commits raise ReadOnlyError) until ``db.promote()`` makes it the
+writer, fencing the old one (FencedError).
+
 Operators: ``db.durable_seq()`` / ``db.wait_durable(seq)`` (commit tickets
 from ``db.commit(writes, sync="normal")``), ``db.metrics()``,
 ``db.last_recovery.segments``, and ``libcommit.info(path)`` /
@@ -46,6 +53,7 @@ from ._native import (
     SegmentReport,
     Transaction,
     __version__,
+    follow,
     info,
     open,
     recover,
@@ -74,6 +82,7 @@ __all__ = [
     "open",
     "recover",
     "restore",
+    "follow",
     "info",
     "verify",
     "Database",

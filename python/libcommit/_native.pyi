@@ -85,6 +85,7 @@ __all__ = [
     "open",
     "recover",
     "restore",
+    "follow",
     "info",
     "verify",
     "Database",
@@ -128,6 +129,30 @@ def restore(
 ) -> int:
     """Restores a replica into a new database; returns the restored commit_seq."""
 
+def follow(
+    url: str,
+    path: _Path,
+    *,
+    poll_ms: int = 100,
+    resnapshot: bool = False,
+    sync: Literal["full", "normal", "off"] = "full",
+    mode: Literal["wal", "native"] = "wal",
+    isolation: Literal["snapshot", "serializable"] = "snapshot",
+    lanes: int = 0,
+    max_flush_delay_us: int = 0,
+    busy_timeout_ms: int = 5000,
+    replica_snapshot_interval_ms: int = 3600000,
+    replica_retain_snapshots: int = 2,
+    replica_retain_window_ms: int = 86400000,
+    replica_delete_grace_ms: int = 600000,
+) -> Database:
+    """Opens the database at `path` as a read replica of the replica at `url`
+    (restored first when `path` does not exist, resumed when it does): it
+    applies the replica's new commits as they appear, looking every `poll_ms`
+    milliseconds, and its own commits raise ReadOnlyError until promote(). A
+    database the replica does not continue (a fork) raises FencedError, or
+    with `resnapshot` is replaced by a fresh restore."""
+
 def info(path: _Path) -> _Info:
     """Describes the database at `path` from its files (read-only)."""
 
@@ -168,9 +193,14 @@ class Database:
     def wait_durable(self, seq: int, timeout: Optional[float] = None) -> bool:
         """Waits until commit `seq` is durable; False if `timeout` passed first."""
     def replica_status(self) -> dict[str, Any]:
-        """The replica shipper's state, epoch, shipped seq, lag and last error."""
+        """The replica's state, epoch, shipped seq, lag and last error; for a
+        follower also applied_seq, behind_commits, behind_ms and apply_lag_ms."""
     def wait_replicated(self, seq: int, timeout: Optional[float] = None) -> bool:
         """Waits until commit `seq` is in the replica; False if `timeout` passed first."""
+    def promote(self) -> int:
+        """Makes this read replica (see follow()) the writer: applies what the
+        replica holds, takes it with a new epoch (fencing the old writer) and
+        ships its own commits from then on. Returns the new epoch."""
     async def commit_async(self, writes: _Writes, *, sync: Optional[_Sync] = None) -> int:
         """commit() for asyncio: written by a worker thread, durability awaited
         on the loop (syncs shared). Cancelling stops the wait, never the commit."""

@@ -367,10 +367,19 @@ impl Engine {
             )));
         }
         let n = self.request_promote()?;
-        if self.lineage.thread.lock().is_none() {
-            // Nobody here follows yet: this process's follower answers,
-            // unless another process's holds the role.
-            self.start_follower()?;
+        let elsewhere = match &self.lease {
+            Some(l) => l.shm.shipper_alive()?,
+            None => false,
+        };
+        if self.lineage.thread.lock().is_none() && !elsewhere {
+            // Nobody follows: this process's follower answers (it needs
+            // the replica URL in the options).
+            self.start_follower().map_err(|e| match e {
+                Error::InvalidArgument(why) => Error::invalid(format!(
+                    "{why}: no process follows it; open it with the replica URL to promote it"
+                )),
+                e => e,
+            })?;
         }
         if let Some(t) = &self.replica {
             t.wake();

@@ -169,6 +169,19 @@ pub(crate) fn path(obj: &Bound<'_, PyAny>, op: &str) -> PyResult<(PathBuf, Strin
     Ok((PathBuf::from(OsStr::from_bytes(bytes)), text))
 }
 
+/// A replica URL: a `str`, checked by the engine ("file:///dir/prefix",
+/// "s3://bucket/prefix?endpoint=...").
+pub(crate) fn replica_url(obj: &Bound<'_, PyAny>, op: &str, name: &str) -> PyResult<String> {
+    let url: String = obj.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{op}: {name} must be a replica URL str (\"file:///dir/prefix\", \"s3://bucket/prefix\"), not {}",
+            type_name(obj)
+        ))
+    })?;
+    libcommit::check_replica_url(&url).map_err(|e| to_py_err(obj.py(), op, &e))?;
+    Ok(url)
+}
+
 /// One of `choices` (case-insensitive).
 fn choice<'c, T: Copy>(
     obj: &Bound<'_, PyAny>,
@@ -229,8 +242,9 @@ pub(crate) fn timeout(obj: Option<&Bound<'_, PyAny>>, op: &str) -> PyResult<Opti
     })
 }
 
-/// The keyword arguments of `libcommit.open`, before validation; `None`
-/// (left out) keeps the engine's default.
+/// The keyword arguments of `libcommit.open` (and of `libcommit.follow`,
+/// which leaves out `page_size` and `read_only`), before validation;
+/// `None` (left out) keeps the engine's default.
 pub(crate) struct OpenArgs<'a, 'py> {
     pub page_size: Option<&'a Bound<'py, PyAny>>,
     pub sync: Option<&'a Bound<'py, PyAny>>,
@@ -243,39 +257,39 @@ pub(crate) struct OpenArgs<'a, 'py> {
 }
 
 impl OpenArgs<'_, '_> {
-    /// Validated engine options; each bad value raises at once.
-    pub(crate) fn options(&self, py: Python<'_>) -> PyResult<Options> {
-        const OP: &str = "open";
-        let engine_err = |e: libcommit::Error| to_py_err(py, OP, &e);
+    /// Validated engine options; each bad value raises at once, its
+    /// message starting with `op` (the function called).
+    pub(crate) fn options(&self, py: Python<'_>, op: &str) -> PyResult<Options> {
+        let engine_err = |e: libcommit::Error| to_py_err(py, op, &e);
         let mut options = Options::default();
         if let Some(obj) = self.page_size {
-            let value = u32_arg(obj, OP, "page_size")?;
+            let value = u32_arg(obj, op, "page_size")?;
             options.set_page_size(value).map_err(engine_err)?;
         }
         if let Some(obj) = self.sync {
-            options.sync = sync_mode(obj, OP)?;
+            options.sync = sync_mode(obj, op)?;
         }
         if let Some(obj) = self.mode {
             let choices = [("wal", CommitMode::Wal), ("native", CommitMode::Native)];
-            options.commit_mode = choice(obj, OP, "mode", &choices)?;
+            options.commit_mode = choice(obj, op, "mode", &choices)?;
         }
         if let Some(obj) = self.isolation {
             let choices = [
                 ("snapshot", Isolation::Snapshot),
                 ("serializable", Isolation::Serializable),
             ];
-            options.isolation = choice(obj, OP, "isolation", &choices)?;
+            options.isolation = choice(obj, op, "isolation", &choices)?;
         }
         if let Some(obj) = self.lanes {
-            let value = u32_arg(obj, OP, "lanes")?;
+            let value = u32_arg(obj, op, "lanes")?;
             options.set_lanes(value).map_err(engine_err)?;
         }
         if let Some(obj) = self.max_flush_delay_us {
-            let value = u32_arg(obj, OP, "max_flush_delay_us")?;
+            let value = u32_arg(obj, op, "max_flush_delay_us")?;
             options.set_max_flush_delay_us(value).map_err(engine_err)?;
         }
         if let Some(obj) = self.busy_timeout_ms {
-            options.busy_timeout_ms = u32_arg(obj, OP, "busy_timeout_ms")?;
+            options.busy_timeout_ms = u32_arg(obj, op, "busy_timeout_ms")?;
         }
         options.read_only = self.read_only;
         Ok(options)

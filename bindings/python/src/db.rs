@@ -5,6 +5,8 @@
 //! ours is held while Python code runs, and a thread holding the GIL never
 //! waits on it.
 
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::aio::{AsyncState, Job, Work};
 use crate::convert;
-use crate::errors::{engine, to_py_err};
+use crate::errors::{engine, panic_error, to_py_err};
 use crate::reports::{metrics_dict, PyCheckpointReport, PyRecoveryReport};
 use crate::txn::PyTransaction;
 
@@ -268,14 +270,16 @@ impl PyDatabase {
         engine(py, "durable_seq", || self.db.durable_seq())
     }
 
-    /// Waits until commit `seq` is durable: True once it is, False if
-    /// `timeout` seconds (None: no limit) passed first. Releases the GIL
-    /// while it waits and stays interruptible (KeyboardInterrupt). Raises
-    /// InvalidArgumentError for a `seq` not handed out yet.
-    /// The replica shipper's status: state ("off", "standby", "shipping",
-    /// "backoff", "fenced", "needs-snapshot"), epoch, shipped_seq,
+    /// The replica's status, a dict: state ("off", "standby", "shipping",
+    /// "backoff", "fenced", "needs-snapshot"; a follower: "following", or
+    /// "forked" once the replica holds another history), epoch, shipped_seq,
     /// lag_commits, lag_bytes, oldest_unshipped_ms (the current RPO),
-    /// chunks_shipped, last_error, put_latency_ms (bucket bound -> count).
+    /// chunks_shipped, snapshot_seq, snapshots_made, last_error,
+    /// put_latency_ms (bucket bound -> count); for a follower applied_seq
+    /// (every commit up to it is applied here), behind_commits and behind_ms
+    /// (commits in the replica not applied yet, and the age of the oldest),
+    /// apply_lag_ms (from the newest applied chunk's making to its commits
+    /// being visible here).
     fn replica_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = engine(py, "replica_status", || self.db.replica_status())?;
         crate::replica::status_dict(py, &s)
@@ -302,10 +306,54 @@ impl PyDatabase {
             let state = self.db.replica_status()?.state;
             Ok(matches!(
                 state,
-                ReplicaState::Fenced | ReplicaState::NeedsSnapshot | ReplicaState::Off
+                ReplicaState::Fenced
+                    | ReplicaState::NeedsSnapshot
+                    | ReplicaState::Off
+                    | ReplicaState::Forked
             )
             .then_some(false))
         })
+    }
+
+    /// Promotes this read replica (see ``libcommit.follow``) to the writer:
+    /// it applies everything the replica holds, takes the replica with a
+    /// new epoch - an old writer that comes back is fenced - and from then
+    /// on commits and ships its own commits. Returns the new epoch. Works
+    /// on any handle of the database, in any process; the process that
+    /// follows does the work. Raises InvalidArgumentError for a database
+    /// that does not follow a replica, FencedError when the follower
+    /// stopped (a fork) or the replica was taken by another, BusyError when
+    /// the follower did not answer within a minute. Releases the GIL while
+    /// it waits and stays interruptible: KeyboardInterrupt stops the wait,
+    /// not the promotion asked for.
+    fn promote(&self, py: Python<'_>) -> PyResult<u64> {
+        const OP: &str = "promote";
+        self.check_open(py, OP)?;
+        let db = self.db.clone();
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("libcommit-promote".into())
+            .spawn(move || {
+                let outcome = panic::catch_unwind(AssertUnwindSafe(|| db.promote()));
+                let _ = tx.send(outcome.unwrap_or_else(|p| Err(panic_error(p))));
+            })
+            .map_err(|e| {
+                let e = libcommit::Error::Internal(format!("start its thread: {e}"));
+                to_py_err(py, OP, &e)
+            })?;
+        let mut epoch = 0;
+        let answer = &mut epoch;
+        wait_sliced(py, OP, None, move |slice| match rx.recv_timeout(slice) {
+            Ok(outcome) => {
+                *answer = outcome?;
+                Ok(Some(true))
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(libcommit::Error::Internal(
+                "its thread ended without an answer".into(),
+            )),
+        })?;
+        Ok(epoch)
     }
 
     /// Waits until commit `seq` is durable: True once it is, False if

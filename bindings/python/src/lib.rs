@@ -36,7 +36,8 @@ use crate::txn::PyTransaction;
 /// replica_retain_snapshots, replica_retain_window_ms: the replica keeps
 /// the newest N snapshots and those younger than the window (and every
 /// chunk after the oldest kept); replica_delete_grace_ms: older objects go
-/// this long after they stopped being needed.
+/// this long after they stopped being needed. To follow a replica (a read
+/// replica) instead, see `follow`.
 #[pyfunction]
 #[pyo3(
     name = "open",
@@ -80,7 +81,7 @@ fn open_database<'py>(
         busy_timeout_ms,
         read_only,
     }
-    .options(py)?;
+    .options(py, "open")?;
     let options = replica::with_replica(py, options, replica)?;
     let options = replica::with_retention(
         options,
@@ -90,6 +91,7 @@ fn open_database<'py>(
             window_ms: replica_retain_window_ms,
             grace_ms: replica_delete_grace_ms,
         },
+        "open",
     )?;
     let sync = options.sync;
     let db = engine(py, "open", || Database::open(&path_buf, options))?;
@@ -133,6 +135,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open_database, m)?)?;
     m.add_function(wrap_pyfunction!(recover, m)?)?;
     m.add_function(wrap_pyfunction!(replica::restore, m)?)?;
+    m.add_function(wrap_pyfunction!(replica::follow, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::info, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::verify, m)?)?;
     m.add_class::<PyDatabase>()?;

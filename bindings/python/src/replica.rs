@@ -1,12 +1,14 @@
-//! Replication from Python: `open(..., replica=url)`, `restore`, and the
+//! Replication from Python: `open(..., replica=url)`, `restore`,
+//! `follow` (a read replica; `Database.promote` is in `db`), and the
 //! status dictionary of `Database.replica_status`.
 
-use libcommit::{Options, ReplicaStatus, RestoreTarget, PUT_LATENCY_BUCKETS_MS};
+use libcommit::{Database, Options, ReplicaStatus, RestoreTarget, PUT_LATENCY_BUCKETS_MS};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert;
-use crate::errors::{engine, to_py_err};
+use crate::db::PyDatabase;
+use crate::errors::{engine, invalid, to_py_err};
 
 pub(crate) fn with_replica(
     py: Python<'_>,
@@ -28,11 +30,15 @@ pub(crate) struct RetentionArgs {
     pub(crate) grace_ms: Option<u64>,
 }
 
-pub(crate) fn with_retention(mut options: Options, a: &RetentionArgs) -> PyResult<Options> {
+pub(crate) fn with_retention(
+    mut options: Options,
+    a: &RetentionArgs,
+    op: &str,
+) -> PyResult<Options> {
     if a.snapshots == Some(0) {
-        return Err(pyo3::exceptions::PyValueError::new_err(
-            "open: replica_retain_snapshots must be at least 1",
-        ));
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{op}: replica_retain_snapshots must be at least 1"
+        )));
     }
     options.replica_snapshot_interval_ms = a
         .snapshot_interval_ms
@@ -55,6 +61,10 @@ pub(crate) fn status_dict<'py>(py: Python<'py>, s: &ReplicaStatus) -> PyResult<B
         ("chunks_shipped", s.chunks_shipped),
         ("snapshot_seq", s.snapshot_seq),
         ("snapshots_made", s.snapshots_made),
+        ("applied_seq", s.applied_seq),
+        ("behind_commits", s.behind_commits),
+        ("behind_ms", s.behind_ms),
+        ("apply_lag_ms", s.apply_lag_ms),
     ] {
         d.set_item(k, v)?;
     }
@@ -103,4 +113,84 @@ pub(crate) fn restore(
     };
     let r = engine(py, OP, || libcommit::restore(&url, &dest, target))?;
     Ok(r.restored_seq)
+}
+
+/// Opens the database at `path` as a read replica of the replica at `url`:
+/// restored from it when `path` does not exist, resumed where it stopped
+/// when it does. A background thread applies the replica's new commits as
+/// they appear (it looks every `poll_ms` milliseconds); the database's own
+/// commits raise ReadOnlyError until `promote()`. A database whose history
+/// the replica does not continue - it has commits the replica never had (a
+/// fork), or the replica was rolled back or restarted - raises FencedError;
+/// with resnapshot=True it is replaced by a fresh restore instead. One that
+/// never shipped to, was restored from or followed `url` raises
+/// InvalidArgumentError (resnapshot=True replaces it too).
+///
+/// The other keywords are those of `open`: they apply to reading and, once
+/// promoted, to committing and shipping.
+#[pyfunction]
+#[pyo3(
+    signature = (
+        url, path, *, poll_ms=None, resnapshot=false, sync=None, mode=None,
+        isolation=None, lanes=None, max_flush_delay_us=None, busy_timeout_ms=None,
+        replica_snapshot_interval_ms=None, replica_retain_snapshots=None,
+        replica_retain_window_ms=None, replica_delete_grace_ms=None
+    ),
+    text_signature = "(url, path, *, poll_ms=100, resnapshot=False, sync='full', mode='wal', \
+        isolation='snapshot', lanes=0, max_flush_delay_us=0, busy_timeout_ms=5000, \
+        replica_snapshot_interval_ms=3600000, replica_retain_snapshots=2, \
+        replica_retain_window_ms=86400000, replica_delete_grace_ms=600000)"
+)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn follow<'py>(
+    py: Python<'py>,
+    url: &Bound<'py, PyAny>,
+    path: &Bound<'py, PyAny>,
+    poll_ms: Option<&Bound<'py, PyAny>>,
+    resnapshot: bool,
+    sync: Option<&Bound<'py, PyAny>>,
+    mode: Option<&Bound<'py, PyAny>>,
+    isolation: Option<&Bound<'py, PyAny>>,
+    lanes: Option<&Bound<'py, PyAny>>,
+    max_flush_delay_us: Option<&Bound<'py, PyAny>>,
+    busy_timeout_ms: Option<&Bound<'py, PyAny>>,
+    replica_snapshot_interval_ms: Option<u64>,
+    replica_retain_snapshots: Option<u32>,
+    replica_retain_window_ms: Option<u64>,
+    replica_delete_grace_ms: Option<u64>,
+) -> PyResult<PyDatabase> {
+    const OP: &str = "follow";
+    let url = convert::replica_url(url, OP, "url")?;
+    let (path_buf, path_text) = convert::path(path, OP)?;
+    let options = convert::OpenArgs {
+        page_size: None,
+        sync,
+        mode,
+        isolation,
+        lanes,
+        max_flush_delay_us,
+        busy_timeout_ms,
+        read_only: false,
+    }
+    .options(py, OP)?;
+    let mut options = with_retention(
+        options,
+        &RetentionArgs {
+            snapshot_interval_ms: replica_snapshot_interval_ms,
+            snapshots: replica_retain_snapshots,
+            window_ms: replica_retain_window_ms,
+            grace_ms: replica_delete_grace_ms,
+        },
+        OP,
+    )?;
+    if let Some(obj) = poll_ms {
+        options.replica_poll_ms = convert::u64_arg(obj, OP, "poll_ms")?;
+        if options.replica_poll_ms == 0 {
+            return Err(invalid(py, OP, "poll_ms must be at least 1".into()));
+        }
+    }
+    options.replica_resnapshot = resnapshot;
+    let sync = options.sync;
+    let db = engine(py, OP, || Database::open_follower(&url, &path_buf, options))?;
+    Ok(PyDatabase::new(db, path_text, sync))
 }

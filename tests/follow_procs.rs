@@ -259,12 +259,7 @@ fn one_writer_two_followers_converge_and_report_their_lag() {
     ]));
     let mut acks = Vec::new();
     writer.until("ack", 1, &mut acks);
-    poll_until(
-        "the first chunk",
-        WAIT,
-        || replica_ls(&u).map(|o| o.len()).unwrap_or(0),
-        |n| *n >= 2,
-    );
+    wait_first_chunk(&u);
     let a = spawn(&spec(&["follower", &u, &f1.to_string_lossy()]));
     let b = spawn(&spec(&["follower", &u, &f2.to_string_lossy()]));
     writer.until("ack", n, &mut acks);
@@ -314,12 +309,7 @@ fn the_writer_killed_a_follower_promoted_the_old_writer_fenced() {
     let writer = spawn(&spec(&["writer", &u, &w.to_string_lossy(), "0", "0"]));
     let mut acks = Vec::new();
     writer.until("ack", 1, &mut acks);
-    poll_until(
-        "the first chunk",
-        WAIT,
-        || replica_ls(&u).map(|o| o.len()).unwrap_or(0),
-        |n| *n >= 2,
-    );
+    wait_first_chunk(&u);
     let a = spawn(&spec(&["follower", &u, &f1.to_string_lossy()]));
     let b = spawn(&spec(&["follower", &u, &f2.to_string_lossy()]));
     let (mut sa, mut sb) = (Vec::new(), Vec::new());
@@ -404,6 +394,16 @@ fn the_writer_killed_a_follower_promoted_the_old_writer_fenced() {
          commits of it refused as a fork, then resnapshotted; 3 followers equal at {last}",
         failover.as_secs_f64() * 1000.0,
         old_last.saturating_sub(base),
+    );
+}
+
+/// Waits until the replica holds its first fence and chunk.
+fn wait_first_chunk(u: &str) {
+    poll_until(
+        "the first chunk",
+        WAIT,
+        || replica_ls(u).map(|o| o.len()).unwrap_or(0),
+        |n| *n >= 2,
     );
 }
 

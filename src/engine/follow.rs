@@ -21,13 +21,11 @@ use crate::types::CommitSeq;
 
 use super::fence::Take;
 use super::parts::Engine;
-use super::role::{now_ms, Role};
+use super::role::{now_ms, Backoff, Role};
 
 /// How long a follower waits for its applied commits to be durable
 /// before it says how far it got: the local disk, not the store.
 const APPLY_DURABLE_TIMEOUT: Duration = Duration::from_secs(60);
-const BACKOFF_MIN: Duration = Duration::from_millis(50);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Rounds of catch-up and fence a promotion tries while an old writer
 /// still ships (each round applies what it shipped meanwhile).
 const PROMOTE_ROUNDS: u32 = 64;
@@ -417,7 +415,7 @@ impl Engine {
 /// The follower thread: steps until stopped or forked; backs off while
 /// the store fails; once promoted, ships.
 fn follow_main(engine: &Weak<Engine>, t: &Tracker, store: &Store, mut f: Follower) {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new();
     loop {
         let stopping = t.stop.load(Ordering::Acquire);
         let Some(e) = engine.upgrade() else { break };
@@ -430,7 +428,7 @@ fn follow_main(engine: &Weak<Engine>, t: &Tracker, store: &Store, mut f: Followe
         drop(e);
         let pause = match step {
             Ok(Step::Applied) => {
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 continue;
             }
             Ok(Step::Promoted(role)) => {
@@ -438,13 +436,10 @@ fn follow_main(engine: &Weak<Engine>, t: &Tracker, store: &Store, mut f: Followe
             }
             Ok(Step::Stop) => break,
             Ok(Step::Idle) => {
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 poll
             }
-            Err(_) => {
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                backoff
-            }
+            Err(_) => backoff.grow(),
         };
         if stopping {
             break;
@@ -452,9 +447,6 @@ fn follow_main(engine: &Weak<Engine>, t: &Tracker, store: &Store, mut f: Followe
         t.sleep_unless_stopped(pause);
     }
     if let Some(e) = engine.upgrade() {
-        e.publish_status_as(t, f.has_role_lock, &mut f.published);
-        if let (true, Some(l)) = (f.has_role_lock, e.lease.as_ref()) {
-            l.shm.release_shipper();
-        }
+        e.leave_role(t, f.has_role_lock, &mut f.published);
     }
 }

@@ -65,3 +65,27 @@ impl Role {
         }
     }
 }
+
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// The pause of a replica thread (shipper or follower) while its store
+/// fails: doubling from `BACKOFF_MIN` to `BACKOFF_MAX`, back to the start
+/// after a success.
+pub(super) struct Backoff(Duration);
+
+impl Backoff {
+    pub(super) fn new() -> Backoff {
+        Backoff(BACKOFF_MIN)
+    }
+
+    pub(super) fn reset(&mut self) {
+        self.0 = BACKOFF_MIN;
+    }
+
+    /// The next pause after a failure.
+    pub(super) fn grow(&mut self) -> Duration {
+        self.0 = (self.0 * 2).min(BACKOFF_MAX);
+        self.0
+    }
+}

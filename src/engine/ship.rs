@@ -25,7 +25,7 @@ use crate::types::{CommitSeq, Page, Pgno};
 
 use super::fence::Take;
 use super::parts::{Engine, ReaderGuard};
-use super::role::{now_ms, Role, SHIP_INTERVAL};
+use super::role::{now_ms, Backoff, Role, SHIP_INTERVAL};
 use super::snapshot::Anchor;
 
 /// Retention runs after every snapshot and at least this often (sooner
@@ -40,8 +40,6 @@ const PRUNE_INTERVAL_MIN: Duration = Duration::from_secs(1);
 const STATUS_REFRESH: Duration = Duration::from_secs(1);
 /// How often the shipper looks for new durable commits.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
-const BACKOFF_MIN: Duration = Duration::from_millis(50);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// The shipper thread's own state between steps.
 #[derive(Default)]
@@ -222,6 +220,19 @@ impl Engine {
         // and the next change tries again.
         let written = replica::write_status(self.opts.storage.as_ref(), &self.path, &now, now_ms());
         *published = written.is_ok().then(|| (now, Instant::now()));
+    }
+
+    /// A replica thread ends: its last status out, the role let go.
+    pub(super) fn leave_role(
+        &self,
+        t: &Tracker,
+        role: bool,
+        published: &mut Option<(ReplicaStatus, Instant)>,
+    ) {
+        self.publish_status_as(t, role, published);
+        if let (true, Some(l)) = (role, self.lease.as_ref()) {
+            l.shm.release_shipper();
+        }
     }
 
     fn retention(&self) -> Retention {
@@ -452,7 +463,7 @@ pub(super) fn ship_promoted(engine: &Weak<Engine>, t: &Tracker, store: &Store, r
 }
 
 fn ship_loop(engine: &Weak<Engine>, t: &Tracker, store: &Store, mut s: Shipper) {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new();
     loop {
         let stopping = t.stop.load(Ordering::Acquire);
         let Some(e) = engine.upgrade() else { break };
@@ -464,18 +475,15 @@ fn ship_loop(engine: &Weak<Engine>, t: &Tracker, store: &Store, mut s: Shipper) 
         drop(e);
         let pause = match step {
             Ok(Step::Shipped) => {
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 continue;
             }
             Ok(Step::Done) => break,
             Ok(Step::Idle) => {
-                backoff = BACKOFF_MIN;
+                backoff.reset();
                 POLL_INTERVAL
             }
-            Ok(Step::Later) | Err(_) => {
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-                backoff
-            }
+            Ok(Step::Later) | Err(_) => backoff.grow(),
         };
         if stopping {
             break;
@@ -483,9 +491,6 @@ fn ship_loop(engine: &Weak<Engine>, t: &Tracker, store: &Store, mut s: Shipper) 
         t.sleep_unless_stopped(pause);
     }
     if let Some(e) = engine.upgrade() {
-        e.publish_status(t, &mut s);
-        if let (true, Some(l)) = (s.has_role_lock, e.lease.as_ref()) {
-            l.shm.release_shipper();
-        }
+        e.leave_role(t, s.has_role_lock, &mut s.published);
     }
 }

@@ -282,7 +282,8 @@ typedef enum lc_drop_reason {
 } lc_drop_reason;
 
 /**
- * What the replica shipper is doing.
+ * What the replica shipper (or, on a follower, the follower) is doing.
+ * The numbers are part of the ABI: new states get new numbers.
  */
 typedef enum lc_replica_state {
   LC_REPLICA_OFF = 0,
@@ -295,6 +296,18 @@ typedef enum lc_replica_state {
    * started yet).
    */
   LC_REPLICA_STANDBY = 5,
+  /**
+   * A follower (`lc_open_follower`): applying the replica's commits as
+   * they appear.
+   */
+  LC_REPLICA_FOLLOWING = 6,
+  /**
+   * A follower that found the replica on another history than its own
+   * (a fork, a rollback): it applies no more; `last_error` says why.
+   * Open it again with `lc_options_set_replica_resnapshot` to replace
+   * it with a fresh restore.
+   */
+  LC_REPLICA_FORKED = 7,
 } lc_replica_state;
 
 /**
@@ -572,7 +585,8 @@ typedef struct lc_segment_report {
 } lc_segment_report;
 
 /**
- * The shipper's status, as `lc_replica_status` fills it.
+ * The shipper's (or follower's) status, as `lc_replica_status` fills it.
+ * Fields are only ever appended.
  */
 typedef struct lc_replica_info {
   enum lc_replica_state state;
@@ -592,6 +606,27 @@ typedef struct lc_replica_info {
    * The last store error, NUL-terminated (truncated), "" if none.
    */
   char last_error[LC_REPLICA_ERROR_BYTES];
+  /**
+   * A follower: every commit up to this one is applied here (0 on a
+   * database that does not follow).
+   */
+  uint64_t applied_seq;
+  /**
+   * A follower: commits the replica holds that are not applied yet, as
+   * of its last look (0: it found nothing newer).
+   */
+  uint64_t behind_commits;
+  /**
+   * A follower: how long the oldest of those has been in the replica,
+   * in milliseconds (0 when none).
+   */
+  uint64_t behind_ms;
+  /**
+   * A follower: from the newest applied chunk's making to its commits
+   * being visible here, in milliseconds: the replication delay end to
+   * end.
+   */
+  uint64_t apply_lag_ms;
 } lc_replica_info;
 
 /**
@@ -1113,7 +1148,8 @@ enum lc_status lc_options_set_replica_retention(struct lc_options *opts,
                                                 uint64_t grace_ms);
 
 /**
- * The replica shipper's status (state LC_REPLICA_OFF without a replica).
+ * The replica shipper's status (state LC_REPLICA_OFF without a replica);
+ * on a follower, how far it applied and how far behind it is.
  *
  * Returns LC_INVALID_ARGUMENT (NULL `db` or `out`), LC_CLOSED.
  */
@@ -1145,6 +1181,76 @@ enum lc_status lc_restore(const char *url,
                           const char *dest_path,
                           struct lc_restore_target target,
                           struct lc_restore_report *report);
+
+/**
+ * Sets how often a follower (`lc_open_follower`) looks for the replica's
+ * next chunk, in milliseconds (default 100, at least 1). Each look is
+ * one request to the store.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `opts`, `ms` 0: options unchanged).
+ */
+enum lc_status lc_options_set_replica_poll_ms(struct lc_options *opts, uint64_t ms);
+
+/**
+ * When `resnapshot` is true (default false), `lc_open_follower` replaces
+ * a local database the replica cannot continue (a fork: it has commits
+ * the replica never had; the replica was rolled back or restarted; it
+ * never followed a replica) with a fresh restore, instead of refusing
+ * it. The replaced database's files are deleted.
+ *
+ * Returns LC_INVALID_ARGUMENT if `opts` is NULL.
+ */
+enum lc_status lc_options_set_replica_resnapshot(struct lc_options *opts, bool resnapshot);
+
+/**
+ * Opens the database at `local_path` as a read replica of the replica at
+ * `url`: restored from it first when `local_path` does not exist,
+ * resumed where it stopped when it does. A thread of this handle then
+ * applies new commits as they appear in the replica (every
+ * `lc_options_set_replica_poll_ms`); readers see them at their next
+ * transaction. Commits through any handle of the database return
+ * LC_READ_ONLY until `lc_promote`. `lc_replica_status` tells how far it
+ * applied (state LC_REPLICA_FOLLOWING, `applied_seq`, `behind_*`).
+ *
+ * `url` and `local_path` are NUL-terminated and copied. `opts` may be
+ * NULL for the defaults; it is copied and stays the caller's (its
+ * replica URL and read-only setting are ignored). On LC_OK, `*out` is a
+ * new handle, as from `lc_open`, that the caller must pass to `lc_close`
+ * exactly once; closing it stops the follower.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `url`, `local_path` or `out`, an
+ * empty path, a malformed URL, a bad option; `local_path` belongs to
+ * another replica or never followed one), LC_FENCED (a fork: the local
+ * database has commits the replica never had, or the replica no longer
+ * continues its history - the message says "fork"; see
+ * `lc_options_set_replica_resnapshot`), LC_BUSY (it is open in this
+ * process as a writer, or locked by another process), LC_CORRUPT (a
+ * damaged replica object or local file, named in the message), LC_IO,
+ * LC_FULL.
+ */
+enum lc_status lc_open_follower(const char *url,
+                                const char *local_path,
+                                const struct lc_options *opts,
+                                struct lc_db **out);
+
+/**
+ * Promotes a follower to the writer: the process that follows the
+ * database (this one or another) applies everything the replica holds,
+ * takes the replica with a new epoch - the old writer, if it comes back,
+ * is fenced (LC_FENCED on its first commit) - and ships this database's
+ * commits from then on; commits are accepted as soon as this returns.
+ * `db` may come from `lc_open_follower`, or from `lc_open` of a follower's
+ * database with `lc_options_set_replica` set to the replica's URL. Blocks
+ * the calling thread, up to 60 s. On LC_OK `*epoch_out` (may be NULL) is
+ * the new epoch.
+ *
+ * Returns LC_INVALID_ARGUMENT (NULL `db`; the database does not follow a
+ * replica; no replica URL to follow it with), LC_FENCED (the follower
+ * stopped on a fork, or the promotion was refused: the message says why),
+ * LC_BUSY (the process that follows did not answer in time, or the old
+ * writer kept shipping), LC_CLOSED, LC_IO.
+ */
+enum lc_status lc_promote(struct lc_db *db, uint64_t *epoch_out);
 
 #ifdef __cplusplus
 }  // extern "C"

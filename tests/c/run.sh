@@ -124,7 +124,7 @@ run_valgrind() {
     fi
 }
 
-for t in test_api test_threads test_recovery test_operability test_replica; do
+for t in test_api test_threads test_recovery test_operability test_replica test_follow; do
     if "$CC" "${CFLAGS[@]}" "$SRC/$t.c" -o "$OUT/$t" "${LINK[@]}" >"$OUT/$t.build.log" 2>&1; then
         run_valgrind "$t" "$OUT/$t"
     else

@@ -1,24 +1,28 @@
 //! Replication to object storage: `lc_options_set_replica`, its
 //! snapshot interval and retention, `lc_replica_status`,
-//! `lc_wait_replicated`, `lc_restore`.
+//! `lc_wait_replicated`, `lc_restore`; read replicas: `lc_open_follower`,
+//! its poll interval and resnapshot setting, `lc_promote`.
 
 // The C names, as the header spells them.
 #![allow(non_camel_case_types)]
 
 use std::ffi::{c_char, CStr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use libcommit::{ReplicaState, RestoreTarget};
+use libcommit::{Database, Options, ReplicaState, RestoreTarget};
 
 use crate::args::{check_out, path_arg, write_out};
 use crate::boundary::{boundary, Failure};
-use crate::state::{lc_db, lc_options, with_db, with_options};
+use crate::handle::{arc_into_ptr, box_ref};
+use crate::state::{lc_db, lc_options, with_db, with_options, DbState};
 use crate::types::lc_status;
 
 /// Bytes of `lc_replica_info.last_error`, its NUL included.
 pub const LC_REPLICA_ERROR_BYTES: usize = 256;
 
-/// What the replica shipper is doing.
+/// What the replica shipper (or, on a follower, the follower) is doing.
+/// The numbers are part of the ABI: new states get new numbers.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum lc_replica_state {
@@ -30,9 +34,18 @@ pub enum lc_replica_state {
     /// Another process of this database ships (or this one has not
     /// started yet).
     LC_REPLICA_STANDBY = 5,
+    /// A follower (`lc_open_follower`): applying the replica's commits as
+    /// they appear.
+    LC_REPLICA_FOLLOWING = 6,
+    /// A follower that found the replica on another history than its own
+    /// (a fork, a rollback): it applies no more; `last_error` says why.
+    /// Open it again with `lc_options_set_replica_resnapshot` to replace
+    /// it with a fresh restore.
+    LC_REPLICA_FORKED = 7,
 }
 
-/// The shipper's status, as `lc_replica_status` fills it.
+/// The shipper's (or follower's) status, as `lc_replica_status` fills it.
+/// Fields are only ever appended.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct lc_replica_info {
@@ -47,7 +60,27 @@ pub struct lc_replica_info {
     pub chunks_shipped: u64,
     /// The last store error, NUL-terminated (truncated), "" if none.
     pub last_error: [c_char; LC_REPLICA_ERROR_BYTES],
+    /// A follower: every commit up to this one is applied here (0 on a
+    /// database that does not follow).
+    pub applied_seq: u64,
+    /// A follower: commits the replica holds that are not applied yet, as
+    /// of its last look (0: it found nothing newer).
+    pub behind_commits: u64,
+    /// A follower: how long the oldest of those has been in the replica,
+    /// in milliseconds (0 when none).
+    pub behind_ms: u64,
+    /// A follower: from the newest applied chunk's making to its commits
+    /// being visible here, in milliseconds: the replication delay end to
+    /// end.
+    pub apply_lag_ms: u64,
 }
+
+// The layout C sees: the state (padded to 8 bytes), six counters, the
+// message, then the follower's four counters - appended, never moved.
+const _: () = assert!(
+    std::mem::size_of::<lc_replica_info>() == 8 + 6 * 8 + LC_REPLICA_ERROR_BYTES + 4 * 8,
+    "lc_replica_info: fields are only appended"
+);
 
 /// `lc_restore_target.kind`: everything the replica holds (`value`
 /// ignored).
@@ -158,16 +191,19 @@ pub extern "C" fn lc_options_set_replica_retention(
 
 fn state_of(s: ReplicaState) -> lc_replica_state {
     match s {
+        ReplicaState::Off => lc_replica_state::LC_REPLICA_OFF,
         ReplicaState::Shipping => lc_replica_state::LC_REPLICA_SHIPPING,
         ReplicaState::Backoff => lc_replica_state::LC_REPLICA_BACKOFF,
         ReplicaState::Fenced => lc_replica_state::LC_REPLICA_FENCED,
         ReplicaState::NeedsSnapshot => lc_replica_state::LC_REPLICA_NEEDS_SNAPSHOT,
         ReplicaState::Standby => lc_replica_state::LC_REPLICA_STANDBY,
-        _ => lc_replica_state::LC_REPLICA_OFF,
+        ReplicaState::Following => lc_replica_state::LC_REPLICA_FOLLOWING,
+        ReplicaState::Forked => lc_replica_state::LC_REPLICA_FORKED,
     }
 }
 
-/// The replica shipper's status (state LC_REPLICA_OFF without a replica).
+/// The replica shipper's status (state LC_REPLICA_OFF without a replica);
+/// on a follower, how far it applied and how far behind it is.
 ///
 /// Returns LC_INVALID_ARGUMENT (NULL `db` or `out`), LC_CLOSED.
 #[no_mangle]
@@ -192,6 +228,10 @@ pub extern "C" fn lc_replica_status(db: *const lc_db, out: *mut lc_replica_info)
             oldest_unshipped_ms: s.oldest_unshipped_ms,
             chunks_shipped: s.chunks_shipped,
             last_error,
+            applied_seq: s.applied_seq,
+            behind_commits: s.behind_commits,
+            behind_ms: s.behind_ms,
+            apply_lag_ms: s.apply_lag_ms,
         };
         // SAFETY: out was checked non-NULL; it is writable.
         unsafe { write_out(out, status) };
@@ -257,6 +297,115 @@ pub extern "C" fn lc_restore(
         };
         // SAFETY: report is NULL (skipped) or writable.
         unsafe { write_out(report, out) };
+        Ok(())
+    })
+}
+
+/// Sets how often a follower (`lc_open_follower`) looks for the replica's
+/// next chunk, in milliseconds (default 100, at least 1). Each look is
+/// one request to the store.
+///
+/// Returns LC_INVALID_ARGUMENT (NULL `opts`, `ms` 0: options unchanged).
+#[no_mangle]
+pub extern "C" fn lc_options_set_replica_poll_ms(opts: *mut lc_options, ms: u64) -> lc_status {
+    with_options("lc_options_set_replica_poll_ms", opts, |o| {
+        if ms == 0 {
+            return Err(Failure::invalid("replica_poll_ms must be at least 1"));
+        }
+        o.replica_poll_ms = ms;
+        Ok(())
+    })
+}
+
+/// When `resnapshot` is true (default false), `lc_open_follower` replaces
+/// a local database the replica cannot continue (a fork: it has commits
+/// the replica never had; the replica was rolled back or restarted; it
+/// never followed a replica) with a fresh restore, instead of refusing
+/// it. The replaced database's files are deleted.
+///
+/// Returns LC_INVALID_ARGUMENT if `opts` is NULL.
+#[no_mangle]
+pub extern "C" fn lc_options_set_replica_resnapshot(
+    opts: *mut lc_options,
+    resnapshot: bool,
+) -> lc_status {
+    with_options("lc_options_set_replica_resnapshot", opts, |o| {
+        o.replica_resnapshot = resnapshot;
+        Ok(())
+    })
+}
+
+/// Opens the database at `local_path` as a read replica of the replica at
+/// `url`: restored from it first when `local_path` does not exist,
+/// resumed where it stopped when it does. A thread of this handle then
+/// applies new commits as they appear in the replica (every
+/// `lc_options_set_replica_poll_ms`); readers see them at their next
+/// transaction. Commits through any handle of the database return
+/// LC_READ_ONLY until `lc_promote`. `lc_replica_status` tells how far it
+/// applied (state LC_REPLICA_FOLLOWING, `applied_seq`, `behind_*`).
+///
+/// `url` and `local_path` are NUL-terminated and copied. `opts` may be
+/// NULL for the defaults; it is copied and stays the caller's (its
+/// replica URL and read-only setting are ignored). On LC_OK, `*out` is a
+/// new handle, as from `lc_open`, that the caller must pass to `lc_close`
+/// exactly once; closing it stops the follower.
+///
+/// Returns LC_INVALID_ARGUMENT (NULL `url`, `local_path` or `out`, an
+/// empty path, a malformed URL, a bad option; `local_path` belongs to
+/// another replica or never followed one), LC_FENCED (a fork: the local
+/// database has commits the replica never had, or the replica no longer
+/// continues its history - the message says "fork"; see
+/// `lc_options_set_replica_resnapshot`), LC_BUSY (it is open in this
+/// process as a writer, or locked by another process), LC_CORRUPT (a
+/// damaged replica object or local file, named in the message), LC_IO,
+/// LC_FULL.
+#[no_mangle]
+pub extern "C" fn lc_open_follower(
+    url: *const c_char,
+    local_path: *const c_char,
+    opts: *const lc_options,
+    out: *mut *mut lc_db,
+) -> lc_status {
+    boundary("lc_open_follower", || {
+        check_out(out, "out")?;
+        // SAFETY: url is NULL or a NUL-terminated string valid for this call.
+        let url = unsafe { url_arg(url) }?;
+        // SAFETY: as above, for local_path.
+        let path = unsafe { path_arg(local_path, "local_path") }?;
+        // SAFETY: opts is NULL or a live object from lc_options_new that no
+        // other thread mutates during this call.
+        let options = unsafe { box_ref::<lc_options>(opts) }
+            .cloned()
+            .unwrap_or_else(Options::default);
+        let db = Database::open_follower(&url, path, options)?;
+        let ptr = arc_into_ptr::<lc_db>(Arc::new(DbState::new(db)));
+        // SAFETY: out was checked non-NULL and is writable (caller's contract).
+        unsafe { write_out(out, ptr) };
+        Ok(())
+    })
+}
+
+/// Promotes a follower to the writer: the process that follows the
+/// database (this one or another) applies everything the replica holds,
+/// takes the replica with a new epoch - the old writer, if it comes back,
+/// is fenced (LC_FENCED on its first commit) - and ships this database's
+/// commits from then on; commits are accepted as soon as this returns.
+/// `db` may come from `lc_open_follower`, or from `lc_open` of a follower's
+/// database with `lc_options_set_replica` set to the replica's URL. Blocks
+/// the calling thread, up to 60 s. On LC_OK `*epoch_out` (may be NULL) is
+/// the new epoch.
+///
+/// Returns LC_INVALID_ARGUMENT (NULL `db`; the database does not follow a
+/// replica; no replica URL to follow it with), LC_FENCED (the follower
+/// stopped on a fork, or the promotion was refused: the message says why),
+/// LC_BUSY (the process that follows did not answer in time, or the old
+/// writer kept shipping), LC_CLOSED, LC_IO.
+#[no_mangle]
+pub extern "C" fn lc_promote(db: *mut lc_db, epoch_out: *mut u64) -> lc_status {
+    with_db("lc_promote", db, |state| {
+        let epoch = state.db.promote()?;
+        // SAFETY: epoch_out is NULL (skipped) or writable.
+        unsafe { write_out(epoch_out, epoch) };
         Ok(())
     })
 }

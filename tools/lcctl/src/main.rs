@@ -1,5 +1,6 @@
 //! lcctl: see, check, repair and measure a libcommit database, and
-//! restore, list and verify its replica, without reading its code.
+//! restore, list and verify its replica, follow one and promote a
+//! follower, without reading its code.
 //!
 //! Every command prints human text on stdout, or one JSON document with
 //! `--json`. Errors go to stderr as "lcctl <cmd>: <message>" (and, with
@@ -7,6 +8,7 @@
 //! clean, 1 corruption found, 2 usage or I/O error, 3 busy.
 
 mod bench;
+mod follow;
 mod inspect;
 mod repair;
 mod replica;
@@ -56,7 +58,8 @@ enum Command {
     Dump(DumpArgs),
     /// A quick durable-commit benchmark beside the raw fdatasync rate.
     Bench(bench::BenchArgs),
-    /// Replicas in object storage: restore, ls, verify, status.
+    /// Replicas in object storage: restore, ls, verify, status; read
+    /// replicas: follow, promote.
     #[command(subcommand)]
     Replica(replica::ReplicaCommand),
 }

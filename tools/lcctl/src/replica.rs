@@ -1,12 +1,14 @@
-//! `lcctl replica`: restore from a replica, list and verify one, and show
-//! the shipper's status of a database.
+//! `lcctl replica`: restore from a replica, list and verify one, show the
+//! shipper's (or follower's) status of a database; `follow` and `promote`
+//! are in follow.rs.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use libcommit::{inspect as li, ReplicaObject, RestoreReport, RestoreTarget};
+use libcommit::{inspect as li, ReplicaObject, ReplicaState, RestoreReport, RestoreTarget};
 use serde::Serialize;
 
+use crate::follow::{self, FollowArgs, PromoteArgs};
 use crate::view::{text, Lines};
 use crate::{Failure, Outcome, EXIT_OK};
 
@@ -20,9 +22,24 @@ pub enum ReplicaCommand {
     /// Check every object of the replica: checksums, the hash chain, the
     /// snapshots' images. Exit 0 when clean, 1 when damaged.
     Verify(UrlArgs),
-    /// The replica shipper's status of the database at PATH, as the
-    /// process that ships publishes it. Read-only.
+    /// The replica shipper's (or follower's) status of the database at
+    /// PATH, as the process that ships or follows publishes it. Read-only.
     Status(StatusArgs),
+    /// Follow the replica at URL into the database at PATH, printing a
+    /// status line a second.
+    ///
+    /// PATH is restored first if it does not exist, resumed if it does.
+    /// Runs until SIGINT or SIGTERM (exit 0, the database closed cleanly)
+    /// or a promotion by another process (exit 0). A fork - PATH has
+    /// commits the replica never had - exits 2; --resnapshot replaces it.
+    Follow(FollowArgs),
+    /// Promote the follower at PATH of the replica at URL to the writer;
+    /// prints the new epoch.
+    ///
+    /// The follower applies everything the replica holds and takes it
+    /// with a new epoch (the old writer is fenced). Works while `replica
+    /// follow` runs for PATH in another process, and when none does.
+    Promote(PromoteArgs),
 }
 
 #[derive(Args, Debug)]
@@ -66,6 +83,8 @@ impl ReplicaCommand {
             ReplicaCommand::Ls(a) => ("replica ls", a.json),
             ReplicaCommand::Verify(a) => ("replica verify", a.json),
             ReplicaCommand::Status(a) => ("replica status", a.json),
+            ReplicaCommand::Follow(a) => ("replica follow", a.json),
+            ReplicaCommand::Promote(a) => ("replica promote", a.json),
         }
     }
 
@@ -75,6 +94,8 @@ impl ReplicaCommand {
             ReplicaCommand::Ls(a) => ls(a),
             ReplicaCommand::Verify(a) => verify(a),
             ReplicaCommand::Status(a) => status(a),
+            ReplicaCommand::Follow(a) => follow::follow(a),
+            ReplicaCommand::Promote(a) => follow::promote(a),
         }
     }
 }
@@ -279,6 +300,15 @@ struct StatusDoc {
     lag_bytes: u64,
     oldest_unshipped_ms: u64,
     snapshot_seq: u64,
+    /// A follower: every commit up to this one is applied (0 otherwise).
+    applied_seq: u64,
+    /// A follower: commits in the replica not applied yet, and the age of
+    /// the oldest (ms).
+    behind_commits: u64,
+    behind_ms: u64,
+    /// A follower: from the newest applied chunk's making to its commits
+    /// being visible (ms).
+    apply_lag_ms: u64,
     last_error: String,
 }
 
@@ -301,6 +331,10 @@ fn status(a: &StatusArgs) -> Result<Outcome, Failure> {
         lag_bytes: s.lag_bytes,
         oldest_unshipped_ms: s.oldest_unshipped_ms,
         snapshot_seq: s.snapshot_seq,
+        applied_seq: s.applied_seq,
+        behind_commits: s.behind_commits,
+        behind_ms: s.behind_ms,
+        apply_lag_ms: s.apply_lag_ms,
         last_error: s.last_error.clone(),
     };
     let mut l = Lines::new();
@@ -321,6 +355,14 @@ fn status(a: &StatusArgs) -> Result<Outcome, Failure> {
     );
     l.kv("oldest unshipped", format!("{} ms", s.oldest_unshipped_ms));
     l.kv("snapshot", format!("commit {}", s.snapshot_seq));
+    if s.applied_seq > 0 || s.state == ReplicaState::Following || s.state == ReplicaState::Forked {
+        l.kv("applied", format!("commit {}", s.applied_seq));
+        l.kv(
+            "behind",
+            format!("{} commits, {} ms", s.behind_commits, s.behind_ms),
+        );
+        l.kv("apply lag", format!("{} ms", s.apply_lag_ms));
+    }
     if !s.last_error.is_empty() {
         l.kv("last error", &s.last_error);
     }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use crate::mutex::RwLock;
 
 use crate::engine::{Engine, ReaderGuard};
 use crate::error::{Error, Result};

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::mutex::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::groupsync::SharedSync;
@@ -264,7 +264,7 @@ impl Pipeline {
 
     /// One group flush, run by the leader with the state lock held on entry
     /// and exit (released around the sync).
-    fn lead_flush(&self, st: &mut parking_lot::MutexGuard<'_, State>, logs: Logs<'_>) {
+    fn lead_flush(&self, st: &mut crate::mutex::MutexGuard<'_, State>, logs: Logs<'_>) {
         st.flushing = true;
         if !self.max_flush_delay.is_zero() {
             // Let more committers finish their writes and join this group.
@@ -281,7 +281,7 @@ impl Pipeline {
         let group = target - st.durable_upto;
         let started = Instant::now();
         let _span = tracing::debug_span!("group_flush", group, bytes = target_end - from).entered();
-        let result = parking_lot::MutexGuard::unlocked(st, || logs.sync(from, target_end));
+        let result = crate::mutex::MutexGuard::unlocked(st, || logs.sync(from, target_end));
         if result.is_ok() && group > 0 {
             self.metrics.group_size.record(group);
             self.metrics

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::mutex::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -96,7 +96,7 @@ impl Lease {
             if !st.held && !st.acquiring {
                 st.acquiring = true;
                 let yielded = st.yielded.take();
-                let got = parking_lot::MutexGuard::unlocked(&mut st, || {
+                let got = crate::mutex::MutexGuard::unlocked(&mut st, || {
                     self.take(deadline, wait, yielded)
                 });
                 let got = got.and_then(|got| {

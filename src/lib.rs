@@ -86,6 +86,7 @@ pub mod inspect;
 mod lease;
 mod mainfile;
 mod metrics;
+mod mutex;
 mod mvcc;
 mod native;
 mod offline;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::{Condvar, Mutex};
+use crate::mutex::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::types::CommitSeq;
@@ -166,7 +166,7 @@ impl SyncBarrier {
             st.flushing = true;
             st.started += 1;
             let this = st.started;
-            let result = parking_lot::MutexGuard::unlocked(&mut st, &sync);
+            let result = crate::mutex::MutexGuard::unlocked(&mut st, &sync);
             st.flushing = false;
             match result {
                 Ok(()) => st.completed = this,

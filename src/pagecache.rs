@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use parking_lot::Mutex;
+use crate::mutex::Mutex;
 
 use crate::types::{Page, Pgno};
 

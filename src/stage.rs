@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use crate::mutex::Mutex;
 
 use crate::error::Result;
 use crate::format::{
@@ -329,7 +329,7 @@ impl Lanes {
         }
     }
 
-    pub fn acquire(&self) -> parking_lot::MutexGuard<'_, Vec<u8>> {
+    pub fn acquire(&self) -> crate::mutex::MutexGuard<'_, Vec<u8>> {
         let n = self.bufs.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) as usize % n;
         for i in 0..n {

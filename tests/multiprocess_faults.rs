@@ -135,6 +135,9 @@ fn child_open(path: &str) {
     }
 }
 
+/// Times a forked child opens, commits to and closes the database itself.
+const CHILD_REOPEN_ROUNDS: u32 = 32;
+
 /// Role "forker": a snapshot, then fork(); the parent commits in a loop
 /// (so it holds the writer lease often) until killed. The child uses the
 /// inherited handle (`use`) or only lives on (`idle`).
@@ -185,15 +188,24 @@ fn forked_child_uses(db: Database, mut t: libcommit::Transaction, path: &str) {
         drop(db);
         Ok(())
     });
+    // Many rounds: each open starts threads on stacks that the parent's
+    // threads (parked when it forked) left behind, and each close wakes
+    // them; a lock with process-wide wait queues breaks on the first that
+    // meets a stale entry.
     report("reopen", || {
-        let own = Database::open(path, opts())?;
-        let seq = own.commit_batch(&[PageWrite::put(20_000, b"forked child")])?;
-        let back = own.read(20_000)?;
-        own.close()?;
-        match back.as_deref() {
-            Some(b"forked child") => Ok(seq),
-            _ => Err(libcommit::Error::Internal(format!("read back {back:?}"))),
+        let mut seq = 0;
+        for round in 0..CHILD_REOPEN_ROUNDS {
+            let own = Database::open(path, opts())?;
+            seq = own.commit_batch(&[PageWrite::put(20_000, &round.to_le_bytes())])?;
+            let back = own.read(20_000)?;
+            own.close()?;
+            if back.as_deref() != Some(&round.to_le_bytes()[..]) {
+                return Err(libcommit::Error::Internal(format!(
+                    "round {round}: read back {back:?}"
+                )));
+            }
         }
+        Ok(seq)
     });
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use crate::mutex::Mutex;
 
 use crate::durable::Pipeline;
 use crate::error::{Error, Result};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use crate::mutex::{Condvar, Mutex};
 
 #[derive(Default)]
 struct Signal {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use crate::mutex::RwLock;
 
 use crate::error::{Error, Result};
 use crate::format::{

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use crate::mutex::Mutex;
 
 use crate::types::CommitSeq;
 

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::RwLock;
+use crate::mutex::RwLock;
 
 use crate::types::{CommitSeq, Page, Pgno};
 use crate::wal::Stream;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use crate::mutex::{Mutex, RwLock};
 
 use super::segment::{
     classify, open_segment, prepare_segment, segment_path, tmp_segment_path, LogFileName, Segment,

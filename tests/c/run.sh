@@ -36,6 +36,10 @@ LINK=(-L"$C_LIBDIR" -lcommit -Wl,-rpath,"$C_LIBDIR" -pthread)
 VALGRIND=(valgrind --error-exitcode=99 --errors-for-leak-kinds=definite --leak-check=full
           --show-leak-kinds=definite --track-fds=no)
 
+# Seconds one program may run under valgrind (the slowest takes about a
+# minute).
+TEST_TIMEOUT_S=900
+
 passed=0
 failed=0
 skipped=0
@@ -97,8 +101,12 @@ run_valgrind() {
     local name=$1 bin=$2
     shift 2
     local log=$OUT/$name.valgrind
-    "${WRAP[@]}" "${VALGRIND[@]}" --log-file="$log.%p" "$bin" "$@" >"$OUT/$name.log" 2>&1
+    # timeout signals its whole process group, forked children included:
+    # a hang is a failure that names the program, not a stalled run.
+    timeout -k 10 "$TEST_TIMEOUT_S" "${WRAP[@]}" "${VALGRIND[@]}" --log-file="$log.%p" "$bin" "$@" \
+        >"$OUT/$name.log" 2>&1
     local rc=$?
+    [ $rc -eq 124 ] && echo "# $name: timed out after $TEST_TIMEOUT_S s" >>"$OUT/$name.log"
     local line n_ok n_bad
     line=$(grep -E "^# $name: [0-9]+ tests passed, [0-9]+ failed" "$OUT/$name.log" | tail -n1)
     n_ok=$(printf '%s' "$line" | sed -n 's/.*: \([0-9]*\) tests passed, \([0-9]*\) failed/\1/p')

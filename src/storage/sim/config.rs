@@ -4,7 +4,7 @@
 use std::io;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use crate::mutex::Mutex;
 
 /// The unit a power loss keeps or drops, and the granularity of tearing.
 pub const SIM_SECTOR_BYTES: u64 = 512;
@@ -253,7 +253,7 @@ pub struct SimGate {
 pub(super) struct GateInner {
     /// (a call arrived and waits, released)
     state: Mutex<(bool, bool)>,
-    cv: parking_lot::Condvar,
+    cv: crate::mutex::Condvar,
 }
 
 impl GateInner {

@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use crate::mutex::Mutex;
 
 use super::super::StorageFile;
 use super::config::{enospc, FaultKind, FaultOp};

@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use crate::mutex::Mutex;
 
 use super::super::{parent_dir, OpenMode, SharedRegion, Storage, StorageFile};
 use super::config::{

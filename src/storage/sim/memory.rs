@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use parking_lot::{Condvar, Mutex};
+use crate::mutex::{Condvar, Mutex};
 
 /// The memory behind one shared path, outliving its mappings.
 pub(super) struct RegionMem {

@@ -2,7 +2,7 @@
 //! durable), locks, shared-memory regions, simulated processes, and the
 //! step clock with the faults and pauses it triggers.
 
-use parking_lot::Mutex;
+use crate::mutex::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Component, Path, PathBuf};

@@ -23,8 +23,11 @@
 //! end listing all of them.
 
 mod common;
+#[path = "common/pid.rs"]
+mod pid;
 mod procs;
 
+use pid::running;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -393,12 +396,6 @@ fn stop_while_holding(p: &Proc, path: &Path) -> bool {
         std::thread::yield_now();
     }
     false
-}
-
-/// Whether `pid` is a process that has not ended (a zombie has).
-fn running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z'))
 }
 
 /// One fork round (`mode` as for role "forker"): checks the child's view,

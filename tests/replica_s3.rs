@@ -10,9 +10,12 @@
 mod common;
 #[path = "common/replica_model.rs"]
 mod model;
+#[path = "common/pid.rs"]
+mod pid;
 #[path = "replica_s3/proxy.rs"]
 mod proxy;
 
+use pid::running;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
@@ -360,6 +363,20 @@ fn restart_s3fs(s: &Server) {
     let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
     let port = s.addr().port().to_string();
     let start = Instant::now();
+    // The killed server may still hold its port for a moment: a new one
+    // started then fails to bind, and a connect reaches the dying one.
+    let old: i32 = std::fs::read_to_string(var("LIBCOMMIT_S3FS_PIDFILE"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    while running(old) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the killed s3s-fs (pid {old}) did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     loop {
         let mut child = std::process::Command::new(var("LIBCOMMIT_S3FS_BIN"))
             .args(["--host", "127.0.0.1", "--port", &port])
@@ -377,6 +394,9 @@ fn restart_s3fs(s: &Server) {
         std::fs::write(var("LIBCOMMIT_S3FS_PIDFILE"), child.id().to_string()).unwrap();
         let up = Instant::now();
         while up.elapsed() < Duration::from_secs(5) {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break; // it could not bind: try again
+            }
             if std::net::TcpStream::connect(s.addr()).is_ok() {
                 return;
             }

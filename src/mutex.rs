@@ -22,6 +22,9 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
+/// What a guard outside a wait or `unlocked` always holds.
+const HELD: &str = "a guard holds its lock";
+
 /// A mutual-exclusion lock whose `lock` never fails.
 #[derive(Debug, Default)]
 pub struct Mutex<T: ?Sized>(std::sync::Mutex<T>);
@@ -77,22 +80,18 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
         let _relock = Relock(guard);
         f()
     }
-
-    fn held(&self) -> &std::sync::MutexGuard<'a, T> {
-        self.inner.as_ref().expect("a guard holds its lock")
-    }
 }
 
 impl<T: ?Sized> Deref for MutexGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        self.held()
+        self.inner.as_ref().expect(HELD)
     }
 }
 
 impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.inner.as_mut().expect("a guard holds its lock")
+        self.inner.as_mut().expect(HELD)
     }
 }
 
@@ -149,7 +148,7 @@ impl Condvar {
 
     /// Waits for a notify (or a spurious wake-up).
     pub fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
-        let g = guard.inner.take().expect("a guard holds its lock");
+        let g = guard.inner.take().expect(HELD);
         guard.inner = Some(self.0.wait(g).unwrap_or_else(PoisonError::into_inner));
     }
 
@@ -159,7 +158,7 @@ impl Condvar {
         guard: &mut MutexGuard<'_, T>,
         timeout: Duration,
     ) -> WaitTimeoutResult {
-        let g = guard.inner.take().expect("a guard holds its lock");
+        let g = guard.inner.take().expect(HELD);
         let (g, r) = self
             .0
             .wait_timeout(g, timeout)
